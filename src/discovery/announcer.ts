@@ -1,0 +1,102 @@
+/**
+ * Puts provider records in the DHT for what this node holds: a release's CID, and the raw CID
+ * of each file it holds whole. Never per chunk: a 700 GB model has ~100k chunks and the DHT must
+ * not carry them (peers trade HAVE bitfields instead).
+ *
+ * A record that reached no peer is retried with backoff, and said loudly. kad-dht re-provides
+ * our records itself before they expire (48 h); a watchdog warns if a CID has gone a day without
+ * a successful announce, which means others may soon not find us.
+ */
+import type { CID } from 'multiformats/cid'
+import type { KadDHT } from '@libp2p/kad-dht'
+
+export interface AnnouncerInit {
+  /** How long one announce may take (ms). */
+  timeout?: number
+  /** First retry delay after a failed announce; doubles up to maxBackoff (ms). */
+  backoff?: number
+  maxBackoff?: number
+  onAnnounced?: (event: { cid: string, peers: number }) => void
+  onWarning?: (message: string) => void
+}
+
+const STALE_AFTER = 24 * 60 * 60 * 1000
+const WATCHDOG_INTERVAL = 60 * 60 * 1000
+
+interface Entry {
+  cid: CID
+  lastSuccess: number
+  timer?: NodeJS.Timeout
+  backoff: number
+}
+
+export class Announcer {
+  private readonly entries = new Map<string, Entry>()
+  private readonly init: Required<Omit<AnnouncerInit, 'onAnnounced' | 'onWarning'>> & AnnouncerInit
+  private readonly controller = new AbortController()
+  private watchdog?: NodeJS.Timeout
+
+  constructor (private readonly dht: Pick<KadDHT, 'provide'>, init: AnnouncerInit = {}) {
+    this.init = { timeout: 60_000, backoff: 5_000, maxBackoff: 10 * 60_000, ...init }
+  }
+
+  start (): void {
+    this.watchdog = setInterval(() => this.checkStale(), WATCHDOG_INTERVAL)
+    this.watchdog.unref()
+  }
+
+  stop (): void {
+    this.controller.abort(new Error('announcer stopped'))
+    clearInterval(this.watchdog)
+    for (const entry of this.entries.values()) clearTimeout(entry.timer)
+    this.entries.clear()
+  }
+
+  /** Announces `cid` now (in the background) and keeps it announced until withdraw(). */
+  add (cid: CID): void {
+    const key = cid.toString()
+    if (this.entries.has(key) || this.controller.signal.aborted) return
+    const entry: Entry = { cid, lastSuccess: Date.now(), backoff: this.init.backoff }
+    this.entries.set(key, entry)
+    void this.announce(entry)
+  }
+
+  withdraw (cid: CID): void {
+    const entry = this.entries.get(cid.toString())
+    clearTimeout(entry?.timer)
+    this.entries.delete(cid.toString())
+  }
+
+  private async announce (entry: Entry): Promise<void> {
+    const key = entry.cid.toString()
+    let peers = 0
+    try {
+      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.timeout)])
+      for await (const event of this.dht.provide(entry.cid, { signal })) {
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') peers++
+      }
+    } catch {
+      // counted below: a timeout with some peers reached is still an announce
+    }
+    if (this.controller.signal.aborted || this.entries.get(key) !== entry) return
+    if (peers > 0) {
+      entry.lastSuccess = Date.now()
+      entry.backoff = this.init.backoff
+      this.init.onAnnounced?.({ cid: key, peers })
+      return
+    }
+    this.init.onWarning?.(`announcing ${key} reached no DHT peer; others cannot find this node through the DHT yet. Retrying in ${Math.round(entry.backoff / 1000)} s (check the network and --bootstrap)`)
+    entry.timer = setTimeout(() => { void this.announce(entry) }, entry.backoff)
+    entry.timer.unref()
+    entry.backoff = Math.min(entry.backoff * 2, this.init.maxBackoff)
+  }
+
+  private checkStale (): void {
+    const now = Date.now()
+    for (const [key, entry] of this.entries) {
+      if (now - entry.lastSuccess > STALE_AFTER) {
+        this.init.onWarning?.(`the DHT announce of ${key} is ${Math.round((now - entry.lastSuccess) / 3_600_000)} h old; provider records expire after 48 h and peers may soon not find this node`)
+      }
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Finds the peers that may hold a release: the --peer addresses the user gave, providers of the
+ * CID in the DHT (asked again every `interval` while the fetch runs, since seeders come and go),
+ * and peers found by mDNS on the LAN. Every candidate is reported once per search round; the
+ * fetcher decides whom to use and ignores the ones it already has or has banned.
+ */
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { CID } from 'multiformats/cid'
+import type { PeerId } from '@libp2p/interface'
+import type { P2PNode } from '../net/node.js'
+
+export interface ProviderSearchInit {
+  peers?: string[]
+  interval?: number
+  queryTimeout?: number
+  onPeer: (peer: PeerId) => void
+}
+
+export class BadPeerAddressError extends Error {
+  static override name = 'BadPeerAddressError'
+  override name = 'BadPeerAddressError'
+}
+
+/** Parses a --peer argument, which must name the peer: /ip4/…/tcp/…/p2p/<peer id>. */
+export function parsePeerAddress (text: string): { peer: PeerId, addr: Multiaddr } {
+  try {
+    const addr = multiaddr(text)
+    const id = addr.getComponents().findLast(c => c.name === 'p2p')?.value
+    if (id == null) throw new Error('it has no /p2p/<peer id> part')
+    return { peer: peerIdFromString(id), addr }
+  } catch (err: any) {
+    throw new BadPeerAddressError(`bad peer address "${text}": ${err.message}. Use the full address a seeder prints, e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…`)
+  }
+}
+
+export class ProviderSearch {
+  private readonly controller = new AbortController()
+  private timer?: NodeJS.Timeout
+  private readonly onMdnsPeer = (evt: Event): void => { this.init.onPeer((evt as CustomEvent<{ id: PeerId }>).detail.id) }
+
+  constructor (private readonly node: P2PNode, private readonly cid: CID, private readonly init: ProviderSearchInit) {}
+
+  async start (): Promise<void> {
+    const explicit = (this.init.peers ?? []).map(parsePeerAddress)
+    for (const { peer, addr } of explicit) {
+      await this.node.peerStore.merge(peer, { multiaddrs: [addr] })
+      this.init.onPeer(peer)
+    }
+    const mdns = this.node.services.mdns as EventTarget | undefined
+    mdns?.addEventListener('peer', this.onMdnsPeer)
+    void this.searchLoop()
+  }
+
+  stop (): void {
+    this.controller.abort(new Error('search stopped'))
+    clearTimeout(this.timer)
+    const mdns = this.node.services.mdns as EventTarget | undefined
+    mdns?.removeEventListener('peer', this.onMdnsPeer)
+  }
+
+  private async searchLoop (): Promise<void> {
+    const { signal } = this.controller
+    while (!signal.aborted) {
+      try {
+        const query = AbortSignal.any([signal, AbortSignal.timeout(this.init.queryTimeout ?? 30_000)])
+        for await (const provider of this.node.contentRouting.findProviders(this.cid, { signal: query })) {
+          if (provider.id.equals(this.node.peerId)) continue
+          if (provider.multiaddrs.length > 0) await this.node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
+          this.init.onPeer(provider.id)
+        }
+      } catch {
+        // a round that timed out or found nobody; the next one may
+      }
+      if (signal.aborted) return
+      await new Promise(resolve => { this.timer = setTimeout(resolve, this.init.interval ?? 10_000) })
+    }
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Fetching a release: find peers, get the signed release from one of them and verify it (CID,
+ * signature, trusted publisher), then pull chunks from every peer that has them into a Download,
+ * serving the chunks we hold to others and announcing ourselves as we go.
+ */
+import { resolve } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ReleaseNotFoundError } from './errors.js'
+import { ProviderSearch } from '../discovery/providers.js'
+import { BadSignatureError, InvalidManifestError, UntrustedPublisherError } from '../manifest/errors.js'
+import { fileCid, totalSize } from '../manifest/manifest.js'
+import { STATE_DIR_NAME } from '../manifest/paths.js'
+import { openRelease, MAX_RELEASE_BYTES, type Release } from '../manifest/signed.js'
+import { Download } from '../store/download.js'
+import { Channel } from '../swarm/channel.js'
+import { PROTOCOL } from '../swarm/codec.js'
+import { ChunkFetcher } from '../swarm/fetcher.js'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Engine } from './engine.js'
+import type { PeerId } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+
+export interface FetchOptions {
+  /** Output folder; default ./<manifest name>. */
+  outDir?: string
+  /** Publisher ids to accept; empty accepts any valid signature (and reports who signed). */
+  trust?: string[]
+  /** Peer addresses to use besides the DHT (with /p2p/<id>). */
+  peers?: string[]
+  /** How long to look for the release, and to wait without progress, before giving up (ms). */
+  findTimeout?: number
+  stallTimeout?: number
+  streamsPerPeer?: number
+  /** Keep the finished download registered for serving (the caller keeps the engine running). */
+  keepSeeding?: boolean
+  signal?: AbortSignal
+}
+
+export interface FetchSummary {
+  cid: string
+  path: string
+  bytes: number
+  downloaded: number
+  fromPeers: Record<string, number>
+  publisher: string
+}
+
+const FLUSH_INTERVAL = 2000
+
+export async function fetchRelease (engine: Engine, cid: CID, options: FetchOptions): Promise<FetchSummary> {
+  const trust = (options.trust ?? []).map(t => {
+    try {
+      return peerIdFromString(t).toString()
+    } catch {
+      throw new UntrustedPublisherError(`--trust ${t} is not a publisher id (it looks like 12D3KooW…, as printed by keygen and seed)`)
+    }
+  })
+  const findTimeout = options.findTimeout ?? 60_000
+  const candidates = new Set<string>()
+  let onCandidate: (peer: PeerId) => void = () => {}
+  const search = new ProviderSearch(engine.node, cid, {
+    peers: options.peers,
+    onPeer: peer => {
+      candidates.add(peer.toString())
+      onCandidate(peer)
+    }
+  })
+  await search.start()
+  try {
+    const release = await locateRelease(engine, cid, trust, options, candidates, cb => { onCandidate = cb }, findTimeout)
+    const outDir = resolve(options.outDir ?? release.manifest.name)
+    const total = totalSize(release.manifest)
+    engine.emit({ event: 'manifest', cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: release.manifest.files.length, bytes: total, path: outDir })
+    await engine.dataDir.saveRelease(cid, release.bytes)
+
+    const download = await Download.open(outDir, release, {
+      onFileComplete: file => {
+        engine.emit({ event: 'file-done', path: file.path, cid: fileCid(file).toString() })
+        if (file.size > 0) engine.announcer.add(fileCid(file))
+      }
+    })
+    engine.sources.set(cid.toString(), download)
+    engine.announcer.add(cid)
+    const fetcher = new ChunkFetcher({
+      dial: async (peer, signal) => await engine.node.dialProtocol(peer, PROTOCOL, { signal }),
+      sink: download,
+      startBytes: download.verifiedBytes,
+      stallTimeout: options.stallTimeout,
+      giveUpAfter: findTimeout,
+      streamsPerPeer: options.streamsPerPeer,
+      onProgress: p => engine.emit({ event: 'progress', ...p }),
+      onPeerDropped: e => engine.emit({ event: 'peer-dropped', peerId: e.peerId, reason: e.reason })
+    })
+    onCandidate = peer => fetcher.addPeer(peer)
+    for (const id of candidates) fetcher.addPeer(peerIdFromString(id))
+    const flusher = setInterval(() => { download.flush().catch(() => {}) }, FLUSH_INTERVAL)
+    let result
+    try {
+      result = await fetcher.run(options.signal)
+    } finally {
+      clearInterval(flusher)
+      await download.close()
+      if (options.keepSeeding !== true || !download.complete) engine.sources.delete(cid.toString())
+    }
+    return { cid: cid.toString(), path: outDir, bytes: total, downloaded: result.downloaded, fromPeers: result.fromPeers, publisher: release.publisher }
+  } finally {
+    search.stop()
+  }
+}
+
+/**
+ * The release from local state if we have it, else from the first candidate peer whose bytes
+ * verify. A peer whose bytes do not hash to the CID is skipped; a release that hashes right but
+ * is badly signed or untrusted is final (every honest peer would send the same bytes).
+ */
+async function locateRelease (
+  engine: Engine, cid: CID, trust: string[], options: FetchOptions,
+  known: Set<string>, subscribe: (cb: (peer: PeerId) => void) => void, findTimeout: number
+): Promise<Release> {
+  const local = [
+    await engine.dataDir.loadRelease(cid),
+    options.outDir == null ? undefined : await readFile(join(resolve(options.outDir), STATE_DIR_NAME, 'release')).catch(() => undefined)
+  ]
+  for (const bytes of local) {
+    if (bytes == null) continue
+    try {
+      return await openRelease(cid, bytes, trust)
+    } catch (err) {
+      if (err instanceof UntrustedPublisherError || err instanceof BadSignatureError) throw err
+    }
+  }
+
+  const controller = new AbortController()
+  const deadline = setTimeout(() => controller.abort(), findTimeout)
+  const tried = new Set<string>()
+  const failures: string[] = []
+  try {
+    return await new Promise<Release>((resolvePromise, reject) => {
+      let settled = false
+      const ask = (peer: PeerId): void => {
+        const id = peer.toString()
+        if (tried.has(id) || settled) return
+        tried.add(id)
+        void askPeer(engine, peer, cid, controller.signal).then(async bytes => await openRelease(cid, bytes, trust)).then(
+          release => { settled = true; resolvePromise(release) },
+          (err: Error) => {
+            if (err instanceof UntrustedPublisherError || err instanceof BadSignatureError || err instanceof InvalidManifestError) {
+              settled = true
+              reject(err)
+            } else {
+              failures.push(`${id}: ${err.message}`)
+            }
+          }
+        )
+      }
+      controller.signal.addEventListener('abort', () => {
+        if (settled) return
+        settled = true
+        reject(new ReleaseNotFoundError(
+          `could not get release ${cid.toString()} from any peer within ${Math.round(findTimeout / 1000)} s` +
+          (failures.length > 0 ? ` (tried: ${failures.join('; ')})` : ' (no provider found)') +
+          '. Check the CID, that a seeder is online, or pass --peer <address the seeder printed>.'
+        ))
+      })
+      subscribe(ask)
+      for (const id of known) ask(peerIdFromString(id))
+    })
+  } finally {
+    clearTimeout(deadline)
+    controller.abort()
+  }
+}
+
+async function askPeer (engine: Engine, peer: PeerId, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+  const stream = await engine.node.dialProtocol(peer, PROTOCOL, { signal })
+  const channel = new Channel(stream, 20_000, MAX_RELEASE_BYTES + 1)
+  try {
+    return await channel.getRelease(cid, signal)
+  } finally {
+    channel.close()
+  }
+}

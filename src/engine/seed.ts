@@ -1,0 +1,38 @@
+/**
+ * Seeding a folder in place: hash it (or take the hashes from the cache), sign the manifest,
+ * register the folder as a chunk source, and announce the release and each file in the DHT.
+ */
+import { buildManifest } from '../manifest/build.js'
+import { fileCid } from '../manifest/manifest.js'
+import { signRelease, type Release } from '../manifest/signed.js'
+import { HashCache } from '../store/hash-cache.js'
+import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
+import { SeededFolder } from '../store/seeded-folder.js'
+import type { Engine } from './engine.js'
+
+export interface SeedOptions {
+  /** Publisher key file; default: the data dir's publisher.key, created on first use. */
+  keyFile?: string
+  name?: string
+  chunkSize?: number
+}
+
+export async function seedFolder (engine: Engine, folder: string, options: SeedOptions): Promise<Release> {
+  const key = options.keyFile != null ? await readKeyFile(options.keyFile) : await loadOrCreateKeyFile(engine.dataDir.publisherKeyPath)
+  const { manifest, files } = await buildManifest(folder, {
+    name: options.name,
+    chunkSize: options.chunkSize,
+    cache: new HashCache(engine.dataDir.hashCacheDir),
+    onProgress: p => engine.emit({ event: 'hashing', file: p.file, bytes: p.bytes, total: p.total })
+  })
+  const release = await signRelease(manifest, key)
+  await engine.dataDir.saveRelease(release.cid, release.bytes)
+  const cid = release.cid.toString()
+  await engine.sources.get(cid)?.close?.()
+  engine.sources.set(cid, new SeededFolder(release, files, folder))
+  engine.announcer.add(release.cid)
+  for (const file of manifest.files) {
+    if (file.size > 0) engine.announcer.add(fileCid(file))
+  }
+  return release
+}

@@ -1,0 +1,121 @@
+/**
+ * Builds a manifest from a folder on disk: every regular file, recursively, in a deterministic
+ * order (sorted by path), skipping `.git/` and our own `.p2pweights/` state folder. Symlinks to
+ * files are followed (a Hugging Face cache snapshot is a folder of such links); symlinks to
+ * folders are not, so a link loop cannot make the walk endless.
+ *
+ * Hashes come from a cache keyed on (path, size, mtime, inode) when it has them, so seeding an
+ * unchanged 100 GB folder again does not read it again.
+ */
+import { readdir, stat } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
+import drain from 'it-drain'
+import parallel from 'it-parallel'
+import { InvalidManifestError } from './errors.js'
+import { HashPool, type FileHashes } from './hash-pool.js'
+import { DEFAULT_CHUNK_SIZE, MANIFEST_VERSION, MAX_FILES, validateManifest, type Manifest } from './manifest.js'
+import { STATE_DIR_NAME } from './paths.js'
+
+const SKIPPED_DIRS = new Set(['.git', STATE_DIR_NAME])
+
+export interface FileIdentity {
+  /** Absolute path. */
+  path: string
+  size: number
+  mtimeMs: number
+  ino: number
+  chunkSize: number
+}
+
+/** What the builder needs of a hash cache (store/hash-cache.ts implements it). */
+export interface HashCacheLike {
+  get: (file: FileIdentity) => Promise<FileHashes | undefined>
+  set: (file: FileIdentity, hashes: FileHashes) => Promise<void>
+}
+
+export interface BuildProgress {
+  /** Bytes hashed so far (cached files count at once). */
+  bytes: number
+  total: number
+  file: string
+}
+
+export interface BuildOptions {
+  name?: string
+  chunkSize?: number
+  cache?: HashCacheLike
+  onProgress?: (progress: BuildProgress) => void
+}
+
+export interface ScannedFile extends FileIdentity {
+  /** Relative POSIX path inside the folder. */
+  relative: string
+}
+
+/** Lists the files a manifest of `folder` would hold, sorted by relative path. */
+export async function scanFolder (folder: string, chunkSize = DEFAULT_CHUNK_SIZE): Promise<ScannedFile[]> {
+  const root = resolve(folder)
+  const rootStat = await stat(root).catch(() => undefined)
+  if (rootStat?.isDirectory() !== true) throw new InvalidManifestError(`${folder} is not a folder`)
+  const files: ScannedFile[] = []
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true })
+    for (const entry of entries) {
+      const relative = prefix === '' ? entry.name : `${prefix}/${entry.name}`
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) {
+        if (!SKIPPED_DIRS.has(entry.name)) await walk(path, relative)
+        continue
+      }
+      if (!entry.isFile() && !entry.isSymbolicLink()) continue
+      const s = await stat(path).catch(() => undefined) // follows a symlink; a dangling one is skipped
+      if (s?.isFile() !== true) continue
+      files.push({ path, relative, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, chunkSize })
+      if (files.length > MAX_FILES) throw new InvalidManifestError(`${folder} holds more than ${MAX_FILES} files`)
+    }
+  }
+  await walk(root, '')
+  files.sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0))
+  return files
+}
+
+export async function buildManifest (folder: string, options: BuildOptions = {}): Promise<{ manifest: Manifest, files: ScannedFile[] }> {
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
+  const files = await scanFolder(folder, chunkSize)
+  const total = files.reduce((sum, f) => sum + f.size, 0)
+  let hashed = 0
+  const report = (file: string): void => options.onProgress?.({ bytes: hashed, total, file })
+
+  const hashes: FileHashes[] = new Array(files.length)
+  let pool: HashPool | undefined
+  try {
+    const jobs = files.map((file, i) => async () => {
+      const cached = await options.cache?.get(file)
+      if (cached != null) {
+        hashes[i] = cached
+        hashed += file.size
+        report(file.relative)
+        return
+      }
+      pool ??= new HashPool()
+      hashes[i] = await pool.hashFile(file.path, file.size, chunkSize, bytes => {
+        hashed += bytes
+        report(file.relative)
+      })
+      await options.cache?.set(file, hashes[i])
+    })
+    // Bounded, so a folder of many small files does not open them all at once.
+    await drain(parallel(jobs, { concurrency: 8 }))
+  } finally {
+    await pool?.close()
+  }
+
+  const manifest: Manifest = {
+    version: MANIFEST_VERSION,
+    name: options.name ?? basename(resolve(folder)),
+    chunkSize,
+    files: files.map((f, i) => ({ path: f.relative, size: f.size, sha256: hashes[i].sha256, chunks: hashes[i].chunks }))
+  }
+  validateManifest(manifest)
+  return { manifest, files }
+}

@@ -1,0 +1,27 @@
+/**
+ * Errors of the manifest layer. Tests and callers match on `name`, never on message text.
+ */
+export class InvalidManifestError extends Error {
+  static override name = 'InvalidManifestError'
+  override name = 'InvalidManifestError'
+}
+
+export class UnsafePathError extends Error {
+  static override name = 'UnsafePathError'
+  override name = 'UnsafePathError'
+}
+
+export class CidMismatchError extends Error {
+  static override name = 'CidMismatchError'
+  override name = 'CidMismatchError'
+}
+
+export class BadSignatureError extends Error {
+  static override name = 'BadSignatureError'
+  override name = 'BadSignatureError'
+}
+
+export class UntrustedPublisherError extends Error {
+  static override name = 'UntrustedPublisherError'
+  override name = 'UntrustedPublisherError'
+}

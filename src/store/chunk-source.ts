@@ -1,0 +1,21 @@
+/**
+ * What the swarm's serving side needs of anything that holds a release's chunks: a folder seeded
+ * in place, or a download in progress. The store implements it; the swarm only calls it.
+ */
+import type { Bitfield } from './bitfield.js'
+import type { ChunkIndex } from '../manifest/manifest.js'
+import type { Release } from '../manifest/signed.js'
+
+export interface ChunkSource {
+  readonly release: Release
+  readonly index: ChunkIndex
+  /** The chunks that can be served now (global numbers). Do not mutate. */
+  have: () => Bitfield
+  /** Reads one chunk; throws SourceUnavailableError if the bytes on disk can no longer be trusted. */
+  readChunk: (fileIndex: number, chunk: number) => Promise<Uint8Array>
+}
+
+export class SourceUnavailableError extends Error {
+  static override name = 'SourceUnavailableError'
+  override name = 'SourceUnavailableError'
+}

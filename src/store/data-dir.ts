@@ -1,0 +1,44 @@
+/**
+ * The node's data folder: its libp2p identity, the default publisher key, the releases it knows
+ * (signed manifests, by CID) and the hash cache. Layout:
+ *
+ *   <data-dir>/peer.key          libp2p identity (protobuf private key, mode 0600)
+ *   <data-dir>/publisher.key     default publisher key for `seed` without --key (mode 0600)
+ *   <data-dir>/releases/<cid>    encoded signed releases, verified before they were stored
+ *   <data-dir>/hash-cache/<id>   per-file hashes keyed on path, size, mtime and inode
+ */
+import { mkdir, readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { writeFileAtomic } from './atomic.js'
+import type { CID } from 'multiformats/cid'
+
+export function defaultDataDir (env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_DATA_HOME != null && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')
+  return join(base, 'p2pweights')
+}
+
+export class DataDir {
+  constructor (readonly root: string) {}
+
+  get peerKeyPath (): string { return join(this.root, 'peer.key') }
+  get publisherKeyPath (): string { return join(this.root, 'publisher.key') }
+  get hashCacheDir (): string { return join(this.root, 'hash-cache') }
+  private get releasesDir (): string { return join(this.root, 'releases') }
+
+  async init (): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 })
+    await mkdir(this.releasesDir, { recursive: true })
+    await mkdir(this.hashCacheDir, { recursive: true })
+  }
+
+  /** Stores release bytes. Callers pass only bytes that openRelease() has verified. */
+  async saveRelease (cid: CID, bytes: Uint8Array): Promise<void> {
+    await writeFileAtomic(join(this.releasesDir, cid.toString()), bytes)
+  }
+
+  /** Unverified bytes, or undefined: the caller checks them with openRelease() like any peer's. */
+  async loadRelease (cid: CID): Promise<Uint8Array | undefined> {
+    return await readFile(join(this.releasesDir, cid.toString())).catch(() => undefined)
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * A download in progress, on disk. Chunks are verified against the manifest, then written into
+ * `<out>/.p2pweights/<file#>.part`; a file is moved to its final name only when every chunk of it
+ * is verified and the .part is fsynced. The set of verified chunks is saved to `have` only after
+ * the .part files it covers are fsynced, so after a crash `have` may lag (those chunks are fetched
+ * again) but never claims a chunk that is not on disk. Layout of the state folder:
+ *
+ *   <out>/.p2pweights/release   the signed release being fetched (checked again on resume)
+ *   <out>/.p2pweights/have      bitfield of verified chunks (global numbers), written atomically
+ *   <out>/.p2pweights/lock      pid of the process writing here
+ *   <out>/.p2pweights/<i>.part  file i of the manifest, sparse, verified chunks only
+ *
+ * The state folder is removed once every file is in place.
+ */
+import { mkdir, open, readFile, realpath, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises'
+import { dirname, join, sep } from 'node:path'
+import { equals } from 'uint8arrays/equals'
+import { fsyncDir, writeFileAtomic } from './atomic.js'
+import { Bitfield } from './bitfield.js'
+import { DiskSpaceError, DownloadConflictError } from './errors.js'
+import { UnsafePathError } from '../manifest/errors.js'
+import { ChunkIndex, chunkHash, type ManifestFile } from '../manifest/manifest.js'
+import { STATE_DIR_NAME } from '../manifest/paths.js'
+import { verifyChunk } from '../manifest/verify.js'
+import type { ChunkSource } from './chunk-source.js'
+import type { Release } from '../manifest/signed.js'
+
+export interface DownloadEvents {
+  /** A file is complete, verified and under its final name. */
+  onFileComplete?: (file: ManifestFile, fileIndex: number) => void
+}
+
+export class Download implements ChunkSource {
+  readonly index: ChunkIndex
+  readonly stateDir: string
+  private readonly verified: Bitfield
+  private readonly finalized: boolean[]
+  private readonly writers = new Map<number, Promise<FileHandle>>()
+  private dirty = new Set<number>()
+  private flushing: Promise<void> = Promise.resolve()
+  private realOutDir = ''
+
+  private constructor (readonly release: Release, readonly outDir: string, haveBytes: Uint8Array | undefined, private readonly events: DownloadEvents) {
+    this.index = new ChunkIndex(release.manifest)
+    this.stateDir = join(outDir, STATE_DIR_NAME)
+    this.verified = haveBytes?.length === Math.ceil(this.index.total / 8) ? new Bitfield(this.index.total, haveBytes) : new Bitfield(this.index.total)
+    this.finalized = release.manifest.files.map(() => false)
+  }
+
+  /** Opens (or resumes) the download of `release` into `outDir`. */
+  static async open (outDir: string, release: Release, events: DownloadEvents = {}): Promise<Download> {
+    const stateDir = join(outDir, STATE_DIR_NAME)
+    await mkdir(stateDir, { recursive: true })
+    await takeLock(stateDir)
+    const previous = await readFile(join(stateDir, 'release')).catch(() => undefined)
+    if (previous != null && !equals(previous, release.bytes)) {
+      throw new DownloadConflictError(`${outDir} holds a partial download of another release; choose another output folder, or delete ${stateDir} to discard it`)
+    }
+    if (previous == null) await writeFileAtomic(join(stateDir, 'release'), release.bytes)
+    const have = previous == null ? undefined : await readFile(join(stateDir, 'have')).catch(() => undefined)
+    const download = new Download(release, outDir, have, events)
+    download.realOutDir = await realpath(outDir)
+    await download.reconcile()
+    await download.checkFreeSpace()
+    return download
+  }
+
+  have (): Bitfield {
+    return this.verified
+  }
+
+  get complete (): boolean {
+    return this.finalized.every(Boolean)
+  }
+
+  /** Bytes of the release already verified on disk. */
+  get verifiedBytes (): number {
+    let bytes = 0
+    for (let i = 0; i < this.index.total; i++) {
+      if (!this.verified.has(i)) continue
+      const { fileIndex, chunk } = this.index.locate(i)
+      bytes += this.index.length(fileIndex, chunk)
+    }
+    return bytes
+  }
+
+  /**
+   * Verifies one chunk against the manifest and writes it. Throws ChunkHashMismatchError, and
+   * writes nothing, when the bytes are wrong. Returns false when the chunk was already held.
+   */
+  async writeChunk (global: number, fragments: readonly Uint8Array[]): Promise<boolean> {
+    if (this.verified.has(global)) return false
+    const { fileIndex, chunk } = this.index.locate(global)
+    const file = this.release.manifest.files[fileIndex]
+    verifyChunk(chunkHash(file, chunk), this.index.length(fileIndex, chunk), fragments, `chunk ${chunk} of ${file.path}`)
+    if (this.verified.has(global)) return false // another copy landed while we hashed
+    const handle = await this.writer(fileIndex)
+    const { bytesWritten } = await handle.writev(fragments as Uint8Array[], chunk * this.index.chunkSize)
+    if (bytesWritten !== this.index.length(fileIndex, chunk)) throw new Error(`short write to ${file.path}.part`)
+    if (this.verified.has(global)) return false
+    this.verified.set(global)
+    this.dirty.add(fileIndex)
+    const first = this.index.first(fileIndex)
+    if (this.verified.hasRange(first, first + this.index.count(fileIndex))) await this.finalize(fileIndex)
+    return true
+  }
+
+  async readChunk (fileIndex: number, chunk: number): Promise<Uint8Array> {
+    if (!this.verified.has(this.index.first(fileIndex) + chunk)) throw new RangeError('chunk not held')
+    const length = this.index.length(fileIndex, chunk)
+    const buffer = Buffer.allocUnsafe(length)
+    const read = async (path: string): Promise<void> => {
+      const handle = await open(path, 'r')
+      try {
+        const { bytesRead } = await handle.read(buffer, 0, length, chunk * this.index.chunkSize)
+        if (bytesRead !== length) throw new Error(`short read from ${path}`)
+      } finally {
+        await handle.close()
+      }
+    }
+    // The .part may be renamed to its final name between the check and the open.
+    await read(this.finalized[fileIndex] ? this.finalPath(fileIndex) : this.partPath(fileIndex))
+      .catch(async err => { if (err.code === 'ENOENT') await read(this.finalPath(fileIndex)); else throw err })
+    return buffer
+  }
+
+  /** Makes verified chunks durable: fsync the .part files written to, then save the bitfield. */
+  async flush (): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (this.dirty.size === 0 || !await exists(this.stateDir)) return
+      const snapshot = new Uint8Array(this.verified.bytes)
+      const files = [...this.dirty]
+      this.dirty = new Set()
+      for (const i of files) await (await this.writers.get(i))?.datasync()
+      await writeFileAtomic(join(this.stateDir, 'have'), snapshot)
+    })
+    await this.flushing
+  }
+
+  /** Closes files; when the download is complete, removes the state folder. */
+  async close (): Promise<void> {
+    await this.flush().catch(() => {})
+    for (const [i, handle] of this.writers) {
+      this.writers.delete(i)
+      await (await handle.catch(() => undefined))?.close()
+    }
+    if (this.complete) {
+      await rm(this.stateDir, { recursive: true, force: true })
+      await fsyncDir(this.outDir)
+    } else {
+      await rm(join(this.stateDir, 'lock'), { force: true })
+    }
+  }
+
+  private partPath (fileIndex: number): string {
+    return join(this.stateDir, `${fileIndex}.part`)
+  }
+
+  private finalPath (fileIndex: number): string {
+    return join(this.outDir, ...this.release.manifest.files[fileIndex].path.split('/'))
+  }
+
+  private async writer (fileIndex: number): Promise<FileHandle> {
+    let handle = this.writers.get(fileIndex)
+    if (handle == null) {
+      handle = (async () => {
+        const path = this.partPath(fileIndex)
+        const h = await open(path, 'r+').catch(async () => await open(path, 'w+'))
+        await h.truncate(this.release.manifest.files[fileIndex].size) // sparse; keeps written chunks
+        return h
+      })()
+      this.writers.set(fileIndex, handle)
+    }
+    return await handle
+  }
+
+  /** fsync the .part, then move it to its final name, inside the output folder. */
+  private async finalize (fileIndex: number): Promise<void> {
+    const handle = this.writers.get(fileIndex)
+    this.writers.delete(fileIndex)
+    if (handle != null) {
+      const h = await handle
+      await h.datasync()
+      await h.close()
+    } else if (this.release.manifest.files[fileIndex].size === 0) {
+      await (await open(this.partPath(fileIndex), 'w')).close()
+    }
+    const target = this.finalPath(fileIndex)
+    const parent = dirname(target)
+    await this.ensureInside(parent)
+    await rename(this.partPath(fileIndex), target)
+    await fsyncDir(parent)
+    this.finalized[fileIndex] = true
+    this.events.onFileComplete?.(this.release.manifest.files[fileIndex], fileIndex)
+  }
+
+  /** Creates `dir` and checks that, symlinks resolved, it is inside the output folder. */
+  private async ensureInside (dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true })
+    const real = await realpath(dir)
+    if (real !== this.realOutDir && !real.startsWith(this.realOutDir + sep)) {
+      throw new UnsafePathError(`${dir} resolves to ${real}, outside the output folder ${this.outDir}; refusing to write there`)
+    }
+  }
+
+  /** Brings the bitfield in line with what is on disk after a crash or in a pre-filled folder. */
+  private async reconcile (): Promise<void> {
+    const files = this.release.manifest.files
+    for (let i = 0; i < files.length; i++) {
+      const first = this.index.first(i)
+      const count = this.index.count(i)
+      const partExists = await exists(this.partPath(i))
+      const finalStat = await stat(this.finalPath(i)).catch(() => undefined)
+      const finalMatches = finalStat?.isFile() === true && finalStat.size === files[i].size
+      if (this.verified.hasRange(first, first + count) && count > 0) {
+        if (partExists) await this.finalize(i) // crashed between the last chunk and the rename
+        else if (finalMatches) this.finalized[i] = true
+        else this.clearFile(i)
+      } else if (!partExists) {
+        this.clearFile(i) // bits without a .part are stale
+        if (finalMatches && await this.verifyExisting(i)) this.finalized[i] = true
+        else if (files[i].size === 0) await this.finalize(i)
+      }
+    }
+  }
+
+  /** Hashes a file already at its final name; if it matches the manifest, counts it as fetched. */
+  private async verifyExisting (fileIndex: number): Promise<boolean> {
+    const file = this.release.manifest.files[fileIndex]
+    const first = this.index.first(fileIndex)
+    const handle = await open(this.finalPath(fileIndex), 'r')
+    try {
+      const buffer = Buffer.allocUnsafe(this.index.chunkSize)
+      for (let c = 0; c < this.index.count(fileIndex); c++) {
+        const length = this.index.length(fileIndex, c)
+        const { bytesRead } = await handle.read(buffer, 0, length, c * this.index.chunkSize)
+        try {
+          verifyChunk(chunkHash(file, c), length, [buffer.subarray(0, bytesRead)])
+        } catch {
+          return false
+        }
+      }
+    } finally {
+      await handle.close()
+    }
+    for (let c = 0; c < this.index.count(fileIndex); c++) this.verified.set(first + c)
+    return true
+  }
+
+  private clearFile (fileIndex: number): void {
+    const first = this.index.first(fileIndex)
+    for (let c = 0; c < this.index.count(fileIndex); c++) this.verified.clear(first + c)
+  }
+
+  private async checkFreeSpace (): Promise<void> {
+    const missing = this.release.manifest.files.reduce((sum, f) => sum + f.size, 0) - this.verifiedBytes
+    const fs = await statfs(this.stateDir)
+    const free = fs.bavail * fs.bsize
+    if (missing > free) {
+      throw new DiskSpaceError(`not enough disk space in ${this.outDir}: ${formatBytes(missing)} still to fetch, ${formatBytes(free)} free; free some space and run the fetch again (it resumes)`)
+    }
+  }
+}
+
+async function exists (path: string): Promise<boolean> {
+  return await stat(path).then(() => true, () => false)
+}
+
+function formatBytes (n: number): string {
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`
+}
+
+/** One writer per output folder: a second fetch into the same folder would interleave writes. */
+async function takeLock (stateDir: string): Promise<void> {
+  const lock = join(stateDir, 'lock')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(lock, 'wx')
+      await handle.writeFile(String(process.pid))
+      await handle.close()
+      return
+    } catch (err: any) {
+      if (err.code !== 'EEXIST') throw err
+      const pid = Number(await readFile(lock, 'utf8').catch(() => ''))
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new DownloadConflictError(`another p2pweights process (pid ${pid}) is writing to ${dirname(stateDir)}; wait for it or stop it`)
+      }
+      await rm(lock, { force: true }) // left by a crashed process
+    }
+  }
+  throw new DownloadConflictError(`cannot lock ${stateDir}`)
+}
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err: any) {
+    return err.code === 'EPERM'
+  }
+}

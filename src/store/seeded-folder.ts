@@ -1,0 +1,65 @@
+/**
+ * A release served from a folder in place: no copy is made. The folder was hashed (or its hashes
+ * came from the cache) when it was seeded; from then on every read checks the file's size and
+ * mtime against what was hashed, and a file that changed stops being served rather than being
+ * served with bytes that no longer match the manifest.
+ */
+import { open, type FileHandle } from 'node:fs/promises'
+import { Bitfield } from './bitfield.js'
+import { SourceUnavailableError, type ChunkSource } from './chunk-source.js'
+import { ChunkIndex } from '../manifest/manifest.js'
+import type { ScannedFile } from '../manifest/build.js'
+import type { Release } from '../manifest/signed.js'
+
+export class SeededFolder implements ChunkSource {
+  readonly index: ChunkIndex
+  private readonly full: Bitfield
+  private readonly handles = new Map<number, Promise<FileHandle>>()
+
+  constructor (readonly release: Release, private readonly files: readonly ScannedFile[], readonly folder: string) {
+    this.index = new ChunkIndex(release.manifest)
+    this.full = Bitfield.full(this.index.total)
+  }
+
+  have (): Bitfield {
+    return this.full
+  }
+
+  async readChunk (fileIndex: number, chunk: number): Promise<Uint8Array> {
+    const file = this.files[fileIndex]
+    const handle = await this.handle(fileIndex)
+    const s = await handle.stat()
+    if (s.size !== file.size || s.mtimeMs !== file.mtimeMs) {
+      throw new SourceUnavailableError(`${file.path} changed on disk since it was hashed; seed the folder again`)
+    }
+    const length = this.index.length(fileIndex, chunk)
+    const buffer = Buffer.allocUnsafe(length)
+    let done = 0
+    while (done < length) {
+      const { bytesRead } = await handle.read(buffer, done, length - done, chunk * this.index.chunkSize + done)
+      if (bytesRead === 0) throw new SourceUnavailableError(`${file.path} is shorter than when it was hashed`)
+      done += bytesRead
+    }
+    return buffer
+  }
+
+  async close (): Promise<void> {
+    const handles = [...this.handles.values()]
+    this.handles.clear()
+    await Promise.all(handles.map(async h => await (await h.catch(() => undefined))?.close()))
+  }
+
+  private async handle (fileIndex: number): Promise<FileHandle> {
+    let handle = this.handles.get(fileIndex)
+    if (handle == null) {
+      handle = open(this.files[fileIndex].path, 'r')
+      this.handles.set(fileIndex, handle)
+      handle.catch(() => this.handles.delete(fileIndex))
+    }
+    try {
+      return await handle
+    } catch (err: any) {
+      throw new SourceUnavailableError(`cannot open ${this.files[fileIndex].path}: ${err.code ?? err.message}`)
+    }
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The chunk exchange protocol, /p2pweights/chunks/1.0.0: the wire format only (no disk, no
+ * network policy). Goals: verified transfer of fixed-size chunks at close to raw stream speed,
+ * every message bounded. Non-goals: discovery (the DHT does it), trust (the manifest does it).
+ *
+ * A stream carries requests from the fetcher and one response to each, in order. Every message
+ * is a frame: an unsigned-varint length, then that many bytes, the first of which is the type.
+ *
+ *   GET_RELEASE  0x01  cid                          -> RELEASE 0x11 release-bytes
+ *   GET_HAVE     0x02  cid                          -> HAVE    0x12 flags(1: has all) [bitfield]
+ *   GET_CHUNK    0x03  u32 file, u32 chunk, cid     -> CHUNK   0x13 chunk-bytes
+ *   any request                                     -> ERROR   0x1f code, utf-8 reason (<= 200 B)
+ *
+ * Chunk bytes go out as they were read and come in as the list of network fragments they
+ * arrived in (no concatenation): the fetcher hashes and writes the fragments as they are.
+ */
+import * as varint from 'uint8-varint'
+import { CID } from 'multiformats/cid'
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { ByteStream } from '@libp2p/utils'
+import type { AbortOptions, MessageStream } from '@libp2p/interface'
+
+export const PROTOCOL = '/p2pweights/chunks/1.0.0'
+/** A request is a type byte, two u32 and a CID: far below this. */
+export const MAX_REQUEST_BYTES = 256
+const MAX_REASON_BYTES = 200
+const MAX_VARINT_BYTES = 5
+
+export enum MessageType {
+  GetRelease = 0x01,
+  GetHave = 0x02,
+  GetChunk = 0x03,
+  Release = 0x11,
+  Have = 0x12,
+  Chunk = 0x13,
+  Error = 0x1f
+}
+
+export enum ErrorCode {
+  NotFound = 1,
+  Unavailable = 2,
+  BadRequest = 3,
+  Busy = 4
+}
+
+export type Request =
+  | { type: MessageType.GetRelease, cid: CID }
+  | { type: MessageType.GetHave, cid: CID }
+  | { type: MessageType.GetChunk, cid: CID, file: number, chunk: number }
+
+export class ProtocolError extends Error {
+  static override name = 'ProtocolError'
+  override name = 'ProtocolError'
+}
+
+/** The remote answered a request with an ERROR frame. */
+export class RemoteError extends Error {
+  static override name = 'RemoteError'
+  override name = 'RemoteError'
+  constructor (readonly code: ErrorCode, reason: string) {
+    super(reason)
+  }
+}
+
+function frame (type: MessageType, body: Uint8Array): Uint8Array {
+  const length = varint.encodingLength(body.length + 1)
+  const out = new Uint8Array(length + 1 + body.length)
+  varint.encodeUint8Array(body.length + 1, out, 0)
+  out[length] = type
+  out.set(body, length + 1)
+  return out
+}
+
+export function encodeRequest (req: Request): Uint8Array {
+  const cid = req.cid.bytes
+  if (req.type !== MessageType.GetChunk) return frame(req.type, cid)
+  const body = new Uint8Array(8 + cid.length)
+  const view = new DataView(body.buffer)
+  view.setUint32(0, req.file)
+  view.setUint32(4, req.chunk)
+  body.set(cid, 8)
+  return frame(req.type, body)
+}
+
+export function decodeRequest (body: Uint8ArrayList): Request {
+  const bytes = body.subarray()
+  const type = bytes[0]
+  try {
+    if (type === MessageType.GetRelease || type === MessageType.GetHave) {
+      return { type, cid: CID.decode(bytes.subarray(1)) }
+    }
+    if (type === MessageType.GetChunk && bytes.length > 9) {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      return { type, file: view.getUint32(1), chunk: view.getUint32(5), cid: CID.decode(bytes.subarray(9)) }
+    }
+  } catch (err: any) {
+    throw new ProtocolError(`malformed request: ${err.message}`)
+  }
+  throw new ProtocolError(`unknown request type ${type}`)
+}
+
+export function encodeRelease (release: Uint8Array): Uint8Array {
+  return frame(MessageType.Release, release)
+}
+
+export function encodeHave (bitfield: Uint8Array | 'all'): Uint8Array {
+  if (bitfield === 'all') return frame(MessageType.Have, Uint8Array.of(1))
+  const body = new Uint8Array(1 + bitfield.length)
+  body.set(bitfield, 1)
+  return frame(MessageType.Have, body)
+}
+
+/** The chunk frame as a header plus the data itself, so the data is not copied. */
+export function encodeChunk (data: Uint8Array): Uint8ArrayList {
+  const header = new Uint8Array(varint.encodingLength(data.length + 1) + 1)
+  varint.encodeUint8Array(data.length + 1, header, 0)
+  header[header.length - 1] = MessageType.Chunk
+  return new Uint8ArrayList(header, data)
+}
+
+export function encodeError (code: ErrorCode, reason: string): Uint8Array {
+  const text = new TextEncoder().encode(reason).subarray(0, MAX_REASON_BYTES)
+  const body = new Uint8Array(1 + text.length)
+  body[0] = code
+  body.set(text, 1)
+  return frame(MessageType.Error, body)
+}
+
+/**
+ * Reads one frame of at most `maxBytes` (type byte included). Returns null on a clean end of
+ * stream before the frame starts. A longer frame is a protocol error: the caller aborts.
+ */
+export async function readFrame (bytes: ByteStream<MessageStream>, maxBytes: number, options?: AbortOptions): Promise<Uint8ArrayList | null> {
+  const lengthBytes = new Uint8ArrayList()
+  let length = -1
+  while (length < 0) {
+    let b: Uint8ArrayList
+    try {
+      b = await bytes.read({ ...options, bytes: 1 })
+    } catch (err: any) {
+      if (err.name === 'UnexpectedEOFError' && lengthBytes.byteLength === 0) return null
+      throw err
+    }
+    lengthBytes.append(b)
+    if ((b.get(0) & 0x80) === 0) length = varint.decode(lengthBytes)
+    else if (lengthBytes.byteLength >= MAX_VARINT_BYTES) throw new ProtocolError('frame length varint too long')
+  }
+  if (length === 0) throw new ProtocolError('empty frame')
+  if (length > maxBytes) throw new ProtocolError(`frame of ${length} bytes exceeds the limit of ${maxBytes}`)
+  return await bytes.read({ ...options, bytes: length })
+}
+
+/** Splits a response frame into its type and body (no copy). ERROR frames become RemoteError. */
+export function parseResponse (frameBytes: Uint8ArrayList, expected: MessageType): Uint8ArrayList {
+  const type = frameBytes.get(0)
+  const body = frameBytes.sublist(1)
+  if (type === MessageType.Error) {
+    const code = body.byteLength > 0 ? body.get(0) : ErrorCode.Unavailable
+    throw new RemoteError(code, new TextDecoder().decode(body.subarray(1)))
+  }
+  if (type !== expected) throw new ProtocolError(`expected message type ${expected}, got ${type}`)
+  return body
+}
+
+export function decodeHave (body: Uint8ArrayList, chunks: number): Uint8Array | 'all' {
+  if (body.byteLength < 1) throw new ProtocolError('empty HAVE')
+  if ((body.get(0) & 1) === 1) return 'all'
+  if (body.byteLength - 1 !== Math.ceil(chunks / 8)) throw new ProtocolError('HAVE bitfield has the wrong length')
+  return body.subarray(1)
+}

@@ -1,0 +1,267 @@
+/**
+ * The fetching side of the swarm: one session per provider, each with a few streams, each stream
+ * asking for one chunk at a time as the scheduler decides. Every chunk is verified by the store
+ * before it is written; a peer that sends a bad chunk is dropped for the rest of the fetch and
+ * its chunk is asked of another; a peer that stalls or fails is dropped and may come back later.
+ */
+import { ChunkScheduler } from './scheduler.js'
+import { Channel } from './channel.js'
+import { RemoteError, ErrorCode } from './codec.js'
+import { Bitfield } from '../store/bitfield.js'
+import { ChunkHashMismatchError } from '../manifest/verify.js'
+import type { ChunkIndex } from '../manifest/manifest.js'
+import type { Release } from '../manifest/signed.js'
+import type { PeerId, Stream } from '@libp2p/interface'
+
+/** What the fetcher needs of a download (store/download.ts). */
+export interface ChunkSink {
+  readonly release: Release
+  readonly index: ChunkIndex
+  have: () => Bitfield
+  writeChunk: (global: number, fragments: readonly Uint8Array[]) => Promise<boolean>
+  readonly complete: boolean
+}
+
+export interface FetchProgress {
+  /** Verified bytes: held before this run plus fetched in it. */
+  bytes: number
+  total: number
+  /** Verified bytes fetched from peers in this run. */
+  downloaded: number
+  peers: number
+}
+
+export interface FetcherInit {
+  /** Opens a chunk-protocol stream to a peer. */
+  dial: (peer: PeerId, signal: AbortSignal) => Promise<Stream>
+  sink: ChunkSink
+  /** Bytes already verified when the fetch starts. */
+  startBytes: number
+  streamsPerPeer?: number
+  /** A request that receives no byte for this long fails and drops the peer (ms). */
+  stallTimeout?: number
+  /** Give up when no chunk was verified for this long (ms). */
+  giveUpAfter?: number
+  /** A dropped (not banned) peer is not tried again sooner than this (ms). */
+  retryAfter?: number
+  onProgress?: (progress: FetchProgress) => void
+  onPeerDropped?: (event: { peerId: string, reason: string, banned: boolean }) => void
+}
+
+export class NoProgressError extends Error {
+  static override name = 'NoProgressError'
+  override name = 'NoProgressError'
+}
+
+export interface FetchResult {
+  downloaded: number
+  fromPeers: Record<string, number>
+}
+
+interface Dropped { at: number, reason: string, banned: boolean }
+
+export class ChunkFetcher {
+  private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped'>> & FetcherInit
+  private readonly scheduler: ChunkScheduler
+  private readonly sessions = new Map<string, PeerSession>()
+  private readonly dropped = new Map<string, Dropped>()
+  private readonly fromPeers: Record<string, number> = {}
+  private downloaded = 0
+  private lastProgress = Date.now()
+  private readonly controller = new AbortController()
+  private settle?: { resolve: () => void, reject: (err: Error) => void }
+
+  constructor (init: FetcherInit) {
+    this.init = { streamsPerPeer: 4, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000, ...init }
+    const total = init.sink.index.total
+    this.scheduler = new ChunkScheduler(init.sink.have(), total > 0 ? Math.floor(Math.random() * total) : 0)
+  }
+
+  get peerCount (): number {
+    return this.sessions.size
+  }
+
+  /** Offers a provider. Ignored if already in use, banned, or dropped too recently. */
+  addPeer (peer: PeerId): void {
+    const id = peer.toString()
+    if (this.sessions.has(id) || this.controller.signal.aborted) return
+    const dropped = this.dropped.get(id)
+    if (dropped != null && (dropped.banned || Date.now() - dropped.at < this.init.retryAfter)) return
+    const session = new PeerSession(this, peer, this.init)
+    this.sessions.set(id, session)
+    void session.run(this.controller.signal).then(
+      () => this.endSession(id, undefined),
+      (err: Error) => this.endSession(id, err)
+    )
+  }
+
+  /** Resolves when every chunk is verified; rejects with NoProgressError when stuck. */
+  async run (signal?: AbortSignal): Promise<FetchResult> {
+    if (this.init.sink.complete) return { downloaded: 0, fromPeers: {} }
+    const watchdog = setInterval(() => {
+      const idle = Date.now() - this.lastProgress
+      if (idle >= this.init.giveUpAfter) this.fail(new NoProgressError(this.stuckMessage(idle)))
+    }, Math.min(1000, this.init.giveUpAfter))
+    const onAbort = (): void => this.fail(signal?.reason ?? new Error('aborted'))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      await new Promise<void>((resolve, reject) => { this.settle = { resolve, reject } })
+      return { downloaded: this.downloaded, fromPeers: { ...this.fromPeers } }
+    } finally {
+      clearInterval(watchdog)
+      signal?.removeEventListener('abort', onAbort)
+      this.controller.abort(new Error('fetch ended'))
+    }
+  }
+
+  /** @internal called by sessions */
+  nextChunk (view: { has: (c: number) => boolean, inFlight: ReadonlySet<number> }): number | undefined {
+    return this.scheduler.next(view)
+  }
+
+  /** @internal called by sessions with a chunk's fragments; returns false if it was bad. */
+  async deliver (peer: string, chunk: number, fragments: Uint8Array[]): Promise<void> {
+    let ok = false
+    try {
+      const written = await this.init.sink.writeChunk(chunk, fragments)
+      ok = true
+      if (written) {
+        const bytes = fragments.reduce((n, f) => n + f.byteLength, 0)
+        this.downloaded += bytes
+        this.fromPeers[peer] = (this.fromPeers[peer] ?? 0) + bytes
+        this.lastProgress = Date.now()
+        this.init.onProgress?.({ bytes: this.init.startBytes + this.downloaded, total: this.totalBytes, downloaded: this.downloaded, peers: this.sessions.size })
+      }
+    } finally {
+      this.scheduler.finish(chunk, ok)
+      if (this.init.sink.complete) this.settle?.resolve()
+    }
+  }
+
+  /** @internal a request failed before any bytes could be checked */
+  abandon (chunk: number): void {
+    this.scheduler.finish(chunk, false)
+  }
+
+  get finished (): boolean {
+    return this.init.sink.complete || this.controller.signal.aborted
+  }
+
+  private get totalBytes (): number {
+    return this.init.sink.release.manifest.files.reduce((n, f) => n + f.size, 0)
+  }
+
+  private endSession (id: string, err: Error | undefined): void {
+    this.sessions.delete(id)
+    if (err == null || this.finished) return
+    const banned = err instanceof ChunkHashMismatchError
+    const reason = banned ? `sent a corrupt chunk (${err.message})` : err.message
+    this.dropped.set(id, { at: Date.now(), reason, banned })
+    this.init.onPeerDropped?.({ peerId: id, reason, banned })
+  }
+
+  private stuckMessage (idle: number): string {
+    const missing = this.init.sink.index.total - this.init.sink.have().count
+    const reasons = [...this.dropped].map(([peer, d]) => `${peer}: ${d.reason}`)
+    return `no chunk arrived for ${Math.round(idle / 1000)} s with ${missing} chunk(s) still missing and ${this.sessions.size} peer(s) connected` +
+      (reasons.length > 0 ? `; dropped peers: ${reasons.join('; ')}` : '; no provider was reachable') +
+      '. Check that a seeder of this CID is online (or pass --peer), then run the same command again: it resumes.'
+  }
+
+  private fail (err: Error): void {
+    this.settle?.reject(err)
+    this.controller.abort(err)
+  }
+}
+
+/** One provider: its HAVE set, and `streamsPerPeer` streams pulling chunks. */
+class PeerSession {
+  private have: Bitfield | 'all' = new Bitfield(0)
+  private readonly inFlight = new Set<number>()
+  private readonly id: string
+  private readonly channels: Channel[] = []
+
+  constructor (private readonly fetcher: ChunkFetcher, private readonly peer: PeerId, private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped'>>) {
+    this.id = peer.toString()
+  }
+
+  async run (parent: AbortSignal): Promise<void> {
+    const controller = new AbortController()
+    const signal = AbortSignal.any([parent, controller.signal])
+    const { sink } = this.init
+    try {
+      const first = await this.open(signal)
+      await this.refreshHave(first, signal)
+      const workers = [this.work(first, signal)]
+      for (let i = 1; i < this.init.streamsPerPeer; i++) {
+        workers.push(this.open(signal).then(async ch => { await this.work(ch, signal) }))
+      }
+      // The first failure ends the whole session: the peer is dropped as one.
+      await Promise.all(workers.map(async w => await w.catch(err => { controller.abort(err); throw err })))
+    } catch (err: any) {
+      if (!parent.aborted && !sink.complete) throw signal.reason ?? err
+    } finally {
+      for (const ch of this.channels) ch.close()
+    }
+  }
+
+  private async open (signal: AbortSignal): Promise<Channel> {
+    const stream = await this.init.dial(this.peer, signal)
+    const maxChunk = this.init.sink.index.chunkSize
+    const channel = new Channel(stream, this.init.stallTimeout, Math.max(maxChunk + 16, 64 * 1024))
+    this.channels.push(channel)
+    return channel
+  }
+
+  private async refreshHave (channel: Channel, signal: AbortSignal): Promise<void> {
+    const { sink } = this.init
+    const have = await channel.getHave(sink.release.cid, sink.index.total, signal)
+    this.have = have === 'all' ? 'all' : new Bitfield(sink.index.total, have)
+  }
+
+  private async work (channel: Channel, signal: AbortSignal): Promise<void> {
+    const { sink } = this.init
+    const view = { has: (c: number) => this.have === 'all' || this.have.has(c), inFlight: this.inFlight }
+    while (!this.fetcher.finished && !signal.aborted) {
+      const chunk = this.fetcher.nextChunk(view)
+      if (chunk === undefined) {
+        // Everything is taken: wait, in case a chunk fails elsewhere and comes back to us.
+        // A partial peer may get the chunks we need later: look at its HAVE again.
+        if (this.have === 'all') {
+          await sleep(250, signal)
+        } else {
+          await sleep(2000, signal)
+          await this.refreshHave(channel, signal)
+        }
+        continue
+      }
+      this.inFlight.add(chunk)
+      const { fileIndex, chunk: local } = sink.index.locate(chunk)
+      let fragments: Uint8Array[]
+      try {
+        fragments = await channel.getChunk(sink.release.cid, fileIndex, local, sink.index.length(fileIndex, local), signal)
+      } catch (err) {
+        this.inFlight.delete(chunk)
+        this.fetcher.abandon(chunk)
+        if (err instanceof RemoteError && err.code === ErrorCode.NotFound && this.have !== 'all') {
+          await this.refreshHave(channel, signal)
+          continue
+        }
+        throw err
+      }
+      try {
+        await this.fetcher.deliver(this.id, chunk, fragments)
+      } finally {
+        this.inFlight.delete(chunk)
+      }
+    }
+  }
+}
+
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
+    const onAbort = (): void => { clearTimeout(timer); reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}

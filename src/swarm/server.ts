@@ -1,0 +1,107 @@
+/**
+ * The serving side of the chunk protocol. Answers GET_RELEASE, GET_HAVE and GET_CHUNK from any
+ * registered ChunkSource. Everything a peer can make us do is bounded: request size, streams per
+ * connection, uploads in flight across all peers (and so memory), idle time between requests,
+ * and time to drain a response to a peer that stopped reading.
+ */
+import { byteStream } from '@libp2p/utils'
+import {
+  PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode, ProtocolError,
+  decodeRequest, encodeChunk, encodeError, encodeHave, encodeRelease, readFrame, type Request
+} from './codec.js'
+import { Semaphore } from './semaphore.js'
+import type { ChunkSource } from '../store/chunk-source.js'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export interface ChunkServerInit {
+  /** Streams of this protocol a single connection may hold open. */
+  maxInboundStreams?: number
+  /** Chunk reads and sends in flight across all peers; bounds upload memory to this × chunk size. */
+  maxUploads?: number
+  /** Close a stream after this long without a request. */
+  idleTimeout?: number
+  /** Abort a stream whose peer does not take a response within this long. */
+  sendTimeout?: number
+  onUpload?: (event: { peer: string, cid: string, bytes: number }) => void
+}
+
+export interface SourceLookup {
+  get: (cid: string) => ChunkSource | undefined
+}
+
+export class ChunkServer {
+  private readonly uploads: Semaphore
+  private readonly init: Required<Omit<ChunkServerInit, 'onUpload'>> & ChunkServerInit
+  private started = false
+
+  constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
+    this.init = { maxInboundStreams: 32, maxUploads: 32, idleTimeout: 60_000, sendTimeout: 60_000, ...init }
+    this.uploads = new Semaphore(this.init.maxUploads)
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    await this.node.handle(PROTOCOL, (stream, connection) => { void this.serve(stream, connection) }, {
+      maxInboundStreams: this.init.maxInboundStreams
+    })
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.node.unhandle(PROTOCOL)
+  }
+
+  private async serve (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    const bytes = byteStream(stream, { maxBufferSize: 64 * 1024 })
+    try {
+      while (true) {
+        const frame = await readFrame(bytes, MAX_REQUEST_BYTES, { signal: AbortSignal.timeout(this.init.idleTimeout) })
+        if (frame == null) break
+        const request = decodeRequest(frame)
+        const release = await this.uploads.acquire(AbortSignal.timeout(this.init.sendTimeout))
+        try {
+          const response = await this.respond(request, peer)
+          if (!stream.send(response)) await stream.onDrain({ signal: AbortSignal.timeout(this.init.sendTimeout) })
+        } finally {
+          release()
+        }
+      }
+      await stream.close()
+    } catch (err: any) {
+      stream.abort(err instanceof Error ? err : new ProtocolError(String(err)))
+    }
+  }
+
+  private async respond (request: Request, peer: string): Promise<Uint8Array | Uint8ArrayList> {
+    const cid = request.cid.toString()
+    const source = this.sources.get(cid)
+    if (source == null) return encodeError(ErrorCode.NotFound, `not serving ${cid}`)
+    switch (request.type) {
+      case MessageType.GetRelease:
+        return encodeRelease(source.release.bytes)
+      case MessageType.GetHave: {
+        const have = source.have()
+        return encodeHave(have.complete ? 'all' : have.bytes)
+      }
+      case MessageType.GetChunk: {
+        const { index } = source
+        if (request.file >= index.manifest.files.length || request.chunk >= index.count(request.file)) {
+          return encodeError(ErrorCode.BadRequest, 'no such chunk')
+        }
+        if (!source.have().has(index.first(request.file) + request.chunk)) return encodeError(ErrorCode.NotFound, 'chunk not held')
+        let data: Uint8Array
+        try {
+          data = await source.readChunk(request.file, request.chunk)
+        } catch (err: any) {
+          return encodeError(ErrorCode.Unavailable, String(err.message))
+        }
+        this.init.onUpload?.({ peer, cid, bytes: data.byteLength })
+        return encodeChunk(data)
+      }
+    }
+  }
+}

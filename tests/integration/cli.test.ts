@@ -1,0 +1,118 @@
+/**
+ * CLI behaviour a user meets directly: keygen, stable CIDs, clean shutdown, and the errors for
+ * an unknown CID, an untrusted publisher and a malformed CID (message on stderr, non-zero exit).
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { CID } from 'multiformats/cid';
+import { sha256 } from 'multiformats/hashes/sha2';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  compareFolders, fmtExit, Harness, isPartialState, listFiles, localAddr, LOCAL_ONLY, makeModelFolder,
+  type FileSpec, type KeyEvent,
+} from './harness.js';
+
+const TINY: FileSpec[] = [
+  { path: 'config.json', size: 700 },
+  { path: 'weights.bin', size: 300_000 },
+];
+const DAG_CBOR = 0x71;
+
+/** A well-formed CIDv1 that no one provides. */
+async function randomCid(): Promise<string> {
+  return CID.create(1, DAG_CBOR, await sha256.digest(randomBytes(32))).toString();
+}
+
+describe('cli', () => {
+  const h = new Harness();
+  afterEach(() => h.cleanup(), 30_000);
+
+  it('keygen writes a 0600 key file and reports the publisher id', { timeout: 30_000 }, async () => {
+    const file = path.join(await h.tempDir('key'), 'publisher.key');
+    const proc = await h.run('keygen', ['keygen', '--out', file, '--json'], 20_000);
+    expect(proc.exitInfo?.code, proc.tail()).toBe(0);
+    const key = await proc.waitFor<KeyEvent>('key', 1);
+    expect(key.publisher).toMatch(/^12D3Koo[1-9A-HJ-NP-Za-km-z]+$/);
+    expect(path.resolve(key.path)).toBe(path.resolve(file));
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
+  });
+
+  it('seeding the same folder twice with the same data dir gives the same cid', { timeout: 60_000 }, async () => {
+    const src = await h.tempDir('src');
+    await makeModelFolder(src, TINY, 'twice');
+    const dataDir = await h.tempDir('data'); // no --key: the key kept in the data dir is reused
+
+    const first = await h.seed('seed-1', src, { dataDir });
+    first.proc.signal('SIGINT');
+    expect(fmtExit(await first.proc.waitForExit(15_000)), first.proc.tail()).toBe('code 0');
+
+    const second = await h.seed('seed-2', src, { dataDir });
+    expect(second.ready.cid).toBe(first.ready.cid);
+    expect(second.ready.publisher).toBe(first.ready.publisher);
+    expect(second.ready.cid).toMatch(/^b[a-z2-7]+$/); // CIDv1, base32
+    second.proc.signal('SIGTERM');
+    expect(fmtExit(await second.proc.waitForExit(15_000)), second.proc.tail()).toBe('code 0');
+  });
+
+  it('fetch of a cid nobody provides fails after --find-timeout', { timeout: 45_000 }, async () => {
+    // A bootstrap node that seeds something else, so the DHT exists but has no provider.
+    const other = await h.tempDir('other');
+    await makeModelFolder(other, TINY, 'other');
+    const boot = await h.seed('bootstrap', other, { dataDir: await h.tempDir('data-b') });
+
+    const out = await h.tempDir('out');
+    const fetcher = h.fetch('fetcher', await randomCid(), {
+      out, dataDir: await h.tempDir('data-f'), bootstrap: [localAddr(boot.ready)],
+      extra: ['--find-timeout', '5'],
+    });
+    const exit = await fetcher.waitForExit(20_000); // 5 s search + start-up and shutdown
+    expect(exit.code, fetcher.tail()).not.toBe(0);
+    expect(exit.signal).toBeNull();
+    expect(fetcher.errorLines().length, fetcher.tail()).toBeGreaterThan(0);
+    expect(fetcher.all('done')).toEqual([]);
+  });
+
+  it('fetch refuses a release whose publisher is not trusted', { timeout: 60_000 }, async () => {
+    const keyDir = await h.tempDir('keys');
+    const publisherKey = path.join(keyDir, 'publisher.key');
+    const publisher = await h.keygen(publisherKey);
+    const stranger = await h.keygen(path.join(keyDir, 'stranger.key'));
+    expect(stranger.publisher).not.toBe(publisher.publisher);
+
+    const src = await h.tempDir('src');
+    await makeModelFolder(src, TINY, 'trust');
+    const seed = await h.seed('seeder', src, { dataDir: await h.tempDir('data-s'), key: publisherKey });
+    expect(seed.ready.publisher).toBe(publisher.publisher);
+    const peers = [localAddr(seed.ready)];
+
+    const refusedOut = await h.tempDir('out-refused');
+    const refused = h.fetch('fetch-untrusted', seed.ready.cid, {
+      out: refusedOut, dataDir: await h.tempDir('data-f1'), peers,
+      extra: ['--trust', stranger.publisher, '--find-timeout', '10'],
+    });
+    const exit = await refused.waitForExit(30_000);
+    expect(exit.code, refused.tail()).not.toBe(0);
+    const errors = refused.errorLines();
+    expect(errors.length, refused.tail()).toBeGreaterThan(0);
+    expect(errors.join('\n')).toMatch(/publisher|trust/i);
+    expect(await listFiles(refusedOut, isPartialState)).toEqual([]); // nothing visible
+
+    // The same fetch trusting the real publisher works, so the refusal was about trust.
+    const okOut = await h.tempDir('out-ok');
+    const ok = h.fetch('fetch-trusted', seed.ready.cid, {
+      out: okOut, dataDir: await h.tempDir('data-f2'), peers, extra: ['--trust', publisher.publisher],
+    });
+    expect((await ok.waitForExit(30_000)).code, ok.tail()).toBe(0);
+    expect(await compareFolders(src, okOut)).toEqual([]);
+  });
+
+  it('fetch of a malformed cid fails with an error', { timeout: 30_000 }, async () => {
+    const out = await h.tempDir('out');
+    const args = ['fetch', 'not-a-cid!', '-o', out, '--data-dir', await h.tempDir('data'), '--json', ...LOCAL_ONLY];
+    const proc = await h.run('fetch-malformed', args, 20_000);
+    expect(proc.exitInfo?.code, proc.tail()).not.toBe(0);
+    expect(proc.exitInfo?.signal).toBeNull();
+    expect(proc.errorLines().length, proc.tail()).toBeGreaterThan(0);
+  });
+});
