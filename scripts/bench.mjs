@@ -311,11 +311,12 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exi
 const total = Math.round(gib * GiB)
 const results = {
   machine: { nproc: os.availableParallelism(), cpu: os.cpus()[0]?.model, node: process.version,
-    freeMemMiB: Math.round(os.freemem() / MiB), totalMemMiB: Math.round(os.totalmem() / MiB) },
+    freeMemMiB: Math.round(os.freemem() / MiB), totalMemMiB: Math.round(os.totalmem() / MiB), loadAverage1m: os.loadavg()[0] },
   totalBytes: total
 }
 console.log(`machine: ${results.machine.nproc} cpus (${results.machine.cpu}), node ${process.version}, ` +
-  `${results.machine.freeMemMiB} MiB free of ${results.machine.totalMemMiB} MiB`)
+  `${results.machine.freeMemMiB} MiB free of ${results.machine.totalMemMiB} MiB, load ${fmt(os.loadavg()[0], 2)}`)
+if (os.loadavg()[0] > 0.5) console.log('warning: the machine is busy; figures will be noisy')
 let exitCode = 0
 try {
   await main(results, total)

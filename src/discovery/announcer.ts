@@ -9,6 +9,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { KadDHT } from '@libp2p/kad-dht'
+import { withDefaults } from '../util/defaults.js'
 
 export interface AnnouncerInit {
   /** How long one announce may take (ms). */
@@ -37,7 +38,7 @@ export class Announcer {
   private watchdog?: NodeJS.Timeout
 
   constructor (private readonly dht: Pick<KadDHT, 'provide'>, init: AnnouncerInit = {}) {
-    this.init = { timeout: 60_000, backoff: 5_000, maxBackoff: 10 * 60_000, ...init }
+    this.init = withDefaults({ timeout: 60_000, backoff: 5_000, maxBackoff: 10 * 60_000 }, init)
   }
 
   start (): void {

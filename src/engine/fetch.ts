@@ -10,7 +10,7 @@ import { ProviderSearch } from '../discovery/providers.js'
 import { BadSignatureError, InvalidManifestError, UntrustedPublisherError } from '../manifest/errors.js'
 import { fileCid, totalSize } from '../manifest/manifest.js'
 import { STATE_DIR_NAME } from '../manifest/paths.js'
-import { openRelease, MAX_RELEASE_BYTES, type Release } from '../manifest/signed.js'
+import { openRelease, type Release } from '../manifest/signed.js'
 import { Download } from '../store/download.js'
 import { Channel } from '../swarm/channel.js'
 import { PROTOCOL } from '../swarm/codec.js'
@@ -46,7 +46,7 @@ export interface FetchSummary {
   publisher: string
 }
 
-const FLUSH_INTERVAL = 2000
+const FLUSH_INTERVAL = 1000
 
 export async function fetchRelease (engine: Engine, cid: CID, options: FetchOptions): Promise<FetchSummary> {
   const trust = (options.trust ?? []).map(t => {
@@ -174,7 +174,7 @@ async function locateRelease (
 
 async function askPeer (engine: Engine, peer: PeerId, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
   const stream = await engine.node.dialProtocol(peer, PROTOCOL, { signal })
-  const channel = new Channel(stream, 20_000, MAX_RELEASE_BYTES + 1)
+  const channel = new Channel(stream, 20_000)
   try {
     return await channel.getRelease(cid, signal)
   } finally {

@@ -3,9 +3,10 @@
  * of one file in parallel on two threads; several files are hashed at once when there are
  * threads to spare.
  */
+import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import type { HashJob, HashReply } from './hash-worker.js'
+import type { FileHashJob, HashJob, HashReply } from './hash-worker.js'
 
 export interface FileHashes {
   sha256: Uint8Array
@@ -40,6 +41,15 @@ export class HashPool {
     }
   }
 
+  /**
+   * sha-256 of bytes on a worker thread when they live in shared memory (the event loop stays
+   * free for the network meanwhile); of other bytes, right here.
+   */
+  async digest (data: Uint8Array): Promise<Uint8Array> {
+    if (!(data.buffer instanceof SharedArrayBuffer)) return new Uint8Array(createHash('sha256').update(data).digest())
+    return await this.submit({ id: 0, kind: 'memory', buffer: data.buffer, offset: data.byteOffset, length: data.byteLength }, () => {})
+  }
+
   /** Hashes a file whole and per chunk. `onProgress` gets byte counts, summed over both passes / 2. */
   async hashFile (path: string, size: number, chunkSize: number, onProgress: (bytes: number) => void = () => {}): Promise<FileHashes> {
     const half = (bytes: number): void => onProgress(bytes / 2)
@@ -57,7 +67,7 @@ export class HashPool {
     this.idle.length = 0
   }
 
-  private async submit (job: HashJob, onProgress: (bytes: number) => void): Promise<Uint8Array> {
+  private async submit (job: HashJob | FileHashJob, onProgress: (bytes: number) => void): Promise<Uint8Array> {
     return await new Promise((resolve, reject) => {
       this.queue.push({ job: { ...job, id: this.nextId++ }, onProgress, resolve, reject })
       this.pump()
@@ -69,6 +79,7 @@ export class HashPool {
       const worker = this.idle.pop() as Worker
       const pending = this.queue.shift() as Pending
       this.running.set(pending.job.id, pending)
+      worker.ref() // keeps the process alive while a job runs, and only then
       worker.postMessage(pending.job)
     }
   }
@@ -81,6 +92,7 @@ export class HashPool {
       return
     }
     this.running.delete(reply.id)
+    worker.unref()
     this.idle.push(worker)
     if (reply.type === 'done') pending.resolve(reply.digest)
     else pending.reject(new Error(reply.message))

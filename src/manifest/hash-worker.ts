@@ -1,14 +1,15 @@
 /**
- * Worker thread for hashing: one job hashes a file either whole or chunk by chunk. The two kinds
- * of job for one file run on two threads at once, so a folder hashes at about the speed of
- * `sha256sum` even though every byte is hashed twice. Imports nothing but node: modules so
- * that it runs from dist/ and, type-stripped, from src/ under the tests.
+ * Worker thread for hashing. A file job hashes a file either whole or chunk by chunk: the two
+ * kinds of job for one file run on two threads at once, so a folder hashes at about the speed
+ * of `sha256sum` even though every byte is hashed twice. A memory job hashes bytes in shared
+ * memory, so a fetcher verifies chunks off its event loop. Imports nothing but node: modules
+ * so that it runs from dist/ and, type-stripped, from src/ under the tests.
  */
 import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
 
-export interface HashJob {
+export interface FileHashJob {
   id: number
   path: string
   kind: 'whole' | 'chunks'
@@ -16,6 +17,16 @@ export interface HashJob {
   /** Expected size: the file must not change while it is hashed. */
   size: number
 }
+
+export interface MemoryHashJob {
+  id: number
+  kind: 'memory'
+  buffer: SharedArrayBuffer
+  offset: number
+  length: number
+}
+
+export type HashJob = FileHashJob | MemoryHashJob
 
 export type HashReply =
   | { id: number, type: 'progress', bytes: number }
@@ -36,7 +47,7 @@ function readFully (fd: number, into: Buffer, length: number, position: number):
   return done
 }
 
-function run (job: HashJob, progress: (bytes: number) => void): Uint8Array {
+function hashFile (job: FileHashJob, progress: (bytes: number) => void): Uint8Array {
   const fd = openSync(job.path, 'r')
   try {
     if (fstatSync(fd).size !== job.size) throw new Error(`${job.path} changed size while being hashed`)
@@ -71,7 +82,9 @@ function run (job: HashJob, progress: (bytes: number) => void): Uint8Array {
 
 parentPort?.on('message', (job: HashJob) => {
   try {
-    const digest = run(job, bytes => parentPort?.postMessage({ id: job.id, type: 'progress', bytes } satisfies HashReply))
+    const digest = job.kind === 'memory'
+      ? new Uint8Array(createHash('sha256').update(new Uint8Array(job.buffer, job.offset, job.length)).digest())
+      : hashFile(job, bytes => parentPort?.postMessage({ id: job.id, type: 'progress', bytes } satisfies HashReply))
     parentPort?.postMessage({ id: job.id, type: 'done', digest } satisfies HashReply)
   } catch (err: any) {
     parentPort?.postMessage({ id: job.id, type: 'error', message: String(err?.message ?? err) } satisfies HashReply)

@@ -36,6 +36,8 @@ export const DEFAULT_BOOTSTRAP = [
   '/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ'
 ]
 
+const STREAM_WINDOW = 8 * 1024 * 1024
+
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0', '/ip6/::/tcp/0']
 
 export interface NodeOptions {
@@ -67,7 +69,10 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
     addresses: { listen: options.listen ?? DEFAULT_LISTEN },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // A stream window that holds a whole chunk response, so a seeder sends a chunk without
+    // waiting for window updates (yamux's 256 KiB default caps a stream at a few MB/s per ms
+    // of event-loop latency). Both ends assume the same initial window: p2pweights peers do.
+    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: STREAM_WINDOW, maxStreamWindowSize: STREAM_WINDOW } })],
     peerDiscovery,
     connectionManager: { maxConnections: options.maxConnections ?? 200 },
     services: {

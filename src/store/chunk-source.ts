@@ -11,8 +11,11 @@ export interface ChunkSource {
   readonly index: ChunkIndex
   /** The chunks that can be served now (global numbers). Do not mutate. */
   have: () => Bitfield
-  /** Reads one chunk; throws SourceUnavailableError if the bytes on disk can no longer be trusted. */
-  readChunk: (fileIndex: number, chunk: number) => Promise<Uint8Array>
+  /**
+   * Reads one chunk, into `buffer` when given (it must be large enough), and returns a view of
+   * the bytes. Throws SourceUnavailableError if the bytes on disk can no longer be trusted.
+   */
+  readChunk: (fileIndex: number, chunk: number, buffer?: Buffer) => Promise<Uint8Array>
 }
 
 export class SourceUnavailableError extends Error {

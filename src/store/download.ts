@@ -21,9 +21,13 @@ import { DiskSpaceError, DownloadConflictError } from './errors.js'
 import { UnsafePathError } from '../manifest/errors.js'
 import { ChunkIndex, chunkHash, type ManifestFile } from '../manifest/manifest.js'
 import { STATE_DIR_NAME } from '../manifest/paths.js'
-import { verifyChunk } from '../manifest/verify.js'
+import { HashPool } from '../manifest/hash-pool.js'
+import { verifyChunk, verifyChunkAsync } from '../manifest/verify.js'
 import type { ChunkSource } from './chunk-source.js'
 import type { Release } from '../manifest/signed.js'
+
+/** Save the bitfield at least this often (in verified bytes), besides the caller's timer. */
+const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
 
 export interface DownloadEvents {
   /** A file is complete, verified and under its final name. */
@@ -39,6 +43,8 @@ export class Download implements ChunkSource {
   private dirty = new Set<number>()
   private flushing: Promise<void> = Promise.resolve()
   private realOutDir = ''
+  private hasher?: HashPool
+  private unflushed = 0
 
   private constructor (readonly release: Release, readonly outDir: string, haveBytes: Uint8Array | undefined, private readonly events: DownloadEvents) {
     this.index = new ChunkIndex(release.manifest)
@@ -87,28 +93,33 @@ export class Download implements ChunkSource {
   /**
    * Verifies one chunk against the manifest and writes it. Throws ChunkHashMismatchError, and
    * writes nothing, when the bytes are wrong. Returns false when the chunk was already held.
+   * Bytes in shared memory are hashed on a worker thread, off the event loop.
    */
-  async writeChunk (global: number, fragments: readonly Uint8Array[]): Promise<boolean> {
+  async writeChunk (global: number, data: Uint8Array): Promise<boolean> {
     if (this.verified.has(global)) return false
     const { fileIndex, chunk } = this.index.locate(global)
     const file = this.release.manifest.files[fileIndex]
-    verifyChunk(chunkHash(file, chunk), this.index.length(fileIndex, chunk), fragments, `chunk ${chunk} of ${file.path}`)
+    this.hasher ??= new HashPool(1)
+    await verifyChunkAsync(async d => await (this.hasher as HashPool).digest(d), chunkHash(file, chunk), this.index.length(fileIndex, chunk), data, `chunk ${chunk} of ${file.path}`)
     if (this.verified.has(global)) return false // another copy landed while we hashed
     const handle = await this.writer(fileIndex)
-    const { bytesWritten } = await handle.writev(fragments as Uint8Array[], chunk * this.index.chunkSize)
+    const { bytesWritten } = await handle.write(data, 0, data.byteLength, chunk * this.index.chunkSize)
     if (bytesWritten !== this.index.length(fileIndex, chunk)) throw new Error(`short write to ${file.path}.part`)
     if (this.verified.has(global)) return false
     this.verified.set(global)
     this.dirty.add(fileIndex)
+    this.unflushed += bytesWritten
+    // Bound what a crash can lose, however fast chunks arrive.
+    if (this.unflushed >= FLUSH_EVERY_BYTES) void this.flush().catch(() => {})
     const first = this.index.first(fileIndex)
     if (this.verified.hasRange(first, first + this.index.count(fileIndex))) await this.finalize(fileIndex)
     return true
   }
 
-  async readChunk (fileIndex: number, chunk: number): Promise<Uint8Array> {
+  async readChunk (fileIndex: number, chunk: number, into?: Buffer): Promise<Uint8Array> {
     if (!this.verified.has(this.index.first(fileIndex) + chunk)) throw new RangeError('chunk not held')
     const length = this.index.length(fileIndex, chunk)
-    const buffer = Buffer.allocUnsafe(length)
+    const buffer = into?.subarray(0, length) ?? Buffer.allocUnsafe(length)
     const read = async (path: string): Promise<void> => {
       const handle = await open(path, 'r')
       try {
@@ -131,6 +142,7 @@ export class Download implements ChunkSource {
       const snapshot = new Uint8Array(this.verified.bytes)
       const files = [...this.dirty]
       this.dirty = new Set()
+      this.unflushed = 0
       for (const i of files) await (await this.writers.get(i))?.datasync()
       await writeFileAtomic(join(this.stateDir, 'have'), snapshot)
     })
@@ -140,6 +152,8 @@ export class Download implements ChunkSource {
   /** Closes files; when the download is complete, removes the state folder. */
   async close (): Promise<void> {
     await this.flush().catch(() => {})
+    await this.hasher?.close()
+    this.hasher = undefined
     for (const [i, handle] of this.writers) {
       this.writers.delete(i)
       await (await handle.catch(() => undefined))?.close()

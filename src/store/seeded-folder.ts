@@ -25,7 +25,7 @@ export class SeededFolder implements ChunkSource {
     return this.full
   }
 
-  async readChunk (fileIndex: number, chunk: number): Promise<Uint8Array> {
+  async readChunk (fileIndex: number, chunk: number, into?: Buffer): Promise<Uint8Array> {
     const file = this.files[fileIndex]
     const handle = await this.handle(fileIndex)
     const s = await handle.stat()
@@ -33,7 +33,7 @@ export class SeededFolder implements ChunkSource {
       throw new SourceUnavailableError(`${file.path} changed on disk since it was hashed; seed the folder again`)
     }
     const length = this.index.length(fileIndex, chunk)
-    const buffer = Buffer.allocUnsafe(length)
+    const buffer = into?.subarray(0, length) ?? Buffer.allocUnsafe(length)
     let done = 0
     while (done < length) {
       const { bytesRead } = await handle.read(buffer, done, length - done, chunk * this.index.chunkSize + done)

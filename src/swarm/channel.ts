@@ -1,81 +1,201 @@
 /**
- * The fetching side of one chunk-protocol stream: send a request, read its one response. A
- * response must keep arriving: if no byte comes for `stallTimeout`, the request fails with
+ * The fetching side of one chunk-protocol stream: send a request, parse its one response.
+ *
+ * Parsing is a small state machine on the stream's 'message' events rather than awaited reads:
+ * chunk bytes are copied once, as they arrive, into a buffer the channel reuses for every chunk,
+ * so network fragments die young and the fetcher's memory stays flat (holding fragments until
+ * a 4 MiB chunk was complete cost more in garbage collection than the copy). A chunk returned
+ * by getChunk() is valid until the next request on the same channel.
+ *
+ * A response must keep arriving: if no byte comes for `stallTimeout`, the request fails with
  * StalledError and the stream is aborted, whatever the size of the chunk.
  */
-import { byteStream, type ByteStream } from '@libp2p/utils'
+import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  MAX_REQUEST_BYTES, MessageType, ProtocolError, decodeHave, encodeRequest, parseResponse, readFrame, type Request
+  MessageType, ProtocolError, decodeHave, encodeRequest, parseResponse, type Request
 } from './codec.js'
 import { MAX_RELEASE_BYTES } from '../manifest/signed.js'
-import type { Stream } from '@libp2p/interface'
+import type { Stream, StreamMessageEvent } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 export class StalledError extends Error {
   static override name = 'StalledError'
   override name = 'StalledError'
 }
 
-export class Channel {
-  private readonly bytes: ByteStream<Stream>
-  private lastActivity = Date.now()
-  private readonly onMessage = (): void => { this.lastActivity = Date.now() }
+const MAX_VARINT_BYTES = 5
 
-  /** `maxResponse` bounds any response frame; a chunk response is further bounded by its length. */
-  constructor (readonly stream: Stream, private readonly stallTimeout: number, maxResponse: number) {
-    // One request in flight per stream, so at most one response is ever buffered.
-    this.bytes = byteStream(stream, { maxBufferSize: maxResponse + MAX_REQUEST_BYTES })
+interface Pending {
+  maxBytes: number
+  /** For chunk responses: where the body goes, and its exact length. */
+  target?: Buffer
+  resolve: (frame: Uint8ArrayList | Buffer) => void
+  reject: (err: Error) => void
+}
+
+export class Channel {
+  private pending?: Pending
+  private lastActivity = Date.now()
+  // Parser state for the frame being received.
+  private lengthBytes: number[] = []
+  private frameLength = -1
+  private type = -1
+  private received = 0
+  private small = new Uint8ArrayList()
+  private chunkBuffer?: Buffer
+
+  constructor (readonly stream: Stream, private readonly stallTimeout: number) {
     stream.addEventListener('message', this.onMessage)
+    stream.addEventListener('close', this.onClose)
+    stream.addEventListener('remoteCloseWrite', this.onClose)
   }
 
   async getRelease (cid: CID, signal?: AbortSignal): Promise<Uint8Array> {
-    const body = await this.request({ type: MessageType.GetRelease, cid }, MessageType.Release, MAX_RELEASE_BYTES + 1, signal)
-    return body.subarray()
+    const frame = await this.request({ type: MessageType.GetRelease, cid }, MAX_RELEASE_BYTES + 1, undefined, signal)
+    return parseResponse(frame as Uint8ArrayList, MessageType.Release).subarray()
   }
 
   async getHave (cid: CID, chunks: number, signal?: AbortSignal): Promise<Uint8Array | 'all'> {
-    const body = await this.request({ type: MessageType.GetHave, cid }, MessageType.Have, Math.ceil(chunks / 8) + 2, signal)
-    return decodeHave(body, chunks)
+    const frame = await this.request({ type: MessageType.GetHave, cid }, Math.ceil(chunks / 8) + 2, undefined, signal)
+    return decodeHave(parseResponse(frame as Uint8ArrayList, MessageType.Have), chunks)
   }
 
-  /** The chunk as the fragments it arrived in. */
-  async getChunk (cid: CID, file: number, chunk: number, length: number, signal?: AbortSignal): Promise<Uint8Array[]> {
-    const body = await this.request({ type: MessageType.GetChunk, cid, file, chunk }, MessageType.Chunk, length + 1, signal)
-    if (body.byteLength !== length) throw new ProtocolError(`chunk of ${body.byteLength} bytes, expected ${length}`)
-    return [...body]
+  /** The chunk, in the channel's own buffer: use it before the next request on this channel. */
+  async getChunk (cid: CID, file: number, chunk: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    // Shared memory, so the store can hash it on a worker thread without a copy.
+    if (this.chunkBuffer == null || this.chunkBuffer.length < length) this.chunkBuffer = Buffer.from(new SharedArrayBuffer(length))
+    const result = await this.request({ type: MessageType.GetChunk, cid, file, chunk }, length + 1, this.chunkBuffer.subarray(0, length), signal)
+    if (result instanceof Uint8ArrayList) throw parseError(result) // an ERROR frame instead of data
+    return result
   }
 
   close (): void {
-    this.stream.removeEventListener('message', this.onMessage)
+    this.detach()
     this.stream.close().catch(() => {})
   }
 
   abort (err: Error): void {
-    this.stream.removeEventListener('message', this.onMessage)
+    this.detach()
     this.stream.abort(err)
   }
 
-  private async request (req: Request, expected: MessageType, maxBytes: number, signal?: AbortSignal): Promise<Uint8ArrayList> {
-    const stalled = new AbortController()
+  private detach (): void {
+    this.stream.removeEventListener('message', this.onMessage)
+    this.stream.removeEventListener('close', this.onClose)
+    this.stream.removeEventListener('remoteCloseWrite', this.onClose)
+    this.fail(new ProtocolError('channel closed'))
+  }
+
+  private async request (req: Request, maxBytes: number, target: Buffer | undefined, signal?: AbortSignal): Promise<Uint8ArrayList | Buffer> {
+    if (this.pending != null) throw new ProtocolError('a request is already in flight on this channel')
+    signal?.throwIfAborted()
+    const response = new Promise<Uint8ArrayList | Buffer>((resolve, reject) => {
+      this.pending = { maxBytes, target, resolve, reject }
+    })
+    this.resetParser()
     this.lastActivity = Date.now()
     let timer: NodeJS.Timeout | undefined
     const watch = (): void => {
       const idle = Date.now() - this.lastActivity
-      if (idle >= this.stallTimeout) stalled.abort(new StalledError(`no data for ${Math.round(idle / 1000)} s`))
+      if (idle >= this.stallTimeout) this.fail(new StalledError(`no data for ${Math.round(idle / 1000)} s`), true)
       else timer = setTimeout(watch, this.stallTimeout - idle)
     }
     timer = setTimeout(watch, this.stallTimeout)
-    const combined = signal == null ? stalled.signal : AbortSignal.any([signal, stalled.signal])
+    const onAbort = (): void => this.fail(signal?.reason ?? new Error('aborted'), true)
+    signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      if (!this.stream.send(encodeRequest(req))) await this.stream.onDrain({ signal: combined })
-      const frame = await readFrame(this.bytes, maxBytes, { signal: combined })
-      if (frame == null) throw new ProtocolError('stream closed before the response')
-      return parseResponse(frame, expected)
-    } catch (err) {
-      throw stalled.signal.aborted ? stalled.signal.reason : err
+      if (!this.stream.send(encodeRequest(req))) await this.stream.onDrain({ signal })
+      return await response
     } finally {
       clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
     }
+  }
+
+  private readonly onMessage = (evt: StreamMessageEvent): void => {
+    this.lastActivity = Date.now()
+    try {
+      const data = evt.data
+      if (data instanceof Uint8Array) this.consume(data)
+      else for (const buf of data) this.consume(buf)
+    } catch (err: any) {
+      this.fail(err, true)
+    }
+  }
+
+  private readonly onClose = (): void => {
+    this.fail(new ProtocolError('the peer closed the stream before answering'))
+  }
+
+  private consume (buf: Uint8Array): void {
+    const pending = this.pending
+    if (pending == null) throw new ProtocolError('unsolicited data')
+    let offset = 0
+    while (offset < buf.length) {
+      if (this.type < 0) {
+        const byte = buf[offset++]
+        if (this.frameLength < 0) {
+          this.lengthBytes.push(byte)
+          if ((byte & 0x80) === 0) this.frameLength = decodeVarint(this.lengthBytes)
+          else if (this.lengthBytes.length >= MAX_VARINT_BYTES) throw new ProtocolError('frame length varint too long')
+          if (this.frameLength === 0) throw new ProtocolError('empty frame')
+          if (this.frameLength > pending.maxBytes) throw new ProtocolError(`frame of ${this.frameLength} bytes exceeds the limit of ${pending.maxBytes}`)
+          continue
+        }
+        this.type = byte
+        if (pending.target != null && byte === MessageType.Chunk && this.frameLength - 1 !== pending.target.length) {
+          throw new ProtocolError(`chunk of ${this.frameLength - 1} bytes, expected ${pending.target.length}`)
+        }
+        if (pending.target == null || byte !== MessageType.Chunk) this.small.append(Uint8Array.of(byte))
+      } else {
+        const want = this.frameLength - 1 - this.received
+        const n = Math.min(want, buf.length - offset)
+        if (pending.target != null && this.type === MessageType.Chunk) pending.target.set(buf.subarray(offset, offset + n), this.received)
+        else this.small.append(buf.subarray(offset, offset + n))
+        this.received += n
+        offset += n
+      }
+      if (this.type >= 0 && this.received === this.frameLength - 1) {
+        if (offset < buf.length) throw new ProtocolError('unsolicited data after the response')
+        this.pending = undefined
+        pending.resolve(pending.target != null && this.type === MessageType.Chunk ? pending.target : this.small)
+        return
+      }
+    }
+  }
+
+  private resetParser (): void {
+    this.lengthBytes = []
+    this.frameLength = -1
+    this.type = -1
+    this.received = 0
+    this.small = new Uint8ArrayList()
+  }
+
+  /** Rejects the request in flight; with `abortStream`, the stream is unusable and is aborted. */
+  private fail (err: Error, abortStream = false): void {
+    const pending = this.pending
+    this.pending = undefined
+    pending?.reject(err)
+    if (abortStream) {
+      this.stream.removeEventListener('message', this.onMessage)
+      this.stream.abort(err)
+    }
+  }
+}
+
+function decodeVarint (bytes: number[]): number {
+  let value = 0
+  for (let i = bytes.length - 1; i >= 0; i--) value = value * 128 + (bytes[i] & 0x7f)
+  return value
+}
+
+/** An ERROR (or unexpected) frame received where chunk data was expected. */
+function parseError (frame: Uint8ArrayList): Error {
+  try {
+    parseResponse(frame, MessageType.Chunk)
+    return new ProtocolError('unexpected frame')
+  } catch (err: any) {
+    return err
   }
 }

@@ -12,13 +12,14 @@ import { ChunkHashMismatchError } from '../manifest/verify.js'
 import type { ChunkIndex } from '../manifest/manifest.js'
 import type { Release } from '../manifest/signed.js'
 import type { PeerId, Stream } from '@libp2p/interface'
+import { withDefaults } from '../util/defaults.js'
 
 /** What the fetcher needs of a download (store/download.ts). */
 export interface ChunkSink {
   readonly release: Release
   readonly index: ChunkIndex
   have: () => Bitfield
-  writeChunk: (global: number, fragments: readonly Uint8Array[]) => Promise<boolean>
+  writeChunk: (global: number, data: Uint8Array) => Promise<boolean>
   readonly complete: boolean
 }
 
@@ -72,7 +73,7 @@ export class ChunkFetcher {
   private settle?: { resolve: () => void, reject: (err: Error) => void }
 
   constructor (init: FetcherInit) {
-    this.init = { streamsPerPeer: 4, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000, ...init }
+    this.init = withDefaults({ streamsPerPeer: 4, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
     const total = init.sink.index.total
     this.scheduler = new ChunkScheduler(init.sink.have(), total > 0 ? Math.floor(Math.random() * total) : 0)
   }
@@ -119,14 +120,14 @@ export class ChunkFetcher {
     return this.scheduler.next(view)
   }
 
-  /** @internal called by sessions with a chunk's fragments; returns false if it was bad. */
-  async deliver (peer: string, chunk: number, fragments: Uint8Array[]): Promise<void> {
+  /** @internal called by sessions with a chunk's bytes; throws ChunkHashMismatchError if they are wrong. */
+  async deliver (peer: string, chunk: number, data: Uint8Array): Promise<void> {
     let ok = false
     try {
-      const written = await this.init.sink.writeChunk(chunk, fragments)
+      const written = await this.init.sink.writeChunk(chunk, data)
       ok = true
       if (written) {
-        const bytes = fragments.reduce((n, f) => n + f.byteLength, 0)
+        const bytes = data.byteLength
         this.downloaded += bytes
         this.fromPeers[peer] = (this.fromPeers[peer] ?? 0) + bytes
         this.lastProgress = Date.now()
@@ -207,8 +208,7 @@ class PeerSession {
 
   private async open (signal: AbortSignal): Promise<Channel> {
     const stream = await this.init.dial(this.peer, signal)
-    const maxChunk = this.init.sink.index.chunkSize
-    const channel = new Channel(stream, this.init.stallTimeout, Math.max(maxChunk + 16, 64 * 1024))
+    const channel = new Channel(stream, this.init.stallTimeout)
     this.channels.push(channel)
     return channel
   }
@@ -237,9 +237,9 @@ class PeerSession {
       }
       this.inFlight.add(chunk)
       const { fileIndex, chunk: local } = sink.index.locate(chunk)
-      let fragments: Uint8Array[]
+      let data: Uint8Array
       try {
-        fragments = await channel.getChunk(sink.release.cid, fileIndex, local, sink.index.length(fileIndex, local), signal)
+        data = await channel.getChunk(sink.release.cid, fileIndex, local, sink.index.length(fileIndex, local), signal)
       } catch (err) {
         this.inFlight.delete(chunk)
         this.fetcher.abandon(chunk)
@@ -250,7 +250,7 @@ class PeerSession {
         throw err
       }
       try {
-        await this.fetcher.deliver(this.id, chunk, fragments)
+        await this.fetcher.deliver(this.id, chunk, data)
       } finally {
         this.inFlight.delete(chunk)
       }

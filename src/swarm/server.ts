@@ -13,6 +13,7 @@ import { Semaphore } from './semaphore.js'
 import type { ChunkSource } from '../store/chunk-source.js'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
+import { withDefaults } from '../util/defaults.js'
 
 export interface ChunkServerInit {
   /** Streams of this protocol a single connection may hold open. */
@@ -36,7 +37,7 @@ export class ChunkServer {
   private started = false
 
   constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
-    this.init = { maxInboundStreams: 32, maxUploads: 32, idleTimeout: 60_000, sendTimeout: 60_000, ...init }
+    this.init = withDefaults({ maxInboundStreams: 32, maxUploads: 32, idleTimeout: 60_000, sendTimeout: 60_000 }, init)
     this.uploads = new Semaphore(this.init.maxUploads)
   }
 
@@ -57,6 +58,9 @@ export class ChunkServer {
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
     const bytes = byteStream(stream, { maxBufferSize: 64 * 1024 })
+    // Reused for every chunk of this stream: the fetcher sends its next request only after it
+    // has received the whole previous response, so by then these bytes have left the buffer.
+    const scratch = { buffer: undefined as Buffer | undefined }
     try {
       while (true) {
         const frame = await readFrame(bytes, MAX_REQUEST_BYTES, { signal: AbortSignal.timeout(this.init.idleTimeout) })
@@ -64,7 +68,7 @@ export class ChunkServer {
         const request = decodeRequest(frame)
         const release = await this.uploads.acquire(AbortSignal.timeout(this.init.sendTimeout))
         try {
-          const response = await this.respond(request, peer)
+          const response = await this.respond(request, peer, scratch)
           if (!stream.send(response)) await stream.onDrain({ signal: AbortSignal.timeout(this.init.sendTimeout) })
         } finally {
           release()
@@ -76,7 +80,7 @@ export class ChunkServer {
     }
   }
 
-  private async respond (request: Request, peer: string): Promise<Uint8Array | Uint8ArrayList> {
+  private async respond (request: Request, peer: string, scratch: { buffer?: Buffer }): Promise<Uint8Array | Uint8ArrayList> {
     const cid = request.cid.toString()
     const source = this.sources.get(cid)
     if (source == null) return encodeError(ErrorCode.NotFound, `not serving ${cid}`)
@@ -95,7 +99,8 @@ export class ChunkServer {
         if (!source.have().has(index.first(request.file) + request.chunk)) return encodeError(ErrorCode.NotFound, 'chunk not held')
         let data: Uint8Array
         try {
-          data = await source.readChunk(request.file, request.chunk)
+          if (scratch.buffer == null || scratch.buffer.length < index.chunkSize) scratch.buffer = Buffer.allocUnsafeSlow(index.chunkSize)
+          data = await source.readChunk(request.file, request.chunk, scratch.buffer)
         } catch (err: any) {
           return encodeError(ErrorCode.Unavailable, String(err.message))
         }

@@ -2,7 +2,7 @@
 import { Engine } from '../../engine/engine.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter, formatBytes } from '../reporter.js'
-import { runUntilSignal } from './run-until-signal.js'
+import { ShutdownSignal } from './shutdown-signal.js'
 
 export interface FetchFlags extends NodeFlags {
   output?: string
@@ -14,12 +14,9 @@ export interface FetchFlags extends NodeFlags {
 }
 
 export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
+  const shutdown = new ShutdownSignal()
   const reporter = new Reporter(flags.json === true)
   const engine = await Engine.create({ ...engineOptions(flags), onEvent: reporter.on })
-  const interrupted = new AbortController()
-  const onSignal = (): void => interrupted.abort(new Error('interrupted; run the same command again to resume'))
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
   const started = Date.now()
   try {
     await engine.start()
@@ -30,7 +27,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
       findTimeout: flags.findTimeout,
       stallTimeout: flags.stallTimeout,
       keepSeeding: flags.seed,
-      signal: interrupted.signal
+      signal: shutdown.signal
     })
     reporter.stopBar()
     const seconds = (Date.now() - started) / 1000
@@ -39,18 +36,12 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
       process.stdout.write(summary.path + '\n')
       reporter.info(`fetched ${formatBytes(summary.bytes)} into ${summary.path} (${formatBytes(summary.downloaded)} from ${Object.keys(summary.fromPeers).length} peer(s) in ${seconds.toFixed(1)} s), signed by ${summary.publisher}`)
     }
-  } catch (err) {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-    await engine.stop()
-    throw err
-  }
-  process.off('SIGINT', onSignal)
-  process.off('SIGTERM', onSignal)
-  if (flags.seed === true) {
-    reporter.info('seeding; press Ctrl-C to stop')
-    await runUntilSignal(async () => { await engine.stop() })
-  } else {
+    if (flags.seed === true) {
+      reporter.info('seeding; press Ctrl-C to stop')
+      await shutdown.wait()
+    }
+  } finally {
+    shutdown.dispose()
     await engine.stop()
   }
 }

@@ -3,7 +3,7 @@ import { Engine } from '../../engine/engine.js'
 import { totalSize } from '../../manifest/manifest.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter, formatBytes } from '../reporter.js'
-import { runUntilSignal } from './run-until-signal.js'
+import { ShutdownSignal } from './shutdown-signal.js'
 
 export interface SeedFlags extends NodeFlags {
   key?: string
@@ -11,6 +11,7 @@ export interface SeedFlags extends NodeFlags {
 }
 
 export async function seed (folder: string, flags: SeedFlags): Promise<void> {
+  const shutdown = new ShutdownSignal()
   const reporter = new Reporter(flags.json === true)
   const engine = await Engine.create({ ...engineOptions(flags), onEvent: reporter.on })
   try {
@@ -30,9 +31,9 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
         'press Ctrl-C to stop'
       ].join('\n'))
     }
-  } catch (err) {
+    await shutdown.wait()
+  } finally {
+    shutdown.dispose()
     await engine.stop()
-    throw err
   }
-  await runUntilSignal(async () => { await engine.stop() })
 }
