@@ -8,7 +8,8 @@
 //   e. ratios against targets
 // It generates a model-like folder (default 2 GiB) in a temp dir, removed at the end.
 // Files are read from a warm page cache; dirty pages are flushed (`sync`, untimed) before
-// each timed phase. MB/s means 10^6 bytes per second.
+// each timed phase. Seed and fetch times include process and libp2p start-up (and, for
+// fetch, the DHT lookup). MB/s means 10^6 bytes per second.
 //
 // Run: npm run build && npm run bench [-- --gib 4 --keep]   (size also via BENCH_GIB)
 // Needs Node >= 22 (npm run uses node_modules/.bin/node). BENCH_SETTLE_MS (default
@@ -81,8 +82,7 @@ async function stop (proc) {
   if (proc.child.exitCode != null || proc.child.signalCode != null) return
   proc.child.kill('SIGTERM')
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), STOP_GRACE_MS)
-  await proc.exited
-  clearTimeout(timer)
+  await proc.exited.finally(() => clearTimeout(timer))
 }
 
 /** Runs a command to completion; returns { seconds, stdout, events }. */
@@ -91,8 +91,7 @@ async function runToEnd (label, command, args, { cwd, timeoutMs = 30 * 60_000, o
   const proc = launch(label, command, args, { cwd })
   onStart?.(proc)
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs)
-  const code = await proc.exited
-  clearTimeout(timer)
+  const code = await proc.exited.finally(() => clearTimeout(timer))
   if (code !== 0) throw failure(proc, `failed (exit ${code})`)
   return { seconds: (performance.now() - start) / 1000, stdout: proc.stdout, events: proc.events }
 }
@@ -127,14 +126,11 @@ async function generateFolder (dir, total) {
   let counter = 0
   for (const [path, size] of Object.entries(binaries)) {
     const fh = await open(join(dir, path), 'w')
-    try {
-      for (let offset = 0; offset < size; offset += BLOCK_SIZE) {
-        for (let p = 0; p < BLOCK_SIZE; p += 4096) block.writeUInt32LE(counter++ % 2 ** 32, p)
-        await fh.write(block, 0, Math.min(BLOCK_SIZE, size - offset), offset)
-      }
-    } finally {
-      await fh.close()
+    for (let offset = 0; offset < size; offset += BLOCK_SIZE) {
+      for (let p = 0; p < BLOCK_SIZE; p += 4096) block.writeUInt32LE(counter++ % 2 ** 32, p)
+      await fh.write(block, 0, Math.min(BLOCK_SIZE, size - offset), offset)
     }
+    await fh.close()
   }
   for (const [path, text] of Object.entries(texts)) {
     await mkdir(dirname(join(dir, path)), { recursive: true })
@@ -145,9 +141,7 @@ async function generateFolder (dir, total) {
 
 async function listFiles (dir, prefix = '') {
   const entries = await readdir(join(dir, prefix), { withFileTypes: true })
-  const nested = await Promise.all(entries.map(e => e.isDirectory()
-    ? listFiles(dir, join(prefix, e.name))
-    : [join(prefix, e.name)]))
+  const nested = await Promise.all(entries.map(e => e.isDirectory() ? listFiles(dir, join(prefix, e.name)) : [join(prefix, e.name)]))
   return nested.flat().sort()
 }
 
@@ -175,12 +169,8 @@ function dialableAddr (ready) {
   return addr.includes('/p2p/') ? addr : `${addr}/p2p/${ready.peerId}`
 }
 
-const peakRssKiB = pid => {
-  try {
-    return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
-  } catch {
-    return 0 // the process has just exited
-  }
+function peakRssKiB (pid) {
+  try { return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) } catch { return 0 } // exited
 }
 
 async function timedFetch (label, cid, bootstrap, outDir, dataDir, seeders, total, timeoutMs) {
@@ -292,11 +282,7 @@ async function main (r, total) {
 function cleanUp () {
   for (const proc of running) proc.child.kill('SIGTERM')
   if (workDir == null || keep) return
-  try {
-    rmSync(workDir, { recursive: true, force: true, maxRetries: 3 })
-  } catch (err) {
-    console.error(`could not remove ${workDir}: ${err.message}`)
-  }
+  try { rmSync(workDir, { recursive: true, force: true, maxRetries: 3 }) } catch (err) { console.error(`could not remove ${workDir}: ${err.message}`) }
 }
 
 const { values: args } = parseArgs({ options: { gib: { type: 'string' }, keep: { type: 'boolean' } } })

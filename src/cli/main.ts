@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { fetch } from './commands/fetch.js'
 import { keygen } from './commands/keygen.js'
 import { seed } from './commands/seed.js'
-import { addNodeFlags, seconds } from './options.js'
+import { addNodeFlags, mebibytes, seconds } from './options.js'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
 
@@ -28,7 +28,8 @@ addNodeFlags(program.command('seed')
   .description('hash a folder, sign its manifest, serve it in place and announce it in the DHT, until Ctrl-C')
   .argument('<folder>', 'the model folder to seed')
   .option('--key <file>', 'publisher key file (default: the data dir\'s publisher.key, created on first use)')
-  .option('--name <name>', 'release name (default: the folder name)'))
+  .option('--name <name>', 'release name (default: the folder name)')
+  .addOption(new Option('--chunk-size <MiB>', 'chunk size of a new manifest, 1 to 16 MiB (changes the CID)').default(4, '4').argParser(mebibytes)))
   .action(seed)
 
 addNodeFlags(program.command('fetch')

@@ -42,7 +42,8 @@ export class Reporter {
   on = (e: EngineEvent): void => {
     if (e.event === 'warning') { this.warn(e.message); this.result(e); return }
     if (e.event === 'peer-dropped') {
-      this.warn(`dropped peer ${e.peerId}: ${e.reason}`)
+      // A peer we never reached (a stale DHT record, an offline seeder) is routine, not a warning.
+      if (e.connected) this.warn(`dropped peer ${e.peerId}: ${e.reason}`)
       this.result(e)
       return
     }
@@ -61,6 +62,7 @@ export class Reporter {
       case 'progress': this.progress('progress', e.bytes, e.total, `${e.peers} peer(s)`); break
       case 'manifest': this.info(`release ${e.name}: ${e.files} file(s), ${formatBytes(e.bytes)}, signed by ${e.publisher}\n  into ${e.path}`); break
       case 'announced': if (!this.tty || this.bar == null) this.info(`announced ${e.cid} to ${e.peers} DHT peer(s)`); break
+      case 'hashed': this.info(`hashed ${e.files} file(s), ${formatBytes(e.bytes)} in ${e.seconds.toFixed(1)} s${e.cached > 0 ? ` (${e.cached} from the cache)` : ''}`); break
       case 'file-done': break
     }
   }

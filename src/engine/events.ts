@@ -4,11 +4,12 @@
  */
 export type EngineEvent =
   | { event: 'hashing', file: string, bytes: number, total: number }
+  | { event: 'hashed', files: number, cached: number, bytes: number, seconds: number }
   | { event: 'announced', cid: string, peers: number }
   | { event: 'warning', message: string }
   | { event: 'manifest', cid: string, name: string, publisher: string, files: number, bytes: number, path: string }
   | { event: 'progress', bytes: number, total: number, downloaded: number, peers: number }
-  | { event: 'peer-dropped', peerId: string, reason: string }
+  | { event: 'peer-dropped', peerId: string, reason: string, connected: boolean }
   | { event: 'file-done', path: string, cid: string }
 
 export type EventSink = (event: EngineEvent) => void

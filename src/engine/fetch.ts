@@ -90,7 +90,7 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       giveUpAfter: findTimeout,
       streamsPerPeer: options.streamsPerPeer,
       onProgress: p => engine.emit({ event: 'progress', ...p }),
-      onPeerDropped: e => engine.emit({ event: 'peer-dropped', peerId: e.peerId, reason: e.reason })
+      onPeerDropped: e => engine.emit({ event: 'peer-dropped', peerId: e.peerId, reason: e.reason, connected: e.connected })
     })
     onCandidate = peer => fetcher.addPeer(peer)
     for (const id of candidates) fetcher.addPeer(peerIdFromString(id))

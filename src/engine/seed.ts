@@ -3,7 +3,7 @@
  * register the folder as a chunk source, and announce the release and each file in the DHT.
  */
 import { buildManifest } from '../manifest/build.js'
-import { fileCid } from '../manifest/manifest.js'
+import { fileCid, totalSize } from '../manifest/manifest.js'
 import { signRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
 import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
@@ -19,12 +19,14 @@ export interface SeedOptions {
 
 export async function seedFolder (engine: Engine, folder: string, options: SeedOptions): Promise<Release> {
   const key = options.keyFile != null ? await readKeyFile(options.keyFile) : await loadOrCreateKeyFile(engine.dataDir.publisherKeyPath)
-  const { manifest, files } = await buildManifest(folder, {
+  const started = Date.now()
+  const { manifest, files, cached } = await buildManifest(folder, {
     name: options.name,
     chunkSize: options.chunkSize,
     cache: new HashCache(engine.dataDir.hashCacheDir),
     onProgress: p => engine.emit({ event: 'hashing', file: p.file, bytes: p.bytes, total: p.total })
   })
+  engine.emit({ event: 'hashed', files: files.length, cached, bytes: totalSize(manifest), seconds: (Date.now() - started) / 1000 })
   const release = await signRelease(manifest, key)
   await engine.dataDir.saveRelease(release.cid, release.bytes)
   const cid = release.cid.toString()

@@ -79,11 +79,19 @@ export async function scanFolder (folder: string, chunkSize = DEFAULT_CHUNK_SIZE
   return files
 }
 
-export async function buildManifest (folder: string, options: BuildOptions = {}): Promise<{ manifest: Manifest, files: ScannedFile[] }> {
+export interface BuildResult {
+  manifest: Manifest
+  files: ScannedFile[]
+  /** How many files' hashes came from the cache. */
+  cached: number
+}
+
+export async function buildManifest (folder: string, options: BuildOptions = {}): Promise<BuildResult> {
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
   const files = await scanFolder(folder, chunkSize)
   const total = files.reduce((sum, f) => sum + f.size, 0)
   let hashed = 0
+  let cachedFiles = 0
   const report = (file: string): void => options.onProgress?.({ bytes: hashed, total, file })
 
   const hashes: FileHashes[] = new Array(files.length)
@@ -93,6 +101,7 @@ export async function buildManifest (folder: string, options: BuildOptions = {})
       const cached = await options.cache?.get(file)
       if (cached != null) {
         hashes[i] = cached
+        cachedFiles++
         hashed += file.size
         report(file.relative)
         return
@@ -117,5 +126,5 @@ export async function buildManifest (folder: string, options: BuildOptions = {})
     files: files.map((f, i) => ({ path: f.relative, size: f.size, sha256: hashes[i].sha256, chunks: hashes[i].chunks }))
   }
   validateManifest(manifest)
-  return { manifest, files }
+  return { manifest, files, cached: cachedFiles }
 }

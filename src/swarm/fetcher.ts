@@ -46,7 +46,7 @@ export interface FetcherInit {
   /** A dropped (not banned) peer is not tried again sooner than this (ms). */
   retryAfter?: number
   onProgress?: (progress: FetchProgress) => void
-  onPeerDropped?: (event: { peerId: string, reason: string, banned: boolean }) => void
+  onPeerDropped?: (event: { peerId: string, reason: string, banned: boolean, connected: boolean }) => void
 }
 
 export class NoProgressError extends Error {
@@ -91,8 +91,8 @@ export class ChunkFetcher {
     const session = new PeerSession(this, peer, this.init)
     this.sessions.set(id, session)
     void session.run(this.controller.signal).then(
-      () => this.endSession(id, undefined),
-      (err: Error) => this.endSession(id, err)
+      () => this.endSession(id, undefined, session.connected),
+      (err: Error) => this.endSession(id, err, session.connected)
     )
   }
 
@@ -152,13 +152,13 @@ export class ChunkFetcher {
     return this.init.sink.release.manifest.files.reduce((n, f) => n + f.size, 0)
   }
 
-  private endSession (id: string, err: Error | undefined): void {
+  private endSession (id: string, err: Error | undefined, connected: boolean): void {
     this.sessions.delete(id)
     if (err == null || this.finished) return
     const banned = err instanceof ChunkHashMismatchError
     const reason = banned ? `sent a corrupt chunk (${err.message})` : err.message
     this.dropped.set(id, { at: Date.now(), reason, banned })
-    this.init.onPeerDropped?.({ peerId: id, reason, banned })
+    this.init.onPeerDropped?.({ peerId: id, reason, banned, connected })
   }
 
   private stuckMessage (idle: number): string {
@@ -177,6 +177,8 @@ export class ChunkFetcher {
 
 /** One provider: its HAVE set, and `streamsPerPeer` streams pulling chunks. */
 class PeerSession {
+  /** Whether a stream was ever opened: a stale DHT record never gets this far. */
+  connected = false
   private have: Bitfield | 'all' = new Bitfield(0)
   private readonly inFlight = new Set<number>()
   private readonly id: string
@@ -208,6 +210,7 @@ class PeerSession {
 
   private async open (signal: AbortSignal): Promise<Channel> {
     const stream = await this.init.dial(this.peer, signal)
+    this.connected = true
     const channel = new Channel(stream, this.init.stallTimeout)
     this.channels.push(channel)
     return channel

@@ -8,6 +8,8 @@ import { ShutdownSignal } from './shutdown-signal.js'
 export interface SeedFlags extends NodeFlags {
   key?: string
   name?: string
+  /** MiB */
+  chunkSize: number
 }
 
 export async function seed (folder: string, flags: SeedFlags): Promise<void> {
@@ -16,7 +18,7 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
   const engine = await Engine.create({ ...engineOptions(flags), onEvent: reporter.on })
   try {
     await engine.start()
-    const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name })
+    const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name, chunkSize: flags.chunkSize * 1024 * 1024 })
     reporter.stopBar()
     const cid = release.cid.toString()
     reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs })

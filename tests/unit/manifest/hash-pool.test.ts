@@ -1,0 +1,86 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { HashPool } from '../../../src/manifest/hash-pool.js'
+import { SMALL_CHUNK, TempDirs, bytesOf, chunkTable, errorOf, sha256 } from '../helpers.js'
+
+const dirs = new TempDirs()
+let pool: HashPool | undefined
+afterEach(async () => {
+  await pool?.close()
+  pool = undefined
+  await dirs.cleanup()
+})
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+
+describe('HashPool', () => {
+  it('digests ordinary bytes like node:crypto', async () => {
+    pool = new HashPool(1)
+    const data = bytesOf(70_000, 1)
+    expect(hex(await pool.digest(data))).toBe(hex(sha256(data)))
+    expect(hex(await pool.digest(data.subarray(5, 500)))).toBe(hex(sha256(data.subarray(5, 500))))
+  })
+
+  it('digests bytes in shared memory (on a worker thread), honouring offset and length', async () => {
+    pool = new HashPool(2)
+    const shared = new Uint8Array(new SharedArrayBuffer(100_000))
+    shared.set(bytesOf(100_000, 2))
+    const copy = new Uint8Array(shared)
+    expect(hex(await pool.digest(shared))).toBe(hex(sha256(copy)))
+    const view = shared.subarray(123, 45_678)
+    expect(hex(await pool.digest(view))).toBe(hex(sha256(copy.subarray(123, 45_678))))
+    // Several at once, more than there are threads.
+    const views = [0, 1, 2, 3, 4].map(i => shared.subarray(i * 1000, i * 1000 + 777))
+    const digests = await Promise.all(views.map(async v => await pool!.digest(v)))
+    expect(digests.map(hex)).toEqual(views.map(v => hex(sha256(new Uint8Array(v)))))
+  })
+
+  it('hashes a multi-chunk file whole and per chunk', async () => {
+    pool = new HashPool(2)
+    const dir = await dirs.make()
+    const bytes = bytesOf(5 * SMALL_CHUNK + 1234, 3)
+    const path = join(dir, 'f.bin')
+    await writeFile(path, bytes)
+    let progress = 0
+    const result = await pool.hashFile(path, bytes.length, SMALL_CHUNK, n => { progress += n })
+    expect(hex(result.sha256)).toBe(hex(sha256(bytes)))
+    expect(result.chunks.length).toBe(6 * 32)
+    expect(hex(result.chunks)).toBe(hex(chunkTable(bytes, SMALL_CHUNK)))
+    expect(progress).toBe(bytes.length)
+  })
+
+  it('hashes an empty file', async () => {
+    pool = new HashPool(2)
+    const path = join(await dirs.make(), 'empty')
+    await writeFile(path, new Uint8Array(0))
+    const result = await pool.hashFile(path, 0, SMALL_CHUNK)
+    expect(hex(result.sha256)).toBe(hex(sha256(new Uint8Array(0))))
+    expect(result.chunks.length).toBe(0)
+  })
+
+  it('fails when the file is not the size it was said to be, or is missing', async () => {
+    pool = new HashPool(2)
+    const dir = await dirs.make()
+    const path = join(dir, 'f.bin')
+    await writeFile(path, bytesOf(100))
+    await expect(pool.hashFile(path, 101, SMALL_CHUNK)).rejects.toThrow()
+    await expect(pool.hashFile(join(dir, 'missing'), 1, SMALL_CHUNK)).rejects.toThrow()
+    // The pool still works after a failed job.
+    expect(hex((await pool.hashFile(path, 100, SMALL_CHUNK)).sha256)).toBe(hex(sha256(bytesOf(100))))
+  })
+
+  // KNOWN ISSUE (reported, latent): after close() a job is queued with no worker to take it, so
+  // its promise never settles. No caller does this today (Download makes a new pool after close).
+  // Remove `.fails` once submit() rejects on a closed pool.
+  it.fails('rejects jobs after close instead of hanging', async () => {
+    const closed = new HashPool(1)
+    await closed.close()
+    const shared = new Uint8Array(new SharedArrayBuffer(8))
+    const err = await Promise.race([
+      errorOf(() => closed.digest(shared)),
+      new Promise<Error>(resolve => setTimeout(() => resolve(new Error('hung')), 300))
+    ])
+    expect(err.message).not.toBe('hung')
+  })
+})
