@@ -1,19 +1,19 @@
 // p2pweights end-to-end benchmark, all on 127.0.0.1, in one run:
 //   a. raw js-libp2p stream throughput (scripts/raw-throughput.mjs, 1 and 4 streams)
-//   b. seed hashing (fresh `p2pweights seed` until "ready") vs `sha256sum`, and a
-//      second seed start on the same data dir (hash cache)
+//   b. seed hashing (the fresh seed's own "hashed" event) vs `sha256sum`, and a
+//      second seed start on the same data dir (hash cache, time to "ready")
 //   c. fetch from 1 seeder and from 3 seeders (own copies, one publisher key, found
 //      through a private DHT), per-seeder share, byte-identical output check
 //   d. fetcher peak RSS (VmHWM from /proc, polled every 100 ms)
 //   e. ratios against targets
-// It generates a model-like folder (default 2 GiB) in a temp dir, removed at the end.
+// It generates a model-like folder (default 4 GiB) in a temp dir, removed at the end.
 // Files are read from a warm page cache; dirty pages are flushed (`sync`, untimed) before
 // each timed phase. Seed and fetch times include process and libp2p start-up (and, for
 // fetch, the DHT lookup). MB/s means 10^6 bytes per second.
 //
-// Run: npm run build && npm run bench [-- --gib 4 --keep]   (size also via BENCH_GIB)
-// Needs Node >= 22 (npm run uses node_modules/.bin/node). BENCH_SETTLE_MS (default
-// 3000) is the pause after seeders 2 and 3 are ready, for their DHT announcements.
+// Run: npm run build && npm run bench [-- --gib 2 --keep]   (size also via BENCH_GIB)
+// Needs Node >= 22 (npm run uses node_modules/.bin/node). Seeders 2 and 3 are used once
+// they print "announced" (their provider records are in the DHT).
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
@@ -31,7 +31,6 @@ const GiB = 1024 ** 3
 const BLOCK_SIZE = 64 * MiB
 const NET_FLAGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-default-bootstrap',
   '--dht-protocol', '/p2pweights-bench/kad/1.0.0', '--json']
-const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3000)
 const STOP_GRACE_MS = 10_000
 
 const running = new Set() // procs (see launch) not yet exited
@@ -199,7 +198,7 @@ function printReport (r) {
     ['raw libp2p, 1 stream (to disk)', r.raw1?.seconds, r.raw1?.MBps, `client RSS ${r.raw1?.clientPeakRssMiB ?? '-'} MiB`],
     ['raw libp2p, 4 streams (to disk)', r.raw4?.seconds, r.raw4?.MBps, `client RSS ${r.raw4?.clientPeakRssMiB ?? '-'} MiB`],
     ['sha256sum', r.sha256sum?.seconds, r.sha256sum?.MBps, ''],
-    ['seed, fresh data dir (to ready)', r.seedHash?.seconds, r.seedHash?.MBps, ''],
+    ['seed hashing, fresh data dir', r.seedHash?.seconds, r.seedHash?.MBps, `${fmt(r.seedHash?.toReadySeconds, 2)} s to ready`],
     ['seed, restart (hash cache, to ready)', r.seedCached?.seconds, null, ''],
     ['fetch, 1 seeder', r.fetch1?.seconds, r.fetch1?.MBps, `peak RSS ${fmt(r.fetch1?.peakRssMiB, 0)} MiB`],
     ['fetch, 3 seeders', r.fetch3?.seconds, r.fetch3?.MBps, `peak RSS ${fmt(r.fetch3?.peakRssMiB, 0)} MiB` +
@@ -255,7 +254,9 @@ async function main (r, total) {
   const keyFile = path('publisher.key')
   await cli('keygen', ['keygen', '--out', keyFile, '--json'])
   const fresh = await startSeed('seed1', path('model-a'), path('data/seed1'), keyFile, null, seedTimeoutMs)
-  r.seedHash = { seconds: fresh.readySeconds, MBps: total / 1e6 / fresh.readySeconds }
+  // Hashing alone (the seed's own "hashed" event), and the whole start-up to "ready".
+  const hashed = await waitForEvent(fresh, 'hashed', 1000)
+  r.seedHash = { seconds: hashed.seconds, MBps: total / 1e6 / hashed.seconds, toReadySeconds: fresh.readySeconds }
   await stop(fresh)
   const seed1 = await startSeed('seed1', path('model-a'), path('data/seed1'), keyFile, null, seedTimeoutMs)
   r.seedCached = { seconds: seed1.readySeconds }
@@ -273,7 +274,8 @@ async function main (r, total) {
   const others = await Promise.all(['b', 'c'].map((x, i) =>
     startSeed(`seed${i + 2}`, path(`model-${x}`), path(`data/seed${i + 2}`), keyFile, bootstrap, seedTimeoutMs)))
   for (const s of others) if (s.ready.cid !== cid) throw new Error(`${s.label} produced cid ${s.ready.cid}, seed1 ${cid}`)
-  await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
+  // Their provider records are in the DHT once they say "announced".
+  await Promise.all(others.map(s => waitForEvent(s, 'announced', 60_000)))
   await flushDisk()
   r.fetch3 = await timedFetch('fetch3', cid, bootstrap, path('out3'), path('data/fetch3'), [seed1, ...others], total, fetchTimeoutMs)
   r.fetch3.extraFiles = await verifyFolder(path('out3'), files, sums.stdout)
@@ -287,7 +289,7 @@ function cleanUp () {
 
 const { values: args } = parseArgs({ options: { gib: { type: 'string' }, keep: { type: 'boolean' } } })
 keep = args.keep === true
-const gib = Number(args.gib ?? process.env.BENCH_GIB ?? 2)
+const gib = Number(args.gib ?? process.env.BENCH_GIB ?? 4)
 if (!(gib >= 0.05 && gib <= 1024)) { console.error('error: --gib must be between 0.05 and 1024'); process.exit(1) }
 if (Number(process.versions.node.split('.')[0]) < 22) { console.error('error: needs Node >= 22; run it with npm run bench or node_modules/.bin/node'); process.exit(1) }
 if (!existsSync(CLI)) { console.error(`error: ${CLI} not found; run \`npm run build\` first`); process.exit(1) }

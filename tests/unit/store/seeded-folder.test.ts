@@ -1,0 +1,84 @@
+import { appendFile, rm, stat, utimes } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { signRelease } from '../../../src/manifest/signed.js'
+import { SeededFolder } from '../../../src/store/seeded-folder.js'
+import type { ScannedFile } from '../../../src/manifest/build.js'
+import { SMALL_CHUNK, TempDirs, bytesOf, errorOf, keys, manifestOf, writeTree, type TestFile } from '../helpers.js'
+
+const C = SMALL_CHUNK
+const dirs = new TempDirs()
+let seeded: SeededFolder | undefined
+afterEach(async () => {
+  await seeded?.close()
+  seeded = undefined
+  await dirs.cleanup()
+})
+
+const FILES: TestFile[] = [
+  { path: 'a.bin', bytes: bytesOf(2 * C + 100, 1) },
+  { path: 'sub/b.bin', bytes: bytesOf(C, 2) }
+]
+
+async function seed (): Promise<{ folder: string, seeded: SeededFolder }> {
+  const folder = await dirs.make()
+  await writeTree(folder, FILES)
+  const scanned: ScannedFile[] = []
+  for (const f of FILES) {
+    const path = join(folder, ...f.path.split('/'))
+    const s = await stat(path)
+    scanned.push({ path, relative: f.path, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, chunkSize: C })
+  }
+  const [key] = await keys()
+  const release = await signRelease(manifestOf(FILES, C), key)
+  seeded = new SeededFolder(release, scanned, folder)
+  return { folder, seeded }
+}
+
+describe('SeededFolder', () => {
+  it('has every chunk', async () => {
+    const { seeded } = await seed()
+    expect(seeded.have().length).toBe(4)
+    expect(seeded.have().complete).toBe(true)
+  })
+
+  it('reads every chunk with the right bytes, the last one short', async () => {
+    const { seeded } = await seed()
+    const a = FILES[0].bytes
+    expect(Buffer.from(await seeded.readChunk(0, 0))).toEqual(Buffer.from(a.subarray(0, C)))
+    expect(Buffer.from(await seeded.readChunk(0, 1))).toEqual(Buffer.from(a.subarray(C, 2 * C)))
+    const last = await seeded.readChunk(0, 2)
+    expect(last.length).toBe(100)
+    expect(Buffer.from(last)).toEqual(Buffer.from(a.subarray(2 * C)))
+    expect(Buffer.from(await seeded.readChunk(1, 0))).toEqual(Buffer.from(FILES[1].bytes))
+  })
+
+  it('reads into a caller\'s buffer and returns a view of it', async () => {
+    const { seeded } = await seed()
+    const buffer = Buffer.alloc(C)
+    const out = await seeded.readChunk(0, 2, buffer)
+    expect(out.buffer).toBe(buffer.buffer)
+    expect(Buffer.from(out)).toEqual(Buffer.from(FILES[0].bytes.subarray(2 * C)))
+  })
+
+  it('stops serving a file whose size changed', async () => {
+    const { folder, seeded } = await seed()
+    await seeded.readChunk(0, 0) // the handle is open already
+    await appendFile(join(folder, 'a.bin'), 'x')
+    expect((await errorOf(() => seeded.readChunk(0, 0))).name).toBe('SourceUnavailableError')
+    // The other file is still served.
+    expect(Buffer.from(await seeded.readChunk(1, 0))).toEqual(Buffer.from(FILES[1].bytes))
+  })
+
+  it('stops serving a file whose mtime changed, even with the same size', async () => {
+    const { folder, seeded } = await seed()
+    await utimes(join(folder, 'sub', 'b.bin'), new Date(2000, 0, 1), new Date(2000, 0, 1))
+    expect((await errorOf(() => seeded.readChunk(1, 0))).name).toBe('SourceUnavailableError')
+  })
+
+  it('reports a file that is gone as unavailable', async () => {
+    const { folder, seeded } = await seed()
+    await rm(join(folder, 'a.bin'))
+    expect((await errorOf(() => seeded.readChunk(0, 1))).name).toBe('SourceUnavailableError')
+  })
+})
