@@ -41,10 +41,12 @@ export class ProviderSearch {
 
   constructor (private readonly node: P2PNode, private readonly cid: CID, private readonly init: ProviderSearchInit) {}
 
+  private explicit: PeerId[] = []
+
   async start (): Promise<void> {
-    const explicit = (this.init.peers ?? []).map(parsePeerAddress)
-    for (const { peer, addr } of explicit) {
+    for (const { peer, addr } of (this.init.peers ?? []).map(parsePeerAddress)) {
       await this.node.peerStore.merge(peer, { multiaddrs: [addr] })
+      this.explicit.push(peer)
       this.init.onPeer(peer)
     }
     const mdns = this.node.services.mdns as EventTarget | undefined
@@ -62,6 +64,8 @@ export class ProviderSearch {
   private async searchLoop (): Promise<void> {
     const { signal } = this.controller
     while (!signal.aborted) {
+      // Offered again every round: a --peer that was dropped for a stall may be back.
+      for (const peer of this.explicit) this.init.onPeer(peer)
       try {
         const query = AbortSignal.any([signal, AbortSignal.timeout(this.init.queryTimeout ?? 30_000)])
         for await (const provider of this.node.contentRouting.findProviders(this.cid, { signal: query })) {
