@@ -137,13 +137,26 @@ export class Download implements ChunkSource {
 
   /** Makes verified chunks durable: fsync the .part files written to, then save the bitfield. */
   async flush (): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
+    // A failed flush must not stop the next one: chain on the settled previous flush.
+    this.flushing = this.flushing.catch(() => {}).then(async () => {
       if (this.dirty.size === 0 || !await exists(this.stateDir)) return
       const snapshot = new Uint8Array(this.verified.bytes)
       const files = [...this.dirty]
       this.dirty = new Set()
       this.unflushed = 0
-      for (const i of files) await (await this.writers.get(i))?.datasync()
+      try {
+        for (const i of files) {
+          try {
+            await (await this.writers.get(i))?.datasync()
+          } catch (err) {
+            // Closed under us by finalize(), which fsynced it itself; any other error is real.
+            if (!this.finalized[i]) throw err
+          }
+        }
+      } catch (err) {
+        for (const i of files) this.dirty.add(i) // the next flush must sync them again
+        throw err
+      }
       await writeFileAtomic(join(this.stateDir, 'have'), snapshot)
     })
     await this.flushing
@@ -217,48 +230,60 @@ export class Download implements ChunkSource {
     }
   }
 
-  /** Brings the bitfield in line with what is on disk after a crash or in a pre-filled folder. */
+  /**
+   * Brings the bitfield in line with what is on disk after a crash, or in a pre-filled folder.
+   * `have` may lag behind the .part files (its flush failed, e.g. on a full disk, or a crash
+   * came first): chunks of a .part that `have` does not mark are checked by hashing, so no
+   * verified byte is fetched twice. A file already at its final name counts only if every
+   * chunk of it matches.
+   */
   private async reconcile (): Promise<void> {
     const files = this.release.manifest.files
     for (let i = 0; i < files.length; i++) {
       const first = this.index.first(i)
       const count = this.index.count(i)
-      const partExists = await exists(this.partPath(i))
+      const part = await stat(this.partPath(i)).catch(() => undefined)
       const finalStat = await stat(this.finalPath(i)).catch(() => undefined)
       const finalMatches = finalStat?.isFile() === true && finalStat.size === files[i].size
-      if (this.verified.hasRange(first, first + count) && count > 0) {
-        if (partExists) await this.finalize(i) // crashed between the last chunk and the rename
-        else if (finalMatches) this.finalized[i] = true
-        else this.clearFile(i)
-      } else if (!partExists) {
-        this.clearFile(i) // bits without a .part are stale
-        if (finalMatches && await this.verifyExisting(i)) this.finalized[i] = true
-        else if (files[i].size === 0) await this.finalize(i)
+      if (part != null) {
+        // Holes read as zeros and never match; an unallocated .part is not worth reading.
+        if (part.blocks > 0) await this.recheck(i, this.partPath(i))
+        if (this.verified.hasRange(first, first + count)) await this.finalize(i) // crashed before the rename
+        continue
       }
+      if (count > 0 && this.verified.hasRange(first, first + count) && finalMatches) {
+        this.finalized[i] = true
+        continue
+      }
+      this.clearFile(i) // bits without a .part are stale
+      if (finalMatches && await this.recheck(i, this.finalPath(i))) this.finalized[i] = true
+      else if (finalMatches) this.clearFile(i) // a different file under that name: it will be replaced
+      else if (files[i].size === 0) await this.finalize(i)
     }
   }
 
-  /** Hashes a file already at its final name; if it matches the manifest, counts it as fetched. */
-  private async verifyExisting (fileIndex: number): Promise<boolean> {
+  /** Hashes the chunks of `path` not yet marked and marks those that match; true if all are marked. */
+  private async recheck (fileIndex: number, path: string): Promise<boolean> {
     const file = this.release.manifest.files[fileIndex]
     const first = this.index.first(fileIndex)
-    const handle = await open(this.finalPath(fileIndex), 'r')
+    const handle = await open(path, 'r')
     try {
       const buffer = Buffer.allocUnsafe(this.index.chunkSize)
       for (let c = 0; c < this.index.count(fileIndex); c++) {
+        if (this.verified.has(first + c)) continue
         const length = this.index.length(fileIndex, c)
         const { bytesRead } = await handle.read(buffer, 0, length, c * this.index.chunkSize)
         try {
           verifyChunk(chunkHash(file, c), length, [buffer.subarray(0, bytesRead)])
+          this.verified.set(first + c)
         } catch {
-          return false
+          // not there (yet): fetched again
         }
       }
     } finally {
       await handle.close()
     }
-    for (let c = 0; c < this.index.count(fileIndex); c++) this.verified.set(first + c)
-    return true
+    return this.verified.hasRange(first, first + this.index.count(fileIndex))
   }
 
   private clearFile (fileIndex: number): void {
@@ -266,12 +291,18 @@ export class Download implements ChunkSource {
     for (let c = 0; c < this.index.count(fileIndex); c++) this.verified.clear(first + c)
   }
 
+  /** Fails early unless the files still to complete can grow to their full size. */
   private async checkFreeSpace (): Promise<void> {
-    const missing = this.release.manifest.files.reduce((sum, f) => sum + f.size, 0) - this.verifiedBytes
+    let needed = 0
+    for (let i = 0; i < this.release.manifest.files.length; i++) {
+      if (this.finalized[i]) continue
+      const part = await stat(this.partPath(i)).catch(() => undefined)
+      needed += Math.max(0, this.release.manifest.files[i].size - (part?.blocks ?? 0) * 512)
+    }
     const fs = await statfs(this.stateDir)
     const free = fs.bavail * fs.bsize
-    if (missing > free) {
-      throw new DiskSpaceError(`not enough disk space in ${this.outDir}: ${formatBytes(missing)} still to fetch, ${formatBytes(free)} free; free some space and run the fetch again (it resumes)`)
+    if (needed > free) {
+      throw new DiskSpaceError(`not enough disk space in ${this.outDir}: ${formatBytes(needed)} more needed, ${formatBytes(free)} free; free some space and run the fetch again (it resumes)`)
     }
   }
 }

@@ -54,6 +54,12 @@ export class NoProgressError extends Error {
   override name = 'NoProgressError'
 }
 
+/** Writing verified data failed on this machine (full disk, I/O error). */
+export class LocalStoreError extends Error {
+  static override name = 'LocalStoreError'
+  override name = 'LocalStoreError'
+}
+
 export interface FetchResult {
   downloaded: number
   fromPeers: Record<string, number>
@@ -133,6 +139,13 @@ export class ChunkFetcher {
         this.lastProgress = Date.now()
         this.init.onProgress?.({ bytes: this.init.startBytes + this.downloaded, total: this.totalBytes, downloaded: this.downloaded, peers: this.sessions.size })
       }
+    } catch (err: any) {
+      // A bad chunk is the peer's fault (the caller drops it); anything else is ours (a full
+      // disk, an I/O error) and no other peer can fix it: end the fetch with it.
+      if (!(err instanceof ChunkHashMismatchError)) {
+        this.fail(new LocalStoreError(`cannot store the download: ${err.message}. Fix this (e.g. free disk space), then run the same command again: it resumes`))
+      }
+      throw err
     } finally {
       this.scheduler.finish(chunk, ok)
       if (this.init.sink.complete) this.settle?.resolve()
