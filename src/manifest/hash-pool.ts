@@ -29,6 +29,7 @@ export class HashPool {
   private readonly queue: Pending[] = []
   private readonly running = new Map<number, Pending>()
   private nextId = 0
+  private closed = false
 
   constructor (threads = Math.max(2, Math.min(availableParallelism(), 4))) {
     for (let i = 0; i < threads; i++) {
@@ -61,6 +62,7 @@ export class HashPool {
   }
 
   async close (): Promise<void> {
+    this.closed = true
     this.failAll(new Error('hash pool closed'))
     await Promise.all(this.all.map(w => w.terminate()))
     this.all.length = 0
@@ -68,6 +70,7 @@ export class HashPool {
   }
 
   private async submit (job: HashJob | FileHashJob, onProgress: (bytes: number) => void): Promise<Uint8Array> {
+    if (this.closed) throw new Error('hash pool closed')
     return await new Promise((resolve, reject) => {
       this.queue.push({ job: { ...job, id: this.nextId++ }, onProgress, resolve, reject })
       this.pump()

@@ -18,9 +18,10 @@ const MAX_SEGMENT_LENGTH = 255
  */
 export function assertSafeRelativePath (path: string): void {
   const fail = (why: string): never => {
-    throw new UnsafePathError(`unsafe path in manifest ${JSON.stringify(path.slice(0, 200))}: ${why}`)
+    throw new UnsafePathError(`unsafe path in manifest ${JSON.stringify(String(path).slice(0, 200))}: ${why}`)
   }
-  if (typeof path !== 'string' || path.length === 0) fail('empty')
+  if (typeof path !== 'string') fail('not a string')
+  if (path.length === 0) fail('empty')
   if (path.length > MAX_PATH_LENGTH) fail('too long')
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(path)) fail('control character')

@@ -58,17 +58,22 @@ export class Download implements ChunkSource {
     const stateDir = join(outDir, STATE_DIR_NAME)
     await mkdir(stateDir, { recursive: true })
     await takeLock(stateDir)
-    const previous = await readFile(join(stateDir, 'release')).catch(() => undefined)
-    if (previous != null && !equals(previous, release.bytes)) {
-      throw new DownloadConflictError(`${outDir} holds a partial download of another release; choose another output folder, or delete ${stateDir} to discard it`)
+    try {
+      const previous = await readFile(join(stateDir, 'release')).catch(() => undefined)
+      if (previous != null && !equals(previous, release.bytes)) {
+        throw new DownloadConflictError(`${outDir} holds a partial download of another release; choose another output folder, or delete ${stateDir} to discard it`)
+      }
+      if (previous == null) await writeFileAtomic(join(stateDir, 'release'), release.bytes)
+      const have = previous == null ? undefined : await readFile(join(stateDir, 'have')).catch(() => undefined)
+      const download = new Download(release, outDir, have, events)
+      download.realOutDir = await realpath(outDir)
+      await download.reconcile()
+      await download.checkFreeSpace()
+      return download
+    } catch (err) {
+      await releaseLock(stateDir)
+      throw err
     }
-    if (previous == null) await writeFileAtomic(join(stateDir, 'release'), release.bytes)
-    const have = previous == null ? undefined : await readFile(join(stateDir, 'have')).catch(() => undefined)
-    const download = new Download(release, outDir, have, events)
-    download.realOutDir = await realpath(outDir)
-    await download.reconcile()
-    await download.checkFreeSpace()
-    return download
   }
 
   have (): Bitfield {
@@ -173,9 +178,10 @@ export class Download implements ChunkSource {
     }
     if (this.complete) {
       await rm(this.stateDir, { recursive: true, force: true })
+      heldLocks.delete(this.stateDir)
       await fsyncDir(this.outDir)
     } else {
-      await rm(join(this.stateDir, 'lock'), { force: true })
+      await releaseLock(this.stateDir)
     }
   }
 
@@ -221,13 +227,22 @@ export class Download implements ChunkSource {
     this.events.onFileComplete?.(this.release.manifest.files[fileIndex], fileIndex)
   }
 
-  /** Creates `dir` and checks that, symlinks resolved, it is inside the output folder. */
+  /**
+   * Creates `dir` and checks that, symlinks resolved, it is inside the output folder. The
+   * deepest existing ancestor is checked before anything is created, so a symlinked parent
+   * pointing elsewhere gets no new folder there either.
+   */
   private async ensureInside (dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true })
-    const real = await realpath(dir)
-    if (real !== this.realOutDir && !real.startsWith(this.realOutDir + sep)) {
-      throw new UnsafePathError(`${dir} resolves to ${real}, outside the output folder ${this.outDir}; refusing to write there`)
+    const inside = (real: string): boolean => real === this.realOutDir || real.startsWith(this.realOutDir + sep)
+    let existing = dir
+    while (!await exists(existing)) existing = dirname(existing)
+    const real = await realpath(existing)
+    if (!inside(real)) {
+      throw new UnsafePathError(`${existing} resolves to ${real}, outside the output folder ${this.outDir}; refusing to write there`)
     }
+    await mkdir(dir, { recursive: true })
+    const realDir = await realpath(dir)
+    if (!inside(realDir)) throw new UnsafePathError(`${dir} resolves to ${realDir}, outside the output folder ${this.outDir}; refusing to write there`)
   }
 
   /**
@@ -315,14 +330,19 @@ function formatBytes (n: number): string {
   return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`
 }
 
+/** State folders this process holds the lock of: a pid check alone cannot tell them apart. */
+const heldLocks = new Set<string>()
+
 /** One writer per output folder: a second fetch into the same folder would interleave writes. */
 async function takeLock (stateDir: string): Promise<void> {
+  if (heldLocks.has(stateDir)) throw new DownloadConflictError(`${dirname(stateDir)} is already being written by this process`)
   const lock = join(stateDir, 'lock')
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(lock, 'wx')
       await handle.writeFile(String(process.pid))
       await handle.close()
+      heldLocks.add(stateDir)
       return
     } catch (err: any) {
       if (err.code !== 'EEXIST') throw err
@@ -334,6 +354,11 @@ async function takeLock (stateDir: string): Promise<void> {
     }
   }
   throw new DownloadConflictError(`cannot lock ${stateDir}`)
+}
+
+async function releaseLock (stateDir: string): Promise<void> {
+  heldLocks.delete(stateDir)
+  await rm(join(stateDir, 'lock'), { force: true })
 }
 
 function isAlive (pid: number): boolean {

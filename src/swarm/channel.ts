@@ -12,7 +12,7 @@
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  MessageType, ProtocolError, decodeHave, encodeRequest, parseResponse, type Request
+  MAX_ERROR_FRAME, MessageType, ProtocolError, decodeHave, encodeRequest, parseResponse, type Request
 } from './codec.js'
 import { MAX_RELEASE_BYTES } from '../manifest/signed.js'
 import type { Stream, StreamMessageEvent } from '@libp2p/interface'
@@ -139,10 +139,13 @@ export class Channel {
           if ((byte & 0x80) === 0) this.frameLength = decodeVarint(this.lengthBytes)
           else if (this.lengthBytes.length >= MAX_VARINT_BYTES) throw new ProtocolError('frame length varint too long')
           if (this.frameLength === 0) throw new ProtocolError('empty frame')
-          if (this.frameLength > pending.maxBytes) throw new ProtocolError(`frame of ${this.frameLength} bytes exceeds the limit of ${pending.maxBytes}`)
+          if (this.frameLength > Math.max(pending.maxBytes, MAX_ERROR_FRAME)) throw new ProtocolError(`frame of ${this.frameLength} bytes exceeds the limit of ${pending.maxBytes}`)
           continue
         }
         this.type = byte
+        // An ERROR frame may be longer than a tiny expected answer; anything else may not.
+        const limit = byte === MessageType.Error ? MAX_ERROR_FRAME : pending.maxBytes
+        if (this.frameLength > limit) throw new ProtocolError(`frame of ${this.frameLength} bytes exceeds the limit of ${limit}`)
         if (pending.target != null && byte === MessageType.Chunk && this.frameLength - 1 !== pending.target.length) {
           throw new ProtocolError(`chunk of ${this.frameLength - 1} bytes, expected ${pending.target.length}`)
         }

@@ -24,6 +24,8 @@ export const PROTOCOL = '/p2pweights/chunks/1.0.0'
 /** A request is a type byte, two u32 and a CID: far below this. */
 export const MAX_REQUEST_BYTES = 256
 const MAX_REASON_BYTES = 200
+/** The largest ERROR frame: type, code and reason. */
+export const MAX_ERROR_FRAME = 2 + MAX_REASON_BYTES
 const MAX_VARINT_BYTES = 5
 
 export enum MessageType {

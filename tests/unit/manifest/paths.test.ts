@@ -38,10 +38,7 @@ describe('assertSafeRelativePath', () => {
     expect(await rejected(path)).toBe('UnsafePathError')
   })
 
-  // KNOWN BUG (reported, src/manifest/paths.ts:21): the error message builder calls
-  // path.slice() before the type check, so a non-string path throws a TypeError instead of
-  // UnsafePathError. Remove `.fails` once fixed.
-  it.fails('rejects values that are not strings', async () => {
+  it('rejects values that are not strings', async () => {
     expect(await rejected(undefined as any)).toBe('UnsafePathError')
     expect(await rejected(42 as any)).toBe('UnsafePathError')
   })

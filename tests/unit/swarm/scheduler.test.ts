@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest'
+import { Bitfield } from '../../../src/store/bitfield.js'
+import { ChunkScheduler } from '../../../src/swarm/scheduler.js'
+
+/** A peer as the fetcher keeps it: what it has, and what it is fetching (updated here). */
+class Peer {
+  readonly inFlight = new Set<number>()
+  constructor (readonly has: (chunk: number) => boolean = () => true) {}
+
+  take (s: ChunkScheduler): number | undefined {
+    const chunk = s.next(this)
+    if (chunk !== undefined) {
+      expect(this.inFlight.has(chunk)).toBe(false) // never asked of the same peer twice
+      this.inFlight.add(chunk)
+    }
+    return chunk
+  }
+
+  done (s: ChunkScheduler, chunk: number, ok: boolean, verified?: Bitfield): void {
+    this.inFlight.delete(chunk)
+    if (ok) verified?.set(chunk)
+    s.finish(chunk, ok)
+  }
+}
+
+describe('ChunkScheduler', () => {
+  it('hands out chunks in order from the start, wrapping around the end', () => {
+    const s = new ChunkScheduler(new Bitfield(10), 7)
+    const p = new Peer()
+    const order = Array.from({ length: 10 }, () => p.take(s))
+    expect(order).toEqual([7, 8, 9, 0, 1, 2, 3, 4, 5, 6])
+    expect(p.take(s)).toBeUndefined() // one peer: no duplicate of its own requests
+  })
+
+  it('hands every chunk out once before any duplicate', () => {
+    const total = 12
+    const s = new ChunkScheduler(new Bitfield(total), 5)
+    const peers = [new Peer(), new Peer(), new Peer()]
+    const handed: number[] = []
+    for (let i = 0; handed.length < total + 6; i++) {
+      const chunk = peers[i % 3].take(s)
+      if (chunk === undefined) break
+      handed.push(chunk)
+    }
+    expect(new Set(handed.slice(0, total)).size).toBe(total)
+    expect(handed.length).toBe(total + 6)
+    for (const c of handed.slice(total)) expect(handed.slice(0, total)).toContain(c)
+    for (let c = 0; c < total; c++) expect(handed.filter(h => h === c).length).toBeLessThanOrEqual(2)
+  })
+
+  it('skips chunks already verified', () => {
+    const verified = new Bitfield(8)
+    for (const c of [0, 1, 5]) verified.set(c)
+    const s = new ChunkScheduler(verified, 4)
+    const p = new Peer()
+    expect([p.take(s), p.take(s), p.take(s), p.take(s), p.take(s), p.take(s)]).toEqual([4, 6, 7, 2, 3, undefined])
+  })
+
+  it('retries a failed chunk first', () => {
+    const s = new ChunkScheduler(new Bitfield(10), 0)
+    const p = new Peer()
+    for (let i = 0; i < 5; i++) p.take(s)
+    p.done(s, 2, false)
+    p.done(s, 4, false)
+    expect(p.take(s)).toBe(2)
+    expect(p.take(s)).toBe(4)
+    expect(p.take(s)).toBe(5)
+  })
+
+  it('does not retry a chunk that was verified meanwhile', () => {
+    const verified = new Bitfield(4)
+    const s = new ChunkScheduler(verified, 0, 1) // no endgame duplicates: only retries show
+    const a = new Peer()
+    const b = new Peer()
+    for (let i = 0; i < 4; i++) a.take(s)
+    expect(b.take(s)).toBeUndefined()
+    a.done(s, 2, false)
+    verified.set(3) // arrived from elsewhere
+    a.done(s, 3, false)
+    expect(b.take(s)).toBe(2)
+    expect(b.take(s)).toBeUndefined()
+  })
+
+  it('keeps the duplicate bound when a copy fails while another is in flight', () => {
+    const s = new ChunkScheduler(new Bitfield(1), 0, 2)
+    const [a, b, c, d] = [new Peer(), new Peer(), new Peer(), new Peer()]
+    expect(a.take(s)).toBe(0)
+    expect(b.take(s)).toBe(0)
+    a.done(s, 0, false) // b still fetches it
+    expect(c.take(s)).toBe(0)
+    expect(d.take(s)).toBeUndefined()
+  })
+
+  it('gives a peer only chunks it has, and a failed chunk to a peer that has it', () => {
+    const s = new ChunkScheduler(new Bitfield(10), 0)
+    const even = new Peer(c => c % 2 === 0)
+    const all = new Peer()
+    const got: number[] = []
+    for (let c = even.take(s); c !== undefined; c = even.take(s)) got.push(c)
+    expect(got).toEqual([0, 2, 4, 6, 8])
+    even.done(s, 4, false)
+    const odd = new Peer(c => c % 2 === 1)
+    expect(odd.take(s)).toBe(1) // the retry (4) is not something odd has
+    expect(all.take(s)).toBe(4)
+    expect(even.take(s)).toBe(4) // endgame: a copy of the one chunk in flight elsewhere that it has
+    expect(even.take(s)).toBeUndefined()
+    expect(odd.take(s)).toBe(3)
+  })
+
+  it('in the endgame, duplicates a chunk at most maxDuplicates times and never to a peer fetching it', () => {
+    for (const maxDuplicates of [1, 2, 3]) {
+      const total = 3
+      const s = new ChunkScheduler(new Bitfield(total), 1, maxDuplicates)
+      const peers = Array.from({ length: 5 }, () => new Peer())
+      const count = new Map<number, number>()
+      let progress = true
+      while (progress) {
+        progress = false
+        for (const p of peers) {
+          const c = p.take(s)
+          if (c === undefined) continue
+          progress = true
+          count.set(c, (count.get(c) ?? 0) + 1)
+        }
+      }
+      expect([...count.keys()].sort()).toEqual([0, 1, 2])
+      for (const n of count.values()) expect(n).toBe(maxDuplicates)
+    }
+  })
+
+  it('never duplicates a chunk that is verified, and stops when all are', () => {
+    const verified = new Bitfield(2)
+    const s = new ChunkScheduler(verified, 0)
+    const a = new Peer()
+    const b = new Peer()
+    expect([a.take(s), a.take(s)]).toEqual([0, 1])
+    verified.set(0) // arrived from elsewhere while a still waits for it
+    expect(b.take(s)).toBe(1)
+    a.done(s, 1, true, verified)
+    b.done(s, 1, true, verified)
+    expect(b.take(s)).toBeUndefined()
+    a.done(s, 0, true, verified)
+    expect(a.take(s)).toBeUndefined()
+  })
+
+  it('frees a slot when a duplicate finishes', () => {
+    const s = new ChunkScheduler(new Bitfield(1), 0, 2)
+    const [a, b, c] = [new Peer(), new Peer(), new Peer()]
+    expect(a.take(s)).toBe(0)
+    expect(b.take(s)).toBe(0)
+    expect(c.take(s)).toBeUndefined() // two in flight already
+    b.done(s, 0, false)
+    expect(c.take(s)).toBe(0)
+  })
+
+  it('handles a release with no chunks', () => {
+    const s = new ChunkScheduler(new Bitfield(0), 0)
+    expect(s.next(new Peer())).toBeUndefined()
+    expect(s.total).toBe(0)
+  })
+})

@@ -1,0 +1,189 @@
+import { byteStream, streamPair } from '@libp2p/utils'
+import { CID } from 'multiformats/cid'
+import { sha256 as mfSha256 } from 'multiformats/hashes/sha2'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ChunkIndex } from '../../../src/manifest/manifest.js'
+import { signRelease, type Release } from '../../../src/manifest/signed.js'
+import { Bitfield } from '../../../src/store/bitfield.js'
+import { SourceUnavailableError, type ChunkSource } from '../../../src/store/chunk-source.js'
+import { ChunkServer } from '../../../src/swarm/server.js'
+import { MAX_REQUEST_BYTES, MessageType, PROTOCOL, encodeRequest } from '../../../src/swarm/codec.js'
+import { SMALL_CHUNK, bytesOf, keys, manifestOf, waitFor } from '../helpers.js'
+import type { Stream } from '@libp2p/interface'
+
+const C = SMALL_CHUNK
+const FILE = bytesOf(2 * C + 10, 1) // chunks 0, 1 and a 10-byte tail
+const [key] = await keys()
+const release: Release = await signRelease(manifestOf([{ path: 'a.bin', bytes: FILE }, { path: 'b.bin', bytes: bytesOf(5, 2) }]), key)
+const unknownCid = CID.createV1(0x71, await mfSha256.digest(Uint8Array.of(0)))
+
+/** An in-memory source holding `held` (global chunk numbers); file 1 cannot be read. */
+function memorySource (held: number[]): ChunkSource {
+  const index = new ChunkIndex(release.manifest)
+  const have = new Bitfield(index.total)
+  for (const g of held) have.set(g)
+  return {
+    release,
+    index,
+    have: () => have,
+    readChunk: async (fileIndex, chunk, into) => {
+      if (fileIndex === 1) throw new SourceUnavailableError('b.bin changed on disk')
+      const bytes = FILE.subarray(chunk * C, (chunk + 1) * C)
+      const out = into?.subarray(0, bytes.length) ?? Buffer.alloc(bytes.length)
+      out.set(bytes)
+      return out
+    }
+  }
+}
+
+const streams: Stream[] = []
+let server: ChunkServer | undefined
+afterEach(async () => {
+  await server?.stop()
+  server = undefined
+  for (const s of streams.splice(0)) if (s.status === 'open') s.abort(new Error('test over'))
+})
+
+interface Setup { client: Stream, registered: { protocol: string, options: any, unhandled: string[] }, uploads: Array<{ peer: string, cid: string, bytes: number }> }
+
+/** Starts a ChunkServer on a fake node and hands it one end of an in-memory stream pair. */
+async function setup (held: number[], idleTimeout = 5000): Promise<Setup> {
+  let handler: ((stream: Stream, connection: any) => void) | undefined
+  const registered = { protocol: '', options: undefined as any, unhandled: [] as string[] }
+  const node = {
+    handle: async (protocol: string, h: any, options: any) => { handler = h; registered.protocol = protocol; registered.options = options },
+    unhandle: async (protocol: string) => { registered.unhandled.push(protocol) }
+  }
+  const uploads: Setup['uploads'] = []
+  server = new ChunkServer(node as any, { get: cid => (cid === release.cid.toString() ? memorySource(held) : undefined) }, {
+    idleTimeout, maxInboundStreams: 3, onUpload: e => uploads.push(e)
+  })
+  await server.start()
+  const [client, inbound] = await streamPair()
+  streams.push(client, inbound)
+  handler?.(inbound, { remotePeer: { toString: () => 'peer' } })
+  return { client, registered, uploads }
+}
+
+/** Reads one response frame by hand: [type, body]. */
+async function response (client: Stream): Promise<[number, Uint8Array]> {
+  const bs = (client as any).__bytes ??= byteStream(client)
+  const signal = AbortSignal.timeout(2000)
+  let length = 0
+  for (let shift = 1; ; shift *= 128) {
+    const b = (await bs.read({ bytes: 1, signal })).get(0)
+    length += (b & 0x7f) * shift
+    if ((b & 0x80) === 0) break
+  }
+  const body = (await bs.read({ bytes: length, signal })).subarray()
+  return [body[0], body.subarray(1)]
+}
+
+async function ask (client: Stream, req: Parameters<typeof encodeRequest>[0]): Promise<[number, Uint8Array]> {
+  client.send(encodeRequest(req))
+  return await response(client)
+}
+
+const cid = release.cid
+
+describe('ChunkServer', () => {
+  it('registers the chunk protocol with its stream limit, and unregisters on stop', async () => {
+    const { registered } = await setup([])
+    expect(registered.protocol).toBe(PROTOCOL)
+    expect(registered.options.maxInboundStreams).toBe(3)
+    expect(registered.unhandled).toEqual([])
+    await server?.stop()
+    await server?.stop()
+    expect(registered.unhandled).toEqual([PROTOCOL])
+  })
+
+  it('answers GET_RELEASE with the release bytes', async () => {
+    const { client } = await setup([0])
+    const [type, body] = await ask(client, { type: MessageType.GetRelease, cid })
+    expect(type).toBe(0x11)
+    expect(Buffer.from(body)).toEqual(Buffer.from(release.bytes))
+  })
+
+  it('answers GET_HAVE with "all" when complete, else with the bitfield', async () => {
+    const full = await setup([0, 1, 2, 3])
+    expect(await ask(full.client, { type: MessageType.GetHave, cid })).toEqual([0x12, Uint8Array.of(1)])
+    const partial = await setup([0, 2])
+    expect(await ask(partial.client, { type: MessageType.GetHave, cid })).toEqual([0x12, Uint8Array.of(0, 0b1010_0000)])
+  })
+
+  it('answers GET_CHUNK with the chunk bytes, several requests in order on one stream', async () => {
+    const { client, uploads } = await setup([0, 1, 2])
+    for (const chunk of [2, 0, 1]) {
+      const [type, body] = await ask(client, { type: MessageType.GetChunk, cid, file: 0, chunk })
+      expect(type).toBe(0x13)
+      expect(Buffer.from(body)).toEqual(Buffer.from(FILE.subarray(chunk * C, (chunk + 1) * C)))
+    }
+    expect(uploads).toEqual([10, C, C].map(bytes => ({ peer: 'peer', cid: cid.toString(), bytes })))
+  })
+
+  it('answers NOT_FOUND for a chunk it does not hold, BAD_REQUEST for one that does not exist', async () => {
+    const { client } = await setup([0])
+    expect((await ask(client, { type: MessageType.GetChunk, cid, file: 0, chunk: 1 }))[1][0]).toBe(1)
+    const [type, body] = await ask(client, { type: MessageType.GetChunk, cid, file: 0, chunk: 3 })
+    expect(type).toBe(0x1f)
+    expect(body[0]).toBe(3)
+    expect((await ask(client, { type: MessageType.GetChunk, cid, file: 2, chunk: 0 }))[1][0]).toBe(3)
+    expect((await ask(client, { type: MessageType.GetChunk, cid, file: 2 ** 32 - 1, chunk: 0 }))[1][0]).toBe(3)
+  })
+
+  it('answers UNAVAILABLE when the source cannot read the chunk', async () => {
+    const { client } = await setup([0, 1, 2, 3])
+    const [type, body] = await ask(client, { type: MessageType.GetChunk, cid, file: 1, chunk: 0 })
+    expect(type).toBe(0x1f)
+    expect(body[0]).toBe(2)
+  })
+
+  it('answers NOT_FOUND for every request about an unknown CID', async () => {
+    const { client } = await setup([0, 1, 2, 3])
+    for (const req of [
+      { type: MessageType.GetRelease, cid: unknownCid },
+      { type: MessageType.GetHave, cid: unknownCid },
+      { type: MessageType.GetChunk, cid: unknownCid, file: 0, chunk: 0 }
+    ] as const) {
+      const [type, body] = await ask(client, req)
+      expect(type).toBe(0x1f)
+      expect(body[0]).toBe(1)
+    }
+  })
+
+  it('closes its end when the client closes', async () => {
+    const { client } = await setup([0])
+    await ask(client, { type: MessageType.GetHave, cid })
+    await client.close()
+    await waitFor(() => client.status === 'closed', 2000, 'the stream to close')
+  })
+
+  it('aborts a stream whose request frame exceeds MAX_REQUEST_BYTES, without reading the body', async () => {
+    // A prefix of exactly the limit is waited on (its body may still come)...
+    const atLimit = await setup([0])
+    atLimit.client.send(Uint8Array.of((MAX_REQUEST_BYTES & 0x7f) | 0x80, MAX_REQUEST_BYTES >> 7))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    expect(atLimit.client.status).toBe('open')
+    // ...one byte more is refused at once.
+    const { client } = await setup([0])
+    const length = MAX_REQUEST_BYTES + 1
+    client.send(Uint8Array.of((length & 0x7f) | 0x80, length >> 7)) // the length prefix alone
+    await waitFor(() => client.status !== 'open', 2000, 'the server to abort the stream')
+    expect(client.status).toBe('reset')
+  })
+
+  it('aborts a stream that sends a malformed request', async () => {
+    const { client } = await setup([0])
+    client.send(Uint8Array.of(3, 0x04, 0, 0))
+    await waitFor(() => client.status !== 'open', 2000, 'the server to abort the stream')
+    expect(client.status).toBe('reset')
+  })
+
+  it('drops a stream that stays idle longer than idleTimeout', async () => {
+    const { client } = await setup([0], 150)
+    await ask(client, { type: MessageType.GetHave, cid })
+    const started = Date.now()
+    await waitFor(() => client.status !== 'open', 2000, 'the idle stream to be dropped')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100)
+  })
+})
