@@ -37,7 +37,7 @@ export class Announcer {
   private readonly controller = new AbortController()
   private watchdog?: NodeJS.Timeout
 
-  constructor (private readonly dht: Pick<KadDHT, 'provide'>, init: AnnouncerInit = {}) {
+  constructor (private readonly dht: Pick<KadDHT, 'provide' | 'cancelReprovide'>, init: AnnouncerInit = {}) {
     this.init = withDefaults({ timeout: 60_000, backoff: 5_000, maxBackoff: 10 * 60_000 }, init)
   }
 
@@ -62,10 +62,12 @@ export class Announcer {
     void this.announce(entry)
   }
 
+  /** Stops retrying and stops kad-dht re-providing `cid`; existing records expire in 48 h. */
   withdraw (cid: CID): void {
     const entry = this.entries.get(cid.toString())
     clearTimeout(entry?.timer)
     this.entries.delete(cid.toString())
+    this.dht.cancelReprovide(cid).catch(() => {})
   }
 
   private async announce (entry: Entry): Promise<void> {

@@ -1,20 +1,23 @@
 /**
  * The composition root: one Engine per process builds the libp2p node, the chunk server, the
  * announcer and the registry of what this node serves, starts them in order and stops them in
- * reverse. The CLI (and later the daemon) is a thin shell over seed() and fetch().
+ * reverse. The CLI and the daemon are thin shells over seed(), fetch() and unseed().
  */
 import { CID } from 'multiformats/cid'
 import { InvalidCidError } from './errors.js'
 import { fetchRelease, type FetchOptions, type FetchSummary } from './fetch.js'
 import { seedFolder, type SeedOptions } from './seed.js'
 import { Announcer } from '../discovery/announcer.js'
-import { createNode, type P2PNode } from '../net/node.js'
+import { fileCid } from '../manifest/manifest.js'
+import { createNode, type NodeOptions, type P2PNode } from '../net/node.js'
 import { DataDir } from '../store/data-dir.js'
 import { loadOrCreateKeyFile } from '../store/keys.js'
+import { RateLimiter } from '../swarm/rate-limiter.js'
 import { ChunkServer } from '../swarm/server.js'
-import type { EventSink } from './events.js'
+import type { EventSink, TransferStats } from './events.js'
 import type { Release } from '../manifest/signed.js'
 import type { ChunkSource } from '../store/chunk-source.js'
+import type { Datastore } from 'interface-datastore'
 
 export interface EngineOptions {
   dataDir: string
@@ -22,18 +25,34 @@ export interface EngineOptions {
   bootstrap?: string[]
   mdns?: boolean
   dhtProtocol?: string
+  /** Where libp2p keeps its peer store and DHT records; in memory when absent. */
+  datastore?: Datastore
+  maxConnections?: number
+  /** Bytes per second across all peers; unlimited when absent or 0. */
+  uploadRate?: number
+  downloadRate?: number
+  /** libp2p's metrics implementation (the daemon's Prometheus registry). */
+  metrics?: NodeOptions['metrics']
   onEvent?: EventSink
 }
 
+export type ServedSource = ChunkSource & { close?: () => Promise<void> }
+
 export class Engine {
   /** What this node serves, by release CID. */
-  readonly sources = new Map<string, ChunkSource & { close?: () => Promise<void> }>()
+  readonly sources = new Map<string, ServedSource>()
   readonly announcer: Announcer
+  readonly downloadLimiter?: RateLimiter
+  private readonly transfer = new Map<string, TransferStats>()
   private readonly server: ChunkServer
   private stopped = false
 
-  private constructor (readonly node: P2PNode, readonly dataDir: DataDir, readonly emit: EventSink) {
-    this.server = new ChunkServer(node, this.sources)
+  private constructor (readonly node: P2PNode, readonly dataDir: DataDir, readonly emit: EventSink, options: EngineOptions) {
+    this.server = new ChunkServer(node, this.sources, {
+      rateLimiter: options.uploadRate != null && options.uploadRate > 0 ? new RateLimiter(options.uploadRate) : undefined,
+      onUpload: e => { this.stats(e.cid).uploaded += e.bytes }
+    })
+    if (options.downloadRate != null && options.downloadRate > 0) this.downloadLimiter = new RateLimiter(options.downloadRate)
     this.announcer = new Announcer(node.services.dht, {
       onAnnounced: e => emit({ event: 'announced', ...e }),
       onWarning: message => emit({ event: 'warning', message })
@@ -49,9 +68,12 @@ export class Engine {
       listen: options.listen,
       bootstrap: options.bootstrap,
       mdns: options.mdns,
-      dhtProtocol: options.dhtProtocol
+      dhtProtocol: options.dhtProtocol,
+      datastore: options.datastore,
+      maxConnections: options.maxConnections,
+      metrics: options.metrics
     })
-    return new Engine(node, dataDir, options.onEvent ?? (() => {}))
+    return new Engine(node, dataDir, options.onEvent ?? (() => {}), options)
   }
 
   async start (): Promise<void> {
@@ -80,12 +102,33 @@ export class Engine {
     return this.node.getMultiaddrs().map(a => a.toString())
   }
 
+  /** Transfer counters of a release (created on first use). */
+  stats (cid: string): TransferStats {
+    let stats = this.transfer.get(cid)
+    if (stats == null) {
+      stats = { uploaded: 0, downloaded: 0, chunksVerified: 0, chunksFailed: 0 }
+      this.transfer.set(cid, stats)
+    }
+    return stats
+  }
+
   async seed (folder: string, options: SeedOptions = {}): Promise<Release> {
     return await seedFolder(this, folder, options)
   }
 
   async fetch (cid: string, options: FetchOptions = {}): Promise<FetchSummary> {
     return await fetchRelease(this, parseCid(cid), options)
+  }
+
+  /** Stops serving and announcing a release. Never touches its files. */
+  async unseed (cid: string): Promise<boolean> {
+    const source = this.sources.get(cid)
+    if (source == null) return false
+    this.sources.delete(cid)
+    this.announcer.withdraw(source.release.cid)
+    for (const file of source.release.manifest.files) this.announcer.withdraw(fileCid(file))
+    await source.close?.()
+    return true
   }
 }
 

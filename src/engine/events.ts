@@ -1,6 +1,7 @@
 /**
  * Progress is data: the engine reports what happens as typed events and never prints. The CLI
- * turns them into JSON lines or a progress bar; a daemon could send them to a dashboard.
+ * turns them into JSON lines or a progress bar; the daemon sends them to its dashboard. `cid`
+ * is always the release CID.
  */
 export type EngineEvent =
   | { event: 'hashing', file: string, bytes: number, total: number }
@@ -8,8 +9,16 @@ export type EngineEvent =
   | { event: 'announced', cid: string, peers: number }
   | { event: 'warning', message: string }
   | { event: 'manifest', cid: string, name: string, publisher: string, files: number, bytes: number, path: string }
-  | { event: 'progress', bytes: number, total: number, downloaded: number, peers: number }
-  | { event: 'peer-dropped', peerId: string, reason: string, connected: boolean }
-  | { event: 'file-done', path: string, cid: string }
+  | { event: 'progress', cid: string, bytes: number, total: number, downloaded: number, peers: number }
+  | { event: 'peer-dropped', cid: string, peerId: string, reason: string, connected: boolean }
+  | { event: 'file-done', cid: string, path: string, fileCid: string }
 
 export type EventSink = (event: EngineEvent) => void
+
+/** Transfer counters of one release, since this process started. */
+export interface TransferStats {
+  uploaded: number
+  downloaded: number
+  chunksVerified: number
+  chunksFailed: number
+}

@@ -3,9 +3,11 @@
  * signature, trusted publisher), then pull chunks from every peer that has them into a Download,
  * serving the chunks we hold to others and announcing ourselves as we go.
  */
-import { resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ReleaseNotFoundError } from './errors.js'
+import { rememberHashes, serveRelease } from './serve.js'
 import { ProviderSearch } from '../discovery/providers.js'
 import { BadSignatureError, InvalidManifestError, UntrustedPublisherError } from '../manifest/errors.js'
 import { fileCid, totalSize } from '../manifest/manifest.js'
@@ -15,15 +17,15 @@ import { Download } from '../store/download.js'
 import { Channel } from '../swarm/channel.js'
 import { PROTOCOL } from '../swarm/codec.js'
 import { ChunkFetcher } from '../swarm/fetcher.js'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Engine } from './engine.js'
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
 export interface FetchOptions {
-  /** Output folder; default ./<manifest name>. */
+  /** Output folder; default <baseDir>/<release name>. */
   outDir?: string
+  /** Where the default output folder goes; default: the working directory. */
+  baseDir?: string
   /** Publisher ids to accept; empty accepts any valid signature (and reports who signed). */
   trust?: string[]
   /** Peer addresses to use besides the DHT (with /p2p/<id>). */
@@ -32,7 +34,7 @@ export interface FetchOptions {
   findTimeout?: number
   stallTimeout?: number
   streamsPerPeer?: number
-  /** Keep the finished download registered for serving (the caller keeps the engine running). */
+  /** Serve the finished folder afterwards (the caller keeps the engine running). */
   keepSeeding?: boolean
   signal?: AbortSignal
 }
@@ -69,18 +71,21 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
   await search.start()
   try {
     const release = await locateRelease(engine, cid, trust, options, candidates, cb => { onCandidate = cb }, findTimeout)
-    const outDir = resolve(options.outDir ?? release.manifest.name)
+    const outDir = resolve(options.outDir ?? join(options.baseDir ?? '.', release.manifest.name))
     const total = totalSize(release.manifest)
     engine.emit({ event: 'manifest', cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: release.manifest.files.length, bytes: total, path: outDir })
     await engine.dataDir.saveRelease(cid, release.bytes)
 
+    const key = cid.toString()
+    const stats = engine.stats(key)
+    let downloadedBefore = 0
     const download = await Download.open(outDir, release, {
       onFileComplete: file => {
-        engine.emit({ event: 'file-done', path: file.path, cid: fileCid(file).toString() })
+        engine.emit({ event: 'file-done', cid: key, path: file.path, fileCid: fileCid(file).toString() })
         if (file.size > 0) engine.announcer.add(fileCid(file))
       }
     })
-    engine.sources.set(cid.toString(), download)
+    engine.sources.set(key, download)
     engine.announcer.add(cid)
     const fetcher = new ChunkFetcher({
       dial: async (peer, signal) => await engine.node.dialProtocol(peer, PROTOCOL, { signal }),
@@ -89,8 +94,17 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       stallTimeout: options.stallTimeout,
       giveUpAfter: findTimeout,
       streamsPerPeer: options.streamsPerPeer,
-      onProgress: p => engine.emit({ event: 'progress', ...p }),
-      onPeerDropped: e => engine.emit({ event: 'peer-dropped', peerId: e.peerId, reason: e.reason, connected: e.connected })
+      rateLimiter: engine.downloadLimiter,
+      onProgress: p => {
+        stats.chunksVerified++
+        stats.downloaded += p.downloaded - downloadedBefore
+        downloadedBefore = p.downloaded
+        engine.emit({ event: 'progress', cid: key, ...p })
+      },
+      onPeerDropped: e => {
+        if (e.banned) stats.chunksFailed++
+        engine.emit({ event: 'peer-dropped', cid: key, peerId: e.peerId, reason: e.reason, connected: e.connected })
+      }
     })
     onCandidate = peer => fetcher.addPeer(peer)
     for (const id of candidates) fetcher.addPeer(peerIdFromString(id))
@@ -100,9 +114,12 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       result = await fetcher.run(options.signal)
     } finally {
       clearInterval(flusher)
+      engine.sources.delete(key)
       await download.close()
-      if (options.keepSeeding !== true || !download.complete) engine.sources.delete(cid.toString())
     }
+    // The folder now holds the release verified: a later serve needs no hashing.
+    await rememberHashes(engine, release, outDir)
+    if (options.keepSeeding === true) await serveRelease(engine, cid, outDir)
     return { cid: cid.toString(), path: outDir, bytes: total, downloaded: result.downloaded, fromPeers: result.fromPeers, publisher: release.publisher }
   } finally {
     search.stop()

@@ -3,11 +3,11 @@
  * register the folder as a chunk source, and announce the release and each file in the DHT.
  */
 import { buildManifest } from '../manifest/build.js'
-import { fileCid, totalSize } from '../manifest/manifest.js'
+import { totalSize } from '../manifest/manifest.js'
 import { signRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
 import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
-import { SeededFolder } from '../store/seeded-folder.js'
+import { serveFolder } from './serve.js'
 import type { Engine } from './engine.js'
 
 export interface SeedOptions {
@@ -29,12 +29,6 @@ export async function seedFolder (engine: Engine, folder: string, options: SeedO
   engine.emit({ event: 'hashed', files: files.length, cached, bytes: totalSize(manifest), seconds: (Date.now() - started) / 1000 })
   const release = await signRelease(manifest, key)
   await engine.dataDir.saveRelease(release.cid, release.bytes)
-  const cid = release.cid.toString()
-  await engine.sources.get(cid)?.close?.()
-  engine.sources.set(cid, new SeededFolder(release, files, folder))
-  engine.announcer.add(release.cid)
-  for (const file of manifest.files) {
-    if (file.size > 0) engine.announcer.add(fileCid(file))
-  }
+  await serveFolder(engine, release, folder, files)
   return release
 }

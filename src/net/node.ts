@@ -19,8 +19,9 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
-import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { Metrics, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
+import type { Datastore } from 'interface-datastore'
 
 export const AMINO_DHT_PROTOCOL = '/ipfs/kad/1.0.0'
 
@@ -47,6 +48,9 @@ export interface NodeOptions {
   mdns?: boolean
   dhtProtocol?: string
   maxConnections?: number
+  /** Peer store and DHT records; libp2p keeps them in memory when absent. */
+  datastore?: Datastore
+  metrics?: (components: any) => Metrics
 }
 
 export interface NodeServices {
@@ -66,6 +70,8 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
 
   return await createLibp2p({
     privateKey: options.privateKey,
+    datastore: options.datastore,
+    metrics: options.metrics,
     addresses: { listen: options.listen ?? DEFAULT_LISTEN },
     transports: [tcp()],
     connectionEncrypters: [noise()],

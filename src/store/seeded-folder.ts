@@ -4,7 +4,7 @@
  * mtime against what was hashed, and a file that changed stops being served rather than being
  * served with bytes that no longer match the manifest.
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import { open, stat, type FileHandle } from 'node:fs/promises'
 import { Bitfield } from './bitfield.js'
 import { SourceUnavailableError, type ChunkSource } from './chunk-source.js'
 import { ChunkIndex } from '../manifest/manifest.js'
@@ -41,6 +41,16 @@ export class SeededFolder implements ChunkSource {
       done += bytesRead
     }
     return buffer
+  }
+
+  /** The files whose size or mtime differ from when they were hashed (or that are gone). */
+  async changedFiles (): Promise<string[]> {
+    const changed: string[] = []
+    for (const file of this.files) {
+      const s = await stat(file.path).catch(() => undefined)
+      if (s == null || s.size !== file.size || s.mtimeMs !== file.mtimeMs) changed.push(file.path)
+    }
+    return changed
   }
 
   async close (): Promise<void> {

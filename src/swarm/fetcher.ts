@@ -5,6 +5,7 @@
  * its chunk is asked of another; a peer that stalls or fails is dropped and may come back later.
  */
 import { ChunkScheduler } from './scheduler.js'
+import type { RateLimiter } from './rate-limiter.js'
 import { Channel } from './channel.js'
 import { RemoteError, ErrorCode } from './codec.js'
 import { Bitfield } from '../store/bitfield.js'
@@ -45,6 +46,8 @@ export interface FetcherInit {
   giveUpAfter?: number
   /** A dropped (not banned) peer is not tried again sooner than this (ms). */
   retryAfter?: number
+  /** Shared download limit; none when absent. */
+  rateLimiter?: RateLimiter
   onProgress?: (progress: FetchProgress) => void
   onPeerDropped?: (event: { peerId: string, reason: string, banned: boolean, connected: boolean }) => void
 }
@@ -68,7 +71,7 @@ export interface FetchResult {
 interface Dropped { at: number, reason: string, banned: boolean }
 
 export class ChunkFetcher {
-  private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped'>> & FetcherInit
+  private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped' | 'rateLimiter'>> & FetcherInit
   private readonly scheduler: ChunkScheduler
   private readonly sessions = new Map<string, PeerSession>()
   private readonly dropped = new Map<string, Dropped>()
@@ -197,7 +200,7 @@ class PeerSession {
   private readonly id: string
   private readonly channels: Channel[] = []
 
-  constructor (private readonly fetcher: ChunkFetcher, private readonly peer: PeerId, private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped'>>) {
+  constructor (private readonly fetcher: ChunkFetcher, private readonly peer: PeerId, private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped' | 'rateLimiter'>> & FetcherInit) {
     this.id = peer.toString()
   }
 
@@ -255,6 +258,7 @@ class PeerSession {
       const { fileIndex, chunk: local } = sink.index.locate(chunk)
       let data: Uint8Array
       try {
+        await this.init.rateLimiter?.take(sink.index.length(fileIndex, local), signal)
         data = await channel.getChunk(sink.release.cid, fileIndex, local, sink.index.length(fileIndex, local), signal)
       } catch (err) {
         this.inFlight.delete(chunk)

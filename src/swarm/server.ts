@@ -5,15 +5,18 @@
  * and time to drain a response to a peer that stopped reading.
  */
 import { byteStream } from '@libp2p/utils'
+import { Uint8ArrayList } from 'uint8arraylist'
 import {
   PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode, ProtocolError,
   decodeRequest, encodeChunk, encodeError, encodeHave, encodeRelease, readFrame, type Request
 } from './codec.js'
 import { Semaphore } from './semaphore.js'
+import type { RateLimiter } from './rate-limiter.js'
 import type { ChunkSource } from '../store/chunk-source.js'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
-import type { Uint8ArrayList } from 'uint8arraylist'
 import { withDefaults } from '../util/defaults.js'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+
+const RATE_LIMIT_SLICE = 64 * 1024
 
 export interface ChunkServerInit {
   /** Streams of this protocol a single connection may hold open. */
@@ -24,6 +27,8 @@ export interface ChunkServerInit {
   idleTimeout?: number
   /** Abort a stream whose peer does not take a response within this long. */
   sendTimeout?: number
+  /** Shared upload limit; none when absent. */
+  rateLimiter?: RateLimiter
   onUpload?: (event: { peer: string, cid: string, bytes: number }) => void
 }
 
@@ -33,7 +38,7 @@ export interface SourceLookup {
 
 export class ChunkServer {
   private readonly uploads: Semaphore
-  private readonly init: Required<Omit<ChunkServerInit, 'onUpload'>> & ChunkServerInit
+  private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'rateLimiter'>> & ChunkServerInit
   private started = false
 
   constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
@@ -68,8 +73,7 @@ export class ChunkServer {
         const request = decodeRequest(frame)
         const release = await this.uploads.acquire(AbortSignal.timeout(this.init.sendTimeout))
         try {
-          const response = await this.respond(request, peer, scratch)
-          if (!stream.send(response)) await stream.onDrain({ signal: AbortSignal.timeout(this.init.sendTimeout) })
+          await this.send(stream, await this.respond(request, peer, scratch))
         } finally {
           release()
         }
@@ -77,6 +81,25 @@ export class ChunkServer {
       await stream.close()
     } catch (err: any) {
       stream.abort(err instanceof Error ? err : new ProtocolError(String(err)))
+    }
+  }
+
+  /**
+   * Sends one response. Under an upload limit it goes in slices, each when the limiter allows,
+   * so bytes keep flowing and a slow limit never looks like a stall to the fetcher.
+   */
+  private async send (stream: Stream, response: Uint8Array | Uint8ArrayList): Promise<void> {
+    const limiter = this.init.rateLimiter
+    const drain = async (): Promise<void> => { await stream.onDrain({ signal: AbortSignal.timeout(this.init.sendTimeout) }) }
+    if (limiter == null) {
+      if (!stream.send(response)) await drain()
+      return
+    }
+    const list = response instanceof Uint8ArrayList ? response : new Uint8ArrayList(response)
+    for (let offset = 0; offset < list.byteLength; offset += RATE_LIMIT_SLICE) {
+      const slice = list.sublist(offset, Math.min(offset + RATE_LIMIT_SLICE, list.byteLength))
+      await limiter.take(slice.byteLength, AbortSignal.timeout(this.init.sendTimeout))
+      if (!stream.send(slice)) await drain()
     }
   }
 

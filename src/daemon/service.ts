@@ -1,0 +1,122 @@
+/**
+ * What the daemon offers its HTTP API (and so the CLI and the dashboard): the contract between
+ * daemon/daemon.ts, which implements it over the engine, and daemon/http/, which serves it.
+ */
+export type ModelKind = 'seed' | 'fetch'
+
+/**
+ * hashing: a seed being hashed; seeding: served and announced; queued: a fetch waiting to start;
+ * fetching: downloading (and serving what it has); failed: a fetch that stopped with `error`,
+ * retried later; changed: a seeded folder changed on disk, no longer served; stopped: removed.
+ */
+export type ModelState = 'hashing' | 'seeding' | 'queued' | 'fetching' | 'failed' | 'changed'
+
+export interface ModelInfo {
+  /** Release CID. */
+  cid: string
+  name: string
+  kind: ModelKind
+  state: ModelState
+  /** The folder seeded in place, or the output folder of a fetch. */
+  path: string
+  publisher?: string
+  files?: number
+  /** Total size of the release; unknown until the manifest is known. */
+  bytes?: number
+  /** Bytes verified on disk. */
+  verifiedBytes: number
+  /** Since the daemon started. */
+  uploaded: number
+  downloaded: number
+  chunksVerified: number
+  chunksFailed: number
+  /** Peers this fetch is using now. */
+  peers: number
+  /** Bytes per second over the last few seconds. */
+  rate: { up: number, down: number }
+  error?: string
+  addedAt: string
+}
+
+export interface NodeStatus {
+  peerId: string
+  addrs: string[]
+  version: string
+  /** Seconds since the daemon started. */
+  uptime: number
+  connections: number
+  dhtProtocol: string
+  models: number
+  uploaded: number
+  downloaded: number
+  limits: DaemonLimits
+}
+
+export interface DaemonLimits {
+  maxConnections: number
+  /** Bytes per second, 0 = unlimited. */
+  uploadRate: number
+  downloadRate: number
+  /** Folders under which seeds (and fetch outputs) may be placed; empty = anywhere. */
+  allowedFolders: string[]
+}
+
+export interface PeerSummary {
+  peerId: string
+  addrs: string[]
+  direction: 'inbound' | 'outbound'
+  /** Seconds since the connection opened. */
+  openFor: number
+}
+
+export type DaemonEvent =
+  | { type: 'model', model: ModelInfo }
+  | { type: 'removed', cid: string }
+  | { type: 'hashing', folder: string, bytes: number, total: number }
+  | { type: 'warning', message: string }
+
+export interface AddSeedRequest {
+  folder: string
+  name?: string
+}
+
+export interface AddFetchRequest {
+  cid: string
+  /** Default: <data dir>/models/<release name>. */
+  outDir?: string
+  trust?: string[]
+  peers?: string[]
+}
+
+/** Errors the API maps to HTTP statuses. */
+export class BadRequestError extends Error {
+  static override name = 'BadRequestError'
+  override name = 'BadRequestError'
+}
+
+export class ForbiddenFolderError extends Error {
+  static override name = 'ForbiddenFolderError'
+  override name = 'ForbiddenFolderError'
+}
+
+export class NotFoundError extends Error {
+  static override name = 'NotFoundError'
+  override name = 'NotFoundError'
+}
+
+export interface DaemonService {
+  status: () => NodeStatus
+  list: () => ModelInfo[]
+  get: (cid: string) => ModelInfo | undefined
+  /** Resolves once the folder is hashed and served (state seeding). */
+  addSeed: (req: AddSeedRequest) => Promise<ModelInfo>
+  /** Resolves at once with the fetch queued or running; progress comes as events. */
+  addFetch: (req: AddFetchRequest) => Promise<ModelInfo>
+  /** Stops seeding or fetching. Never deletes a folder seeded in place. False if unknown. */
+  remove: (cid: string) => Promise<boolean>
+  peers: () => PeerSummary[]
+  /** Live events; returns the unsubscribe function. */
+  subscribe: (listener: (event: DaemonEvent) => void) => () => void
+  /** Prometheus text exposition. */
+  metrics: () => Promise<string>
+}

@@ -1,0 +1,88 @@
+/**
+ * Serving a release from a folder in place, and checking that a folder still holds a release.
+ * Used by seed (right after hashing), by a restarted daemon (for what it seeded or fetched
+ * before), and after a fetch completes.
+ */
+import { stat } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { equals } from 'uint8arrays/equals'
+import { HashPool } from '../manifest/hash-pool.js'
+import { fileCid, type ManifestFile } from '../manifest/manifest.js'
+import { openRelease, type Release } from '../manifest/signed.js'
+import { HashCache } from '../store/hash-cache.js'
+import { SeededFolder } from '../store/seeded-folder.js'
+import { ReleaseNotFoundError } from './errors.js'
+import type { Engine } from './engine.js'
+import type { ScannedFile } from '../manifest/build.js'
+import type { CID } from 'multiformats/cid'
+
+export class FolderChangedError extends Error {
+  static override name = 'FolderChangedError'
+  override name = 'FolderChangedError'
+}
+
+/** Registers `folder` as the source of `release` and announces the release and its files. */
+export async function serveFolder (engine: Engine, release: Release, folder: string, files: ScannedFile[]): Promise<void> {
+  const cid = release.cid.toString()
+  await engine.sources.get(cid)?.close?.()
+  engine.sources.set(cid, new SeededFolder(release, files, folder))
+  engine.announcer.add(release.cid)
+  for (const file of release.manifest.files) {
+    if (file.size > 0) engine.announcer.add(fileCid(file))
+  }
+}
+
+/**
+ * Serves a release the data dir already knows from `folder`, after checking every file against
+ * the manifest: from the hash cache when size, mtime and inode are unchanged, else by hashing.
+ * Throws FolderChangedError if any file is missing or differs.
+ */
+export async function serveRelease (engine: Engine, cid: CID, folder: string): Promise<Release> {
+  const bytes = await engine.dataDir.loadRelease(cid)
+  if (bytes == null) throw new ReleaseNotFoundError(`release ${cid.toString()} is not in the data dir`)
+  const release = await openRelease(cid, bytes)
+  const files = await checkFolder(engine, release, folder)
+  await serveFolder(engine, release, folder, files)
+  return release
+}
+
+/** Records the hashes of a folder that holds `release` verified (a completed fetch). */
+export async function rememberHashes (engine: Engine, release: Release, folder: string): Promise<void> {
+  const cache = new HashCache(engine.dataDir.hashCacheDir)
+  for (const file of release.manifest.files) {
+    const identity = await identityOf(folder, file, release.manifest.chunkSize)
+    await cache.set(identity, { sha256: file.sha256, chunks: file.chunks })
+  }
+}
+
+async function checkFolder (engine: Engine, release: Release, folder: string): Promise<ScannedFile[]> {
+  const cache = new HashCache(engine.dataDir.hashCacheDir)
+  const files: ScannedFile[] = []
+  let pool: HashPool | undefined
+  try {
+    for (const file of release.manifest.files) {
+      const identity = await identityOf(folder, file, release.manifest.chunkSize)
+      let hashes = await cache.get(identity)
+      if (hashes == null) {
+        pool ??= new HashPool()
+        hashes = await pool.hashFile(identity.path, identity.size, identity.chunkSize)
+        await cache.set(identity, hashes)
+      }
+      if (!equals(hashes.sha256, file.sha256) || !equals(hashes.chunks, file.chunks)) {
+        throw new FolderChangedError(`${identity.path} no longer matches release ${release.cid.toString()}`)
+      }
+      files.push(identity)
+    }
+  } finally {
+    await pool?.close()
+  }
+  return files
+}
+
+async function identityOf (folder: string, file: ManifestFile, chunkSize: number): Promise<ScannedFile> {
+  const path = join(resolve(folder), ...file.path.split('/'))
+  const s = await stat(path).catch(() => undefined)
+  if (s?.isFile() !== true) throw new FolderChangedError(`${path} is missing`)
+  if (s.size !== file.size) throw new FolderChangedError(`${path} has ${s.size} bytes, the release says ${file.size}`)
+  return { path, relative: file.path, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, chunkSize }
+}
