@@ -52,3 +52,15 @@ export function mebibytes (value: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 16) throw new InvalidArgumentError(`expected a whole number of MiB from 1 to 16, got "${value}"`)
   return n
 }
+
+export function count (value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number >= 1, got "${value}"`)
+  return n
+}
+
+export function megabytesPerSecond (value: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected MB/s >= 0, got "${value}"`)
+  return n
+}

@@ -16,7 +16,7 @@ export class Reporter {
   private lastJsonProgress = 0
   private readonly started = Date.now()
 
-  constructor (private readonly json: boolean, private readonly tty = process.stderr.isTTY === true) {}
+  constructor (readonly json: boolean, private readonly tty = process.stderr.isTTY === true) {}
 
   /** For JSON mode: a final or one-off result line. */
   result (obj: Record<string, unknown>): void {

@@ -2,7 +2,9 @@
 import { Engine } from '../../engine/engine.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter, formatBytes } from '../reporter.js'
+import { DaemonClient } from '../daemon-client.js'
 import { ShutdownSignal } from './shutdown-signal.js'
+import { fetchThroughDaemon } from './through-daemon.js'
 
 export interface FetchFlags extends NodeFlags {
   output?: string
@@ -11,12 +13,26 @@ export interface FetchFlags extends NodeFlags {
   findTimeout: number
   stallTimeout: number
   seed?: boolean
+  /** With a daemon: wait for the fetch to complete. */
+  wait?: boolean
+  /** false with --no-daemon */
+  daemon: boolean
 }
 
 export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
   const shutdown = new ShutdownSignal()
   const reporter = new Reporter(flags.json === true)
-  const engine = await Engine.create({ ...engineOptions(flags), onEvent: reporter.on })
+  const options = engineOptions(flags)
+  const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
+  if (client != null) {
+    try {
+      await fetchThroughDaemon(client, cid, { outDir: flags.output, trust: flags.trust, peers: flags.peer, wait: flags.wait }, reporter, shutdown.signal)
+    } finally {
+      shutdown.dispose()
+    }
+    return
+  }
+  const engine = await Engine.create({ ...options, onEvent: reporter.on })
   const started = Date.now()
   try {
     await engine.start()

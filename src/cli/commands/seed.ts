@@ -3,19 +3,34 @@ import { Engine } from '../../engine/engine.js'
 import { totalSize } from '../../manifest/manifest.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter, formatBytes } from '../reporter.js'
+import { DaemonClient } from '../daemon-client.js'
 import { ShutdownSignal } from './shutdown-signal.js'
+import { seedThroughDaemon } from './through-daemon.js'
+
+export const DEFAULT_CHUNK_MIB = 4
 
 export interface SeedFlags extends NodeFlags {
   key?: string
   name?: string
   /** MiB */
   chunkSize: number
+  /** false with --no-daemon */
+  daemon: boolean
 }
 
 export async function seed (folder: string, flags: SeedFlags): Promise<void> {
-  const shutdown = new ShutdownSignal()
   const reporter = new Reporter(flags.json === true)
-  const engine = await Engine.create({ ...engineOptions(flags), onEvent: reporter.on })
+  const options = engineOptions(flags)
+  const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
+  if (client != null) {
+    if (flags.key != null || flags.chunkSize !== DEFAULT_CHUNK_MIB) {
+      throw new Error(`a daemon is running for ${options.dataDir} and seeds with its own key and chunk size; drop --key/--chunk-size, or stop the daemon, or use another --data-dir with --no-daemon`)
+    }
+    await seedThroughDaemon(client, folder, flags.name, reporter)
+    return
+  }
+  const shutdown = new ShutdownSignal()
+  const engine = await Engine.create({ ...options, onEvent: reporter.on })
   try {
     await engine.start()
     const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name, chunkSize: flags.chunkSize * 1024 * 1024 })

@@ -1,0 +1,79 @@
+/**
+ * `p2pweights daemon`: the always-on node. Starts the daemon (which serves and resumes what it
+ * had), its HTTP API and dashboard, writes <data-dir>/api.json for the CLI, and runs until
+ * SIGINT/SIGTERM.
+ */
+import { resolve } from 'node:path'
+import { isLoopback, loadOrCreateToken, removeApiFile, writeApiFile } from '../../daemon/api-file.js'
+import { Daemon } from '../../daemon/daemon.js'
+import { createApiServer } from '../../daemon/http/server.js'
+import { createMetrics } from '../../daemon/metrics.js'
+import { engineOptions, type NodeFlags } from '../options.js'
+import { Reporter } from '../reporter.js'
+import { VERSION } from '../version.js'
+import { ShutdownSignal } from './shutdown-signal.js'
+
+export interface DaemonFlags extends NodeFlags {
+  api: string
+  maxConnections: number
+  /** MB/s; 0 = unlimited */
+  maxUploadRate: number
+  maxDownloadRate: number
+  allowFolder?: string[]
+}
+
+export const DEFAULT_API = '127.0.0.1:7171'
+
+export async function daemon (flags: DaemonFlags): Promise<void> {
+  const shutdown = new ShutdownSignal()
+  const reporter = new Reporter(flags.json === true)
+  const options = engineOptions(flags)
+  const { host, port } = parseApiAddress(flags.api)
+  const metrics = createMetrics()
+  const running = await Daemon.start({
+    ...options,
+    version: VERSION,
+    limits: {
+      maxConnections: flags.maxConnections,
+      uploadRate: Math.round(flags.maxUploadRate * 1e6),
+      downloadRate: Math.round(flags.maxDownloadRate * 1e6),
+      allowedFolders: (flags.allowFolder ?? []).map(f => resolve(f))
+    },
+    engineMetrics: metrics.libp2p,
+    metrics: metrics.render,
+    onEvent: e => { if (e.event === 'warning') reporter.on(e) }
+  })
+  try {
+    metrics.attach(running)
+    // Beyond loopback, whoever can reach the port could seed any allowed folder: require a token.
+    const token = isLoopback(host) ? undefined : await loadOrCreateToken(options.dataDir)
+    const api = await createApiServer(running, { host, port, token })
+    try {
+      await writeApiFile(options.dataDir, { url: api.url, pid: process.pid, token: token != null })
+      const status = running.status()
+      reporter.result({ event: 'ready', peerId: status.peerId, addrs: status.addrs, api: api.url, models: status.models, ...(token != null ? { token } : {}) })
+      reporter.info([
+        `p2pweights daemon ${VERSION}, ${status.models} model(s)`,
+        `  peer      ${status.peerId}`,
+        ...status.addrs.map(a => `  address   ${a}`),
+        `  dashboard ${api.url}/${token != null ? `#token=${token}` : ''}`,
+        ...(token != null ? [`  API token ${token} (also in ${options.dataDir}/api-token)`] : []),
+        'press Ctrl-C to stop'
+      ].join('\n'))
+      await shutdown.wait()
+    } finally {
+      await removeApiFile(options.dataDir)
+      await api.close()
+    }
+  } finally {
+    shutdown.dispose()
+    await running.stop()
+  }
+}
+
+export function parseApiAddress (text: string): { host: string, port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text)
+  const port = Number(match?.[2])
+  if (match == null || port > 65535) throw new Error(`--api must be HOST:PORT, e.g. ${DEFAULT_API} or 0.0.0.0:7171, got "${text}"`)
+  return { host: match[1].replace(/^\[|\]$/g, ''), port }
+}

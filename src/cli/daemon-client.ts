@@ -1,0 +1,119 @@
+/**
+ * The CLI's client of a running daemon: found through <data-dir>/api.json, spoken to over its
+ * HTTP API (docs/api.md). When no daemon answers, the commands run standalone.
+ */
+import { readApiFile, readToken } from '../daemon/api-file.js'
+import type { AddFetchRequest, AddSeedRequest, DaemonEvent, ModelInfo, NodeStatus, PeerSummary } from '../daemon/service.js'
+
+export class DaemonApiError extends Error {
+  static override name = 'DaemonApiError'
+  override name = 'DaemonApiError'
+  constructor (readonly status: number, message: string) {
+    super(message)
+  }
+}
+
+const REQUEST_TIMEOUT = 30_000
+/** Seeding through the daemon waits for hashing, which may take long on a big folder. */
+const SEED_TIMEOUT = 24 * 60 * 60 * 1000
+
+export class DaemonClient {
+  private constructor (readonly url: string, private readonly token: string | undefined) {}
+
+  /** The daemon of this data dir, if one is running and answers. */
+  static async find (dataDir: string): Promise<DaemonClient | undefined> {
+    const api = await readApiFile(dataDir)
+    if (api == null || !isAlive(api.pid)) return undefined
+    const client = new DaemonClient(api.url, api.token ? await readToken(dataDir) : undefined)
+    try {
+      const res = await fetch(`${api.url}/healthz`, { signal: AbortSignal.timeout(2000) })
+      return res.ok ? client : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  async status (): Promise<NodeStatus> {
+    return await this.request('GET', '/api/v1/status')
+  }
+
+  async list (): Promise<ModelInfo[]> {
+    return await this.request('GET', '/api/v1/models')
+  }
+
+  async get (cid: string): Promise<ModelInfo> {
+    return await this.request('GET', `/api/v1/models/${encodeURIComponent(cid)}`)
+  }
+
+  async peers (): Promise<PeerSummary[]> {
+    return await this.request('GET', '/api/v1/peers')
+  }
+
+  async addSeed (req: AddSeedRequest): Promise<ModelInfo> {
+    return await this.request('POST', '/api/v1/seeds', req, SEED_TIMEOUT)
+  }
+
+  async addFetch (req: AddFetchRequest): Promise<ModelInfo> {
+    return await this.request('POST', '/api/v1/fetches', req)
+  }
+
+  async remove (cid: string): Promise<void> {
+    await this.request('DELETE', `/api/v1/models/${encodeURIComponent(cid)}`)
+  }
+
+  /** The daemon's live events (Server-Sent Events), until `signal` aborts or the daemon goes. */
+  async * events (signal: AbortSignal): AsyncGenerator<DaemonEvent | { type: 'snapshot', models: ModelInfo[] }> {
+    const res = await fetch(`${this.url}/api/v1/events`, { headers: this.headers(), signal })
+    if (!res.ok || res.body == null) throw new DaemonApiError(res.status, `the daemon refused the event stream (${res.status})`)
+    const decoder = new TextDecoder()
+    let buffer = ''
+    for await (const chunk of res.body) {
+      buffer += decoder.decode(chunk, { stream: true })
+      let end: number
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const data = block.split('\n').filter(l => l.startsWith('data:')).map(l => l.slice(5).trimStart()).join('\n')
+        const type = block.split('\n').find(l => l.startsWith('event:'))?.slice(6).trim()
+        if (data === '' || type == null) continue // keepalive comments
+        yield { type, ...JSON.parse(data) }
+      }
+    }
+  }
+
+  private headers (): Record<string, string> {
+    return this.token != null ? { authorization: `Bearer ${this.token}` } : {}
+  }
+
+  private async request<T> (method: string, path: string, body?: unknown, timeout = REQUEST_TIMEOUT): Promise<T> {
+    const headers: Record<string, string> = this.headers()
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    let res: Response
+    try {
+      res = await fetch(`${this.url}${path}`, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeout)
+      })
+    } catch (err: any) {
+      throw new DaemonApiError(0, `cannot reach the daemon at ${this.url}: ${err.cause?.message ?? err.message}`)
+    }
+    if (res.status === 204) return undefined as T
+    const text = await res.text()
+    let parsed: any
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      parsed = { error: text }
+    }
+    if (!res.ok) throw new DaemonApiError(res.status, `the daemon answered ${res.status}: ${parsed?.error ?? text}`)
+    return parsed as T
+  }
+}
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err: any) {
+    return err.code === 'EPERM'
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * JSON schemas of the API's request bodies and parameters. Fastify validates with them before a
+ * handler runs; types are not coerced and unknown properties are refused (see server.ts).
+ */
+const MAX_PATH = 4096
+const MAX_CID = 200
+const MAX_LIST = 64
+
+const path = { type: 'string', minLength: 1, maxLength: MAX_PATH } as const
+
+export const cidParams = {
+  type: 'object',
+  required: ['cid'],
+  properties: { cid: { type: 'string', minLength: 1, maxLength: MAX_CID } }
+} as const
+
+export const seedBody = {
+  type: 'object',
+  required: ['folder'],
+  additionalProperties: false,
+  properties: {
+    folder: path,
+    name: { type: 'string', minLength: 1, maxLength: 200 }
+  }
+} as const
+
+export const fetchBody = {
+  type: 'object',
+  required: ['cid'],
+  additionalProperties: false,
+  properties: {
+    cid: { type: 'string', minLength: 1, maxLength: MAX_CID },
+    outDir: path,
+    /** Publisher ids (12D3KooW…). */
+    trust: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 200 } },
+    /** Multiaddrs of peers to try first. */
+    peers: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } }
+  }
+} as const
