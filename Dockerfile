@@ -1,12 +1,48 @@
-# p2pweights node image. Build: docker build -t p2pweights .
-FROM node:24-bookworm-slim
+# p2pweights node image; by default the always-on daemon (HTTP API and dashboard on 7171).
+#
+#   docker build -t p2pweights .
+#   mkdir -p data && sudo chown 10001:10001 data     # the image's p2pweights user owns its state
+#   docker run -d --name p2pweights -v "$PWD/data:/data" -v /srv/models:/models:ro \
+#     -p 4001:4001 -p 127.0.0.1:7171:7171 p2pweights
+#   docker exec p2pweights p2pweights ls --data-dir /data
+#
+# Any other command works too: `docker run --rm -v "$PWD/data:/data" p2pweights fetch <cid>
+# --data-dir /data -o /data/models/<name>`. docker-compose.yml runs it on a NAS.
+
+# ---- build: compile TypeScript with the dev dependencies, then drop them ----------------------
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
+# --ignore-scripts: the only install script in the tree is the dev `node` package's (a pinned
+# Node 24 for hosts whose own Node is older), which this image does not need.
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY src ./src
-COPY scripts ./scripts
-# The pinned Node 24 devDependency is redundant in this image; skip it and the test tools.
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
-ENV XDG_DATA_HOME=/data
+COPY scripts/copy-assets.mjs ./scripts/
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+# ---- runtime: Node 24, the compiled CLI, production dependencies, a non-root user -------------
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+RUN groupadd --system --gid 10001 p2pweights \
+ && useradd --system --uid 10001 --gid p2pweights --home-dir /data --no-create-home --shell /usr/sbin/nologin p2pweights \
+ && mkdir -p /data /models \
+ && chown p2pweights:p2pweights /data \
+ && chmod 0700 /data
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Only the compose file's demo profile uses it.
+COPY scripts/demo-entrypoint.mjs ./scripts/
+RUN ln -s /app/dist/cli/main.js /usr/local/bin/p2pweights
+USER p2pweights
+# Identity, API token, hash cache, model list, fetched models (/data/models).
 VOLUME ["/data"]
-EXPOSE 4001
+# 4001: the libp2p swarm (TCP). 7171: HTTP API and dashboard; bound beyond loopback, as here, it
+# requires the token the daemon keeps in /data/api-token (Authorization: Bearer <token>).
+EXPOSE 4001 7171
+# No curl in the slim image: ask Node. /healthz needs no token.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:7171/healthz', { signal: AbortSignal.timeout(4000) }).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["daemon", "--data-dir", "/data", "--listen", "/ip4/0.0.0.0/tcp/4001", "--api", "0.0.0.0:7171", "--allow-folder", "/models", "--allow-folder", "/data/models"]

@@ -2,6 +2,7 @@
  * The CLI's client of a running daemon: found through <data-dir>/api.json, spoken to over its
  * HTTP API (docs/api.md). When no daemon answers, the commands run standalone.
  */
+import { request as httpRequest } from 'node:http'
 import { readApiFile, readToken } from '../daemon/api-file.js'
 import type { AddFetchRequest, AddSeedRequest, DaemonEvent, ModelInfo, NodeStatus, PeerSummary } from '../daemon/service.js'
 
@@ -85,26 +86,36 @@ export class DaemonClient {
     return this.token != null ? { authorization: `Bearer ${this.token}` } : {}
   }
 
+  /**
+   * One JSON request. node:http rather than fetch(): fetch gives up when response headers take
+   * more than 300 s, and POST /seeds answers only after hashing, which can take far longer.
+   */
   private async request<T> (method: string, path: string, body?: unknown, timeout = REQUEST_TIMEOUT): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
     const headers: Record<string, string> = this.headers()
-    if (body !== undefined) headers['content-type'] = 'application/json'
-    let res: Response
-    try {
-      res = await fetch(`${this.url}${path}`, {
-        method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeout)
-      })
-    } catch (err: any) {
-      throw new DaemonApiError(0, `cannot reach the daemon at ${this.url}: ${err.cause?.message ?? err.message}`)
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json'
+      headers['content-length'] = String(Buffer.byteLength(payload))
     }
-    if (res.status === 204) return undefined as T
-    const text = await res.text()
+    const { status, text } = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+      const req = httpRequest(`${this.url}${path}`, { method, headers, signal: AbortSignal.timeout(timeout) }, res => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => { text += chunk })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+        res.on('error', reject)
+      })
+      req.on('error', err => reject(new DaemonApiError(0, `cannot reach the daemon at ${this.url}: ${err.message}`)))
+      req.end(payload)
+    })
+    if (status === 204) return undefined as T
     let parsed: any
     try {
       parsed = JSON.parse(text)
     } catch {
       parsed = { error: text }
     }
-    if (!res.ok) throw new DaemonApiError(res.status, `the daemon answered ${res.status}: ${parsed?.error ?? text}`)
+    if (status < 200 || status >= 300) throw new DaemonApiError(status, `the daemon answered ${status}: ${parsed?.error ?? text}`)
     return parsed as T
   }
 }

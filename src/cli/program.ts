@@ -54,7 +54,8 @@ addNodeFlags(program.command('daemon')
   .addOption(new Option('--max-connections <n>', 'most peer connections at once').default(200).argParser(count))
   .addOption(new Option('--max-upload-rate <MB/s>', 'upload limit across all peers, 0 = none').default(0).argParser(megabytesPerSecond))
   .addOption(new Option('--max-download-rate <MB/s>', 'download limit across all peers, 0 = none').default(0).argParser(megabytesPerSecond))
-  .option('--allow-folder <dir>', 'seed and fetch only under this folder, repeatable (default: anywhere)', collect))
+  .option('--allow-folder <dir>', 'seed and fetch only under this folder, repeatable (default: anywhere)', collect)
+  .addOption(new Option('--check-interval <seconds>', 'how often seeded folders are checked for changes on disk').default(30_000, '30').argParser(seconds)))
   .action(daemon)
 
 const manage = (command: Command): Command => command

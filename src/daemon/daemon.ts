@@ -26,6 +26,8 @@ export interface DaemonOptions extends Omit<EngineOptions, 'datastore' | 'onEven
   version: string
   /** How long a fetch may find nothing before it is marked failed and retried (ms). */
   findTimeout?: number
+  /** How often seeded folders are checked for changes on disk (ms). */
+  checkInterval?: number
   /** Every engine event, for the process's own output. */
   onEvent?: (event: EngineEvent) => void
   /** Prometheus text of the whole process; set by the HTTP layer's metrics registry. */
@@ -82,7 +84,7 @@ export class Daemon implements DaemonService {
     daemon = new Daemon(engine, new ModelStore(join(options.dataDir, 'daemon')), datastore, options)
     await engine.start()
     await daemon.restore()
-    daemon.timers.push(setInterval(() => { void daemon?.checkFolders() }, CHANGE_CHECK_INTERVAL))
+    daemon.timers.push(setInterval(() => { void daemon?.checkFolders() }, options.checkInterval ?? CHANGE_CHECK_INTERVAL))
     daemon.timers.push(setInterval(() => daemon?.sampleRates(), RATE_INTERVAL))
     for (const t of daemon.timers) t.unref()
     return daemon
@@ -103,13 +105,7 @@ export class Daemon implements DaemonService {
   // ---- DaemonService ----------------------------------------------------------------
 
   status (): NodeStatus {
-    let uploaded = 0
-    let downloaded = 0
-    for (const cid of this.entries.keys()) {
-      const s = this.engine.stats(cid)
-      uploaded += s.uploaded
-      downloaded += s.downloaded
-    }
+    const { uploaded, downloaded } = this.engine.totals()
     return {
       peerId: this.engine.peerId,
       addrs: this.engine.addrs,
@@ -129,7 +125,7 @@ export class Daemon implements DaemonService {
   }
 
   get (cid: string): ModelInfo | undefined {
-    const entry = this.entries.get(cid)
+    const entry = this.entries.get(normalizeCid(cid))
     return entry == null ? undefined : this.info(entry)
   }
 
@@ -183,7 +179,8 @@ export class Daemon implements DaemonService {
     return this.info(entry)
   }
 
-  async remove (cid: string): Promise<boolean> {
+  async remove (text: string): Promise<boolean> {
+    const cid = normalizeCid(text)
     const entry = this.entries.get(cid)
     if (entry == null) return false
     this.entries.delete(cid)
@@ -417,6 +414,15 @@ export class Daemon implements DaemonService {
 
   private emit (event: DaemonEvent): void {
     for (const listener of this.listeners) listener(event)
+  }
+}
+
+/** The canonical string of a CID given in any base; unparsable text stays as it is (and is not found). */
+function normalizeCid (text: string): string {
+  try {
+    return parseCid(text).toString()
+  } catch {
+    return text
   }
 }
 

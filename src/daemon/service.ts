@@ -5,9 +5,9 @@
 export type ModelKind = 'seed' | 'fetch'
 
 /**
- * hashing: a seed being hashed; seeding: served and announced; queued: a fetch waiting to start;
- * fetching: downloading (and serving what it has); failed: a fetch that stopped with `error`,
- * retried later; changed: a seeded folder changed on disk, no longer served; stopped: removed.
+ * hashing: being checked or hashed; seeding: served and announced; queued: a fetch waiting to
+ * start; fetching: downloading (and serving what it has); failed: stopped with `error` (a fetch
+ * is retried later); changed: a seeded folder changed on disk and is no longer served.
  */
 export type ModelState = 'hashing' | 'seeding' | 'queued' | 'fetching' | 'failed' | 'changed'
 
@@ -47,6 +47,7 @@ export interface NodeStatus {
   connections: number
   dhtProtocol: string
   models: number
+  /** Bytes since the daemon started, all models (also removed ones). */
   uploaded: number
   downloaded: number
   limits: DaemonLimits

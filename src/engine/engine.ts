@@ -112,6 +112,17 @@ export class Engine {
     return stats
   }
 
+  /** Bytes moved since this engine started, all releases. */
+  totals (): { uploaded: number, downloaded: number } {
+    let uploaded = 0
+    let downloaded = 0
+    for (const s of this.transfer.values()) {
+      uploaded += s.uploaded
+      downloaded += s.downloaded
+    }
+    return { uploaded, downloaded }
+  }
+
   async seed (folder: string, options: SeedOptions = {}): Promise<Release> {
     return await seedFolder(this, folder, options)
   }

@@ -20,6 +20,8 @@ export interface DaemonFlags extends NodeFlags {
   maxUploadRate: number
   maxDownloadRate: number
   allowFolder?: string[]
+  /** ms */
+  checkInterval: number
 }
 
 export const DEFAULT_API = '127.0.0.1:7171'
@@ -29,7 +31,7 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
   const reporter = new Reporter(flags.json === true)
   const options = engineOptions(flags)
   const { host, port } = parseApiAddress(flags.api)
-  const metrics = createMetrics()
+  const metrics = createMetrics({ statfsLocation: options.dataDir })
   const running = await Daemon.start({
     ...options,
     version: VERSION,
@@ -39,6 +41,7 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
       downloadRate: Math.round(flags.maxDownloadRate * 1e6),
       allowedFolders: (flags.allowFolder ?? []).map(f => resolve(f))
     },
+    checkInterval: flags.checkInterval,
     engineMetrics: metrics.libp2p,
     metrics: metrics.render,
     onEvent: e => { if (e.event === 'warning') reporter.on(e) }
@@ -47,7 +50,7 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
     metrics.attach(running)
     // Beyond loopback, whoever can reach the port could seed any allowed folder: require a token.
     const token = isLoopback(host) ? undefined : await loadOrCreateToken(options.dataDir)
-    const api = await createApiServer(running, { host, port, token })
+    const api = await createApiServer(running, { host, port, token, onError: err => reporter.warn(`API error: ${err.message}`) })
     try {
       await writeApiFile(options.dataDir, { url: api.url, pid: process.pid, token: token != null })
       const status = running.status()

@@ -43,7 +43,8 @@ const FASTIFY_MESSAGES: Record<string, string> = {
 /** One readable sentence from Ajv's first error (Fastify validates with allErrors off). */
 export function formatValidationError (errors: FastifySchemaValidationError[], dataVar: string): Error {
   const first = errors[0]
-  const where = `${dataVar}${first?.instancePath ?? ''}`.replace(/\//g, '.')
+  // /peers/0 -> body.peers[0]
+  const where = dataVar + (first?.instancePath ?? '').replace(/\/(\d+)/g, '[$1]').replace(/\//g, '.')
   const params = (first?.params ?? {}) as Record<string, unknown>
   let text: string
   switch (first?.keyword) {

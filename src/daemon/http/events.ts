@@ -32,16 +32,16 @@ export class EventStreams {
 
   constructor (private readonly service: Pick<DaemonService, 'subscribe'>, private readonly options: EventStreamOptions = DEFAULT_EVENT_STREAM_OPTIONS) {}
 
-  /** Streams open now. */
-  get size (): number {
-    return this.open.size
-  }
-
   /**
    * Takes over `res` (headers already decided by the caller's checks) and streams until the
    * client goes, the client falls too far behind, or closeAll().
    */
   serve (res: ServerResponse, snapshot: { status: NodeStatus, models: ModelInfo[] }): void {
+    // The client may have gone while the request was checked: then there is nothing to stream to.
+    if (res.destroyed || res.socket == null || res.socket.destroyed) {
+      res.destroy()
+      return
+    }
     let done = false
     let unsubscribe = (): void => {}
     let timer: NodeJS.Timeout | undefined
