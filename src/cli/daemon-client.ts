@@ -4,6 +4,7 @@
  */
 import { request as httpRequest } from 'node:http'
 import { readApiFile, readToken } from '../daemon/api-file.js'
+import { isProcessAlive } from '../util/process.js'
 import type { AddFetchRequest, AddSeedRequest, DaemonEvent, ModelInfo, NodeStatus, PeerSummary } from '../daemon/service.js'
 
 export class DaemonApiError extends Error {
@@ -24,7 +25,7 @@ export class DaemonClient {
   /** The daemon of this data dir, if one is running and answers. */
   static async find (dataDir: string): Promise<DaemonClient | undefined> {
     const api = await readApiFile(dataDir)
-    if (api == null || !isAlive(api.pid)) return undefined
+    if (api == null || !isProcessAlive(api.pid)) return undefined
     const client = new DaemonClient(api.url, api.token ? await readToken(dataDir) : undefined)
     try {
       const res = await fetch(`${api.url}/healthz`, { signal: AbortSignal.timeout(2000) })
@@ -117,14 +118,5 @@ export class DaemonClient {
     }
     if (status < 200 || status >= 300) throw new DaemonApiError(status, `the daemon answered ${status}: ${parsed?.error ?? text}`)
     return parsed as T
-  }
-}
-
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err: any) {
-    return err.code === 'EPERM'
   }
 }

@@ -12,6 +12,7 @@ import { Engine, parseCid } from '../engine/engine.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
 import { SeededFolder } from '../store/seeded-folder.js'
+import { sleep } from '../util/sleep.js'
 import { ModelStore, type FetchRecord, type ModelRecord } from './model-store.js'
 import {
   BadRequestError, ForbiddenFolderError,
@@ -424,11 +425,4 @@ function normalizeCid (text: string): string {
   } catch {
     return text
   }
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => { clearTimeout(timer); reject(signal.reason) }, { once: true })
-  })
 }

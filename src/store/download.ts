@@ -23,6 +23,7 @@ import { ChunkIndex, chunkHash, type ManifestFile } from '../manifest/manifest.j
 import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { HashPool } from '../manifest/hash-pool.js'
 import { verifyChunk, verifyChunkAsync } from '../manifest/verify.js'
+import { isProcessAlive } from '../util/process.js'
 import type { ChunkSource } from './chunk-source.js'
 import type { Release } from '../manifest/signed.js'
 
@@ -347,7 +348,7 @@ async function takeLock (stateDir: string): Promise<void> {
     } catch (err: any) {
       if (err.code !== 'EEXIST') throw err
       const pid = Number(await readFile(lock, 'utf8').catch(() => ''))
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) {
         throw new DownloadConflictError(`another p2pweights process (pid ${pid}) is writing to ${dirname(stateDir)}; wait for it or stop it`)
       }
       await rm(lock, { force: true }) // left by a crashed process
@@ -359,13 +360,4 @@ async function takeLock (stateDir: string): Promise<void> {
 async function releaseLock (stateDir: string): Promise<void> {
   heldLocks.delete(stateDir)
   await rm(join(stateDir, 'lock'), { force: true })
-}
-
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err: any) {
-    return err.code === 'EPERM'
-  }
 }

@@ -14,6 +14,7 @@ import type { ChunkIndex } from '../manifest/manifest.js'
 import type { Release } from '../manifest/signed.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { withDefaults } from '../util/defaults.js'
+import { sleep } from '../util/sleep.js'
 
 /** What the fetcher needs of a download (store/download.ts). */
 export interface ChunkSink {
@@ -276,12 +277,4 @@ class PeerSession {
       }
     }
   }
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve() }, ms)
-    const onAbort = (): void => { clearTimeout(timer); reject(signal.reason) }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }
