@@ -6,7 +6,7 @@
  * disk stops being served.
  */
 import { realpath, stat } from 'node:fs/promises'
-import { isAbsolute, join, sep } from 'node:path'
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { FsDatastore } from 'datastore-fs'
 import { Engine, parseCid } from '../engine/engine.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
@@ -336,18 +336,24 @@ export class Daemon implements DaemonService {
     }
   }
 
-  /** Resolves a folder the API was given and checks it against --allow-folder. */
+  /**
+   * Checks a folder the API was given against --allow-folder and returns it normalised. The
+   * check is on the real path: `..` is resolved, and for a folder that does not exist yet (a
+   * fetch's output) the deepest existing ancestor's symlinks are resolved, so neither can lead
+   * outside an allowed folder.
+   */
   private async allowedFolder (folder: string, mustExist: boolean): Promise<string> {
     if (typeof folder !== 'string' || !isAbsolute(folder)) throw new BadRequestError(`folder must be an absolute path, got ${JSON.stringify(folder)}`)
-    const s = await stat(folder).catch(() => undefined)
+    const normalised = resolve(folder)
+    const s = await stat(normalised).catch(() => undefined)
     if (mustExist && s?.isDirectory() !== true) throw new BadRequestError(`${folder} is not a folder`)
+    if (s != null && !s.isDirectory()) throw new BadRequestError(`${folder} exists and is not a folder`)
     const allowed = this.options.limits.allowedFolders
-    if (allowed.length === 0) return folder
-    let real = folder
-    if (s != null) real = await realpath(folder)
+    if (allowed.length === 0) return normalised
+    const real = await realPathOfMaybeMissing(normalised)
     for (const root of allowed) {
-      const realRoot = await realpath(root).catch(() => root)
-      if (real === realRoot || real.startsWith(realRoot + sep)) return folder
+      const realRoot = await realpath(root).catch(() => resolve(root))
+      if (real === realRoot || real.startsWith(realRoot + sep)) return normalised
     }
     throw new ForbiddenFolderError(`${folder} is outside the folders this daemon may use (${allowed.join(', ')}); see --allow-folder`)
   }
@@ -415,6 +421,21 @@ export class Daemon implements DaemonService {
 
   private emit (event: DaemonEvent): void {
     for (const listener of this.listeners) listener(event)
+  }
+}
+
+/** The real path of `path`, resolving symlinks in its deepest existing ancestor. */
+async function realPathOfMaybeMissing (path: string): Promise<string> {
+  let existing = path
+  const missing: string[] = []
+  while (true) {
+    try {
+      return join(await realpath(existing), ...[...missing].reverse())
+    } catch (err: any) {
+      if (err.code !== 'ENOENT' || dirname(existing) === existing) throw err
+      missing.push(basename(existing))
+      existing = dirname(existing)
+    }
   }
 }
 

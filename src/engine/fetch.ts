@@ -86,6 +86,8 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       }
     })
     engine.sources.set(key, download)
+    // Where a resumed fetch starts, before any new chunk arrives.
+    engine.emit({ event: 'progress', cid: key, bytes: download.verifiedBytes, total, downloaded: 0, peers: 0 })
     engine.announcer.add(cid)
     const fetcher = new ChunkFetcher({
       dial: async (peer, signal) => await engine.node.dialProtocol(peer, PROTOCOL, { signal }),

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   badVisibleFiles, compareFolders, Harness, localAddr, makeModelFolder, MiB,
-  type DoneEvent, type FileSpec,
+  type DoneEvent, type FileSpec, type ProgressEvent,
 } from './harness.js';
 
 const FILES: FileSpec[] = [
@@ -68,7 +68,8 @@ describe('full disk', () => {
     const dataDir = await h.tempDir('data-f');
 
     const first = h.fetch('fetch-1', seeder.ready.cid, { out, dataDir, peers: [peer] });
-    await first.waitFor('progress', 30_000);
+    // Some chunks verified first, so the rerun has something to resume from.
+    await first.waitFor<ProgressEvent>('progress', 30_000, (e) => e.bytes > 0);
     // Freeze the seeder, eat the free space, let it go on: the next chunk writes hit ENOSPC.
     seeder.proc.signal('SIGSTOP');
     const filler = path.join(disk, 'filler');
