@@ -92,6 +92,8 @@ export class Channel {
     const response = new Promise<Uint8ArrayList | Buffer>((resolve, reject) => {
       this.pending = { maxBytes, target, resolve, reject }
     })
+    // It may be rejected (stall, close) while we still wait to send; it is awaited below.
+    response.catch(() => {})
     this.resetParser()
     this.lastActivity = Date.now()
     let timer: NodeJS.Timeout | undefined

@@ -45,7 +45,10 @@ export interface FetcherInit {
   stallTimeout?: number
   /** Give up when no chunk was verified for this long (ms). */
   giveUpAfter?: number
-  /** A dropped (not banned) peer is not tried again sooner than this (ms). */
+  /**
+   * A dropped (not banned) peer is tried again by itself after 1 s, doubling after each session
+   * that delivered nothing, up to this (ms). Discovery offering it again does not bypass this.
+   */
   retryAfter?: number
   /** Shared download limit; none when absent. */
   rateLimiter?: RateLimiter
@@ -69,7 +72,16 @@ export interface FetchResult {
   fromPeers: Record<string, number>
 }
 
-interface Dropped { at: number, reason: string, banned: boolean }
+interface Dropped {
+  reason: string
+  banned: boolean
+  /** Consecutive sessions that ended in an error without delivering a chunk. */
+  failures: number
+  retryAt: number
+  timer?: NodeJS.Timeout
+}
+
+const FIRST_RETRY = 1000
 
 export class ChunkFetcher {
   private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped' | 'rateLimiter'>> & FetcherInit
@@ -97,12 +109,13 @@ export class ChunkFetcher {
     const id = peer.toString()
     if (this.sessions.has(id) || this.controller.signal.aborted) return
     const dropped = this.dropped.get(id)
-    if (dropped != null && (dropped.banned || Date.now() - dropped.at < this.init.retryAfter)) return
+    if (dropped != null && (dropped.banned || Date.now() < dropped.retryAt)) return
+    clearTimeout(dropped?.timer)
     const session = new PeerSession(this, peer, this.init)
     this.sessions.set(id, session)
     void session.run(this.controller.signal).then(
-      () => this.endSession(id, undefined, session.connected),
-      (err: Error) => this.endSession(id, err, session.connected)
+      () => this.endSession(peer, session, undefined),
+      (err: Error) => this.endSession(peer, session, err)
     )
   }
 
@@ -121,6 +134,7 @@ export class ChunkFetcher {
     } finally {
       clearInterval(watchdog)
       signal?.removeEventListener('abort', onAbort)
+      for (const d of this.dropped.values()) clearTimeout(d.timer)
       this.controller.abort(new Error('fetch ended'))
     }
   }
@@ -169,13 +183,26 @@ export class ChunkFetcher {
     return this.init.sink.release.manifest.files.reduce((n, f) => n + f.size, 0)
   }
 
-  private endSession (id: string, err: Error | undefined, connected: boolean): void {
+  /**
+   * A peer whose session failed is tried again by itself (a closed connection or one stall
+   * should not cost a lone seeder half a minute), sooner if it had been delivering; a peer that
+   * sent a bad chunk never is.
+   */
+  private endSession (peer: PeerId, session: PeerSession, err: Error | undefined): void {
+    const id = peer.toString()
     this.sessions.delete(id)
     if (err == null || this.finished) return
     const banned = err instanceof ChunkHashMismatchError
     const reason = banned ? `sent a corrupt chunk (${err.message})` : err.message
-    this.dropped.set(id, { at: Date.now(), reason, banned })
-    this.init.onPeerDropped?.({ peerId: id, reason, banned, connected })
+    const failures = session.delivered > 0 ? 0 : (this.dropped.get(id)?.failures ?? 0) + 1
+    const delay = Math.min(this.init.retryAfter, FIRST_RETRY * 2 ** Math.max(0, failures - 1))
+    const dropped: Dropped = { reason, banned, failures, retryAt: Date.now() + delay }
+    if (!banned) {
+      dropped.timer = setTimeout(() => this.addPeer(peer), delay)
+      dropped.timer.unref()
+    }
+    this.dropped.set(id, dropped)
+    this.init.onPeerDropped?.({ peerId: id, reason, banned, connected: session.connected })
   }
 
   private stuckMessage (idle: number): string {
@@ -196,6 +223,8 @@ export class ChunkFetcher {
 class PeerSession {
   /** Whether a stream was ever opened: a stale DHT record never gets this far. */
   connected = false
+  /** Chunks this session delivered (verified or not yet checked). */
+  delivered = 0
   private have: Bitfield | 'all' = new Bitfield(0)
   private readonly inFlight = new Set<number>()
   private readonly id: string
@@ -271,6 +300,7 @@ class PeerSession {
         throw err
       }
       try {
+        this.delivered++
         await this.fetcher.deliver(this.id, chunk, data)
       } finally {
         this.inFlight.delete(chunk)

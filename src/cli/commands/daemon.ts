@@ -29,6 +29,8 @@ export const DEFAULT_API = '127.0.0.1:7171'
 export async function daemon (flags: DaemonFlags): Promise<void> {
   const shutdown = new ShutdownSignal()
   const reporter = new Reporter(flags.json === true)
+  // An always-on node must not die of one stray promise: say it loudly and keep serving.
+  process.on('unhandledRejection', err => { reporter.error(`internal error, please report it: ${(err as Error)?.stack ?? String(err)}`) })
   const options = engineOptions(flags)
   const { host, port } = parseApiAddress(flags.api)
   const metrics = createMetrics({ statfsLocation: options.dataDir })
