@@ -22,7 +22,8 @@ const program = new Command()
 
 program.command('keygen')
   .description('write a new Ed25519 publisher key (mode 0600) and print its public id')
-  .requiredOption('--out <file>', 'where to write the key')
+  .option('--out <file>', 'where to write the key (default: the data dir\'s publisher.key, which `seed` uses without --key)')
+  .option('--data-dir <dir>', 'the data dir for the default --out (default: $XDG_DATA_HOME/p2pweights or ~/.local/share/p2pweights)')
   .option('--json', 'print one JSON object on stdout')
   .action(keygen)
 

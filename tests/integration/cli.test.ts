@@ -38,6 +38,24 @@ describe('cli', () => {
     expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
   });
 
+  it('keygen without --out makes the data dir\'s key, which seed then signs with, and never overwrites it', { timeout: 60_000 }, async () => {
+    const dataDir = await h.tempDir('data');
+    const proc = await h.run('keygen', ['keygen', '--data-dir', dataDir, '--json'], 20_000);
+    expect(proc.exitInfo?.code, proc.tail()).toBe(0);
+    const key = await proc.waitFor<KeyEvent>('key', 1);
+    expect(path.resolve(key.path)).toBe(path.join(dataDir, 'publisher.key'));
+    expect((await fs.stat(key.path)).mode & 0o777).toBe(0o600);
+
+    const again = await h.run('keygen-again', ['keygen', '--data-dir', dataDir], 20_000);
+    expect(again.exitInfo?.code).not.toBe(0);
+    expect(again.stderr).toMatch(/^error: .*already exists/m);
+
+    const src = await h.tempDir('src');
+    await makeModelFolder(src, TINY, 'keygen');
+    const seeded = await h.seed('seed', src, { dataDir });
+    expect(seeded.ready.publisher).toBe(key.publisher);
+  });
+
   it('seeding the same folder twice with the same data dir gives the same cid', { timeout: 60_000 }, async () => {
     const src = await h.tempDir('src');
     await makeModelFolder(src, TINY, 'twice');
