@@ -2,10 +2,10 @@
  * The fetching side of one chunk-protocol stream: send a request, parse its one response.
  *
  * Parsing is a small state machine on the stream's 'message' events rather than awaited reads:
- * chunk bytes are copied once, as they arrive, into a buffer the channel reuses for every chunk,
- * so network fragments die young and the fetcher's memory stays flat (holding fragments until
- * a 4 MiB chunk was complete cost more in garbage collection than the copy). A chunk returned
- * by getChunk() is valid until the next request on the same channel.
+ * chunk bytes are copied once, as they arrive, into the buffer the caller passes (reused from a
+ * pool), so network fragments die young and the fetcher's memory stays flat (holding fragments
+ * until a 4 MiB chunk was complete cost more in garbage collection than the copy). Once a
+ * request has settled, the channel never writes to its buffer again.
  *
  * A response must keep arriving: if no byte comes for `stallTimeout`, the request fails with
  * StalledError and the stream is aborted, whatever the size of the chunk.
@@ -42,7 +42,6 @@ export class Channel {
   private type = -1
   private received = 0
   private small = new Uint8ArrayList()
-  private chunkBuffer?: Buffer
 
   constructor (readonly stream: Stream, private readonly stallTimeout: number) {
     stream.addEventListener('message', this.onMessage)
@@ -60,11 +59,9 @@ export class Channel {
     return decodeHave(parseResponse(frame as Uint8ArrayList, MessageType.Have), chunks)
   }
 
-  /** The chunk, in the channel's own buffer: use it before the next request on this channel. */
-  async getChunk (cid: CID, file: number, chunk: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    // Shared memory, so the store can hash it on a worker thread without a copy.
-    if (this.chunkBuffer == null || this.chunkBuffer.length < length) this.chunkBuffer = Buffer.from(new SharedArrayBuffer(length))
-    const result = await this.request({ type: MessageType.GetChunk, cid, file, chunk }, length + 1, this.chunkBuffer.subarray(0, length), signal)
+  /** The chunk, received into `target` (at least `length` bytes); returns the filled view. */
+  async getChunk (cid: CID, file: number, chunk: number, length: number, target: Buffer, signal?: AbortSignal): Promise<Buffer> {
+    const result = await this.request({ type: MessageType.GetChunk, cid, file, chunk }, length + 1, target.subarray(0, length), signal)
     if (result instanceof Uint8ArrayList) throw parseError(result) // an ERROR frame instead of data
     return result
   }
@@ -108,6 +105,10 @@ export class Channel {
     try {
       if (!this.stream.send(encodeRequest(req))) await this.stream.onDrain({ signal })
       return await response
+    } catch (err: any) {
+      // Whatever failed, this request is over: nothing may be written to its buffer any more.
+      this.fail(err, this.pending != null)
+      throw err
     } finally {
       clearTimeout(timer)
       signal?.removeEventListener('abort', onAbort)

@@ -4,6 +4,7 @@
  * before it is written; a peer that sends a bad chunk is dropped for the rest of the fetch and
  * its chunk is asked of another; a peer that stalls or fails is dropped and may come back later.
  */
+import { ChunkBuffers } from './chunk-buffers.js'
 import { ChunkScheduler } from './scheduler.js'
 import type { RateLimiter } from './rate-limiter.js'
 import { Channel } from './channel.js'
@@ -41,6 +42,8 @@ export interface FetcherInit {
   /** Bytes already verified when the fetch starts. */
   startBytes: number
   streamsPerPeer?: number
+  /** Chunk requests in flight across all peers (each holds a chunk-sized buffer). */
+  maxInFlight?: number
   /** A request that receives no byte for this long fails and drops the peer (ms). */
   stallTimeout?: number
   /** Give up when no chunk was verified for this long (ms). */
@@ -86,6 +89,8 @@ const FIRST_RETRY = 1000
 export class ChunkFetcher {
   private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped' | 'rateLimiter'>> & FetcherInit
   private readonly scheduler: ChunkScheduler
+  /** @internal taken by sessions for each request */
+  readonly buffers: ChunkBuffers
   private readonly sessions = new Map<string, PeerSession>()
   private readonly dropped = new Map<string, Dropped>()
   private readonly fromPeers: Record<string, number> = {}
@@ -95,8 +100,9 @@ export class ChunkFetcher {
   private settle?: { resolve: () => void, reject: (err: Error) => void }
 
   constructor (init: FetcherInit) {
-    this.init = withDefaults({ streamsPerPeer: 4, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
+    this.init = withDefaults({ streamsPerPeer: 4, maxInFlight: 8, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
     const total = init.sink.index.total
+    this.buffers = new ChunkBuffers(this.init.maxInFlight, init.sink.index.chunkSize)
     this.scheduler = new ChunkScheduler(init.sink.have(), total > 0 ? Math.floor(Math.random() * total) : 0)
   }
 
@@ -269,42 +275,52 @@ class PeerSession {
   }
 
   private async work (channel: Channel, signal: AbortSignal): Promise<void> {
-    const { sink } = this.init
     const view = { has: (c: number) => this.have === 'all' || this.have.has(c), inFlight: this.inFlight }
     while (!this.fetcher.finished && !signal.aborted) {
-      const chunk = this.fetcher.nextChunk(view)
-      if (chunk === undefined) {
-        // Everything is taken: wait, in case a chunk fails elsewhere and comes back to us.
-        // A partial peer may get the chunks we need later: look at its HAVE again.
-        if (this.have === 'all') {
-          await sleep(250, signal)
-        } else {
-          await sleep(2000, signal)
-          await this.refreshHave(channel, signal)
-        }
-        continue
-      }
-      this.inFlight.add(chunk)
-      const { fileIndex, chunk: local } = sink.index.locate(chunk)
-      let data: Uint8Array
+      const buffer = await this.fetcher.buffers.take(signal)
+      let chunk: number | undefined
       try {
-        await this.init.rateLimiter?.take(sink.index.length(fileIndex, local), signal)
-        data = await channel.getChunk(sink.release.cid, fileIndex, local, sink.index.length(fileIndex, local), signal)
-      } catch (err) {
-        this.inFlight.delete(chunk)
-        this.fetcher.abandon(chunk)
-        if (err instanceof RemoteError && err.code === ErrorCode.NotFound && this.have !== 'all') {
-          await this.refreshHave(channel, signal)
-          continue
-        }
-        throw err
-      }
-      try {
-        this.delivered++
-        await this.fetcher.deliver(this.id, chunk, data)
+        chunk = this.fetcher.nextChunk(view)
+        if (chunk !== undefined) await this.fetchOne(channel, chunk, buffer, signal)
       } finally {
-        this.inFlight.delete(chunk)
+        this.fetcher.buffers.give(buffer)
       }
+      if (chunk !== undefined) continue
+      // Everything is taken: wait, in case a chunk fails elsewhere and comes back to us.
+      // A partial peer may get the chunks we need later: look at its HAVE again.
+      if (this.have === 'all') {
+        await sleep(250, signal)
+      } else {
+        await sleep(2000, signal)
+        await this.refreshHave(channel, signal)
+      }
+    }
+  }
+
+  /** Requests one chunk into `buffer` and hands it to the fetcher. */
+  private async fetchOne (channel: Channel, chunk: number, buffer: Buffer, signal: AbortSignal): Promise<void> {
+    const { sink } = this.init
+    this.inFlight.add(chunk)
+    const { fileIndex, chunk: local } = sink.index.locate(chunk)
+    const length = sink.index.length(fileIndex, local)
+    let data: Uint8Array
+    try {
+      await this.init.rateLimiter?.take(length, signal)
+      data = await channel.getChunk(sink.release.cid, fileIndex, local, length, buffer, signal)
+    } catch (err) {
+      this.inFlight.delete(chunk)
+      this.fetcher.abandon(chunk)
+      if (err instanceof RemoteError && err.code === ErrorCode.NotFound && this.have !== 'all') {
+        await this.refreshHave(channel, signal)
+        return
+      }
+      throw err
+    }
+    try {
+      this.delivered++
+      await this.fetcher.deliver(this.id, chunk, data)
+    } finally {
+      this.inFlight.delete(chunk)
     }
   }
 }

@@ -72,7 +72,7 @@ describe('Channel', () => {
       sendInPieces(remote, frame(0x13, chunks[req.chunk as number]), [1, 1, 1, 5000, 3, 40_000])
     })
     for (const [i, data] of chunks.entries()) {
-      const got = await channel.getChunk(cid, 4, i, data.length)
+      const got = await channel.getChunk(cid, 4, i, data.length, Buffer.alloc(data.length))
       expect(got.length).toBe(data.length)
       expect(Buffer.from(got)).toEqual(Buffer.from(data))
     }
@@ -91,7 +91,7 @@ describe('Channel', () => {
 
   it('rejects a frame longer than the expected response and aborts the stream', async () => {
     const { channel, local, remote } = await setup((_req, r) => { r.send(Uint8Array.from(varint(5001))) })
-    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000))
+    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000)))
     expect(err.name).toBe('ProtocolError')
     expect(local.status).toBe('aborted')
     await waitFor(() => remote.status !== 'open', 2000, 'the remote to see the reset')
@@ -99,7 +99,7 @@ describe('Channel', () => {
 
   it('rejects a chunk frame shorter than the chunk', async () => {
     const { channel, local } = await setup((_req, r) => { r.send(frame(0x13, bytesOf(500))) })
-    expect((await errorOf(() => channel.getChunk(cid, 0, 0, 1000))).name).toBe('ProtocolError')
+    expect((await errorOf(() => channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000)))).name).toBe('ProtocolError')
     expect(local.status).toBe('aborted')
   })
 
@@ -115,18 +115,18 @@ describe('Channel', () => {
       if (calls++ === 0) r.send(frame(0x1f, [2, ...new TextEncoder().encode('gone')]))
       else r.send(frame(0x13, data))
     })
-    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000))
+    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000)))
     expect(err.name).toBe('RemoteError')
     expect(err.code).toBe(2)
     expect(err.message).toBe('gone')
     expect(local.status).toBe('open')
-    expect(Buffer.from(await channel.getChunk(cid, 0, 0, 1000))).toEqual(Buffer.from(data))
+    expect(Buffer.from(await channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000)))).toEqual(Buffer.from(data))
   })
 
   // An ERROR frame may be longer than the tiny answer that was expected.
   it('turns an ERROR frame into RemoteError even when the expected chunk is tiny', async () => {
     const { channel } = await setup((_req, r) => { r.send(frame(0x1f, [1, ...new TextEncoder().encode('chunk not held')])) })
-    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 10))
+    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 10, Buffer.alloc(10)))
     expect(err.name).toBe('RemoteError')
   })
 
@@ -139,7 +139,7 @@ describe('Channel', () => {
   it('fails with StalledError when the server never answers, within the stall timeout', async () => {
     const { channel, local } = await setup(() => {})
     const started = Date.now()
-    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000))
+    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000)))
     const elapsed = Date.now() - started
     expect(err.name).toBe('StalledError')
     expect(elapsed).toBeGreaterThanOrEqual(STALL - 5)
@@ -150,7 +150,7 @@ describe('Channel', () => {
   it('fails with StalledError when the response stops half way', async () => {
     const data = frame(0x13, bytesOf(1000))
     const { channel } = await setup((_req, r) => { r.send(data.subarray(0, 400)) })
-    expect((await errorOf(() => channel.getChunk(cid, 0, 0, 1000))).name).toBe('StalledError')
+    expect((await errorOf(() => channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000)))).name).toBe('StalledError')
   })
 
   it('does not stall a response that keeps arriving, however long it takes in all', async () => {
@@ -161,7 +161,7 @@ describe('Channel', () => {
       for (let i = 0; i < 5; i++) timers.push(setTimeout(() => r.send(bytes.subarray(i * 250, (i + 1) * 250)), (i + 1) * (STALL / 2)))
     })
     const started = Date.now()
-    const got = await channel.getChunk(cid, 0, 0, 1000)
+    const got = await channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000))
     expect(Date.now() - started).toBeGreaterThan(STALL)
     expect(Buffer.from(got)).toEqual(Buffer.from(data))
     timers.forEach(clearTimeout)
@@ -185,7 +185,7 @@ describe('Channel', () => {
 
   it('fails when the server closes the stream without answering', async () => {
     const { channel } = await setup((_req, r) => { void r.close() })
-    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000))
+    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000)))
     expect(err.name).toBe('ProtocolError')
   })
 
@@ -200,7 +200,7 @@ describe('Channel', () => {
     const { channel, local } = await setup(() => {})
     const controller = new AbortController()
     setTimeout(() => controller.abort(new Error('user stop')), 20)
-    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000, controller.signal))
+    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000), controller.signal))
     expect(err.message).toBe('user stop')
     expect(local.status).toBe('aborted')
   })

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { ChunkBuffers } from '../../../src/swarm/chunk-buffers.js'
+
+describe('ChunkBuffers', () => {
+  it('hands out at most `count` buffers in shared memory, then makes takers wait for a give', async () => {
+    const buffers = new ChunkBuffers(2, 1024)
+    const signal = new AbortController().signal
+    const a = await buffers.take(signal)
+    const b = await buffers.take(signal)
+    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer)
+    expect(a.length).toBe(1024)
+    expect(a).not.toBe(b)
+    let third: Buffer | undefined
+    const waiting = buffers.take(signal).then(x => { third = x })
+    await new Promise(resolve => setTimeout(resolve, 20))
+    expect(third).toBeUndefined()
+    buffers.give(a)
+    await waiting
+    expect(third).toBe(a) // reused, not a new allocation
+  })
+
+  it('a waiting taker gives up when its signal aborts, and is not served later', async () => {
+    const buffers = new ChunkBuffers(1, 16)
+    const held = await buffers.take(new AbortController().signal)
+    const controller = new AbortController()
+    const waiting = buffers.take(controller.signal)
+    controller.abort(new Error('gone'))
+    await expect(waiting).rejects.toThrow('gone')
+    buffers.give(held)
+    expect(await buffers.take(new AbortController().signal)).toBe(held)
+  })
+})
