@@ -33,8 +33,10 @@ describe('full disk', () => {
   const h = new Harness();
   const mounts: string[] = [];
   afterEach(async () => {
-    await h.cleanup();
+    // Unmount first (lazily: the children may still hold files there), so cleanup can remove
+    // the then empty mount points.
     for (const m of mounts.splice(0)) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+    await h.cleanup();
   }, 30_000);
 
   async function smallDisk(mib: number): Promise<string> {
