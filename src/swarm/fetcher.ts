@@ -100,7 +100,7 @@ export class ChunkFetcher {
   private settle?: { resolve: () => void, reject: (err: Error) => void }
 
   constructor (init: FetcherInit) {
-    this.init = withDefaults({ streamsPerPeer: 4, maxInFlight: 12, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
+    this.init = withDefaults({ streamsPerPeer: 4, maxInFlight: 8, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
     const total = init.sink.index.total
     this.buffers = new ChunkBuffers(this.init.maxInFlight, init.sink.index.chunkSize)
     this.scheduler = new ChunkScheduler(init.sink.have(), total > 0 ? Math.floor(Math.random() * total) : 0)
