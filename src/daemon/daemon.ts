@@ -81,6 +81,9 @@ export class Daemon implements DaemonService {
       downloadRate: options.limits.downloadRate,
       metrics: options.engineMetrics,
       onEvent: e => daemon?.onEngineEvent(e)
+    }).catch(async err => {
+      await datastore.close()
+      throw err
     })
     daemon = new Daemon(engine, new ModelStore(join(options.dataDir, 'daemon')), datastore, options)
     await engine.start()

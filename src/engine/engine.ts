@@ -62,18 +62,24 @@ export class Engine {
   static async create (options: EngineOptions): Promise<Engine> {
     const dataDir = new DataDir(options.dataDir)
     await dataDir.init()
-    const privateKey = await loadOrCreateKeyFile(dataDir.peerKeyPath)
-    const node = await createNode({
-      privateKey,
-      listen: options.listen,
-      bootstrap: options.bootstrap,
-      mdns: options.mdns,
-      dhtProtocol: options.dhtProtocol,
-      datastore: options.datastore,
-      maxConnections: options.maxConnections,
-      metrics: options.metrics
-    })
-    return new Engine(node, dataDir, options.onEvent ?? (() => {}), options)
+    await dataDir.lock()
+    try {
+      const privateKey = await loadOrCreateKeyFile(dataDir.peerKeyPath)
+      const node = await createNode({
+        privateKey,
+        listen: options.listen,
+        bootstrap: options.bootstrap,
+        mdns: options.mdns,
+        dhtProtocol: options.dhtProtocol,
+        datastore: options.datastore,
+        maxConnections: options.maxConnections,
+        metrics: options.metrics
+      })
+      return new Engine(node, dataDir, options.onEvent ?? (() => {}), options)
+    } catch (err) {
+      await dataDir.unlock()
+      throw err
+    }
   }
 
   async start (): Promise<void> {
@@ -91,6 +97,7 @@ export class Engine {
     await this.node.stop()
     await Promise.all([...this.sources.values()].map(async s => await s.close?.()))
     this.sources.clear()
+    await this.dataDir.unlock()
   }
 
   get peerId (): string {

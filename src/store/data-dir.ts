@@ -6,12 +6,19 @@
  *   <data-dir>/publisher.key     default publisher key for `seed` without --key (mode 0600)
  *   <data-dir>/releases/<cid>    encoded signed releases, verified before they were stored
  *   <data-dir>/hash-cache/<id>   per-file hashes keyed on path, size, mtime and inode
+ *   <data-dir>/node.lock         pid of the node using this data dir
  */
 import { mkdir, readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { writeFileAtomic } from './atomic.js'
+import { acquireLock, LockedError, releaseLock } from './lock-file.js'
 import type { CID } from 'multiformats/cid'
+
+export class DataDirInUseError extends Error {
+  static override name = 'DataDirInUseError'
+  override name = 'DataDirInUseError'
+}
 
 export function defaultDataDir (env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_DATA_HOME != null && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')
@@ -22,6 +29,7 @@ export class DataDir {
   constructor (readonly root: string) {}
 
   get peerKeyPath (): string { return join(this.root, 'peer.key') }
+  private get lockPath (): string { return join(this.root, 'node.lock') }
   get publisherKeyPath (): string { return join(this.root, 'publisher.key') }
   get hashCacheDir (): string { return join(this.root, 'hash-cache') }
   private get releasesDir (): string { return join(this.root, 'releases') }
@@ -30,6 +38,24 @@ export class DataDir {
     await mkdir(this.root, { recursive: true, mode: 0o700 })
     await mkdir(this.releasesDir, { recursive: true })
     await mkdir(this.hashCacheDir, { recursive: true })
+  }
+
+  /**
+   * Claims the data dir for one running node: two nodes with one identity (peer.key) would
+   * confuse their peers, and share a datastore and hash cache unsafely.
+   */
+  async lock (): Promise<void> {
+    try {
+      await acquireLock(this.lockPath)
+    } catch (err) {
+      if (!(err instanceof LockedError)) throw err
+      throw new DataDirInUseError(`another p2pweights node${err.pid > 0 ? ` (pid ${err.pid})` : ''} uses the data dir ${this.root}; ` +
+        'hand the work to it if it is a daemon (drop --no-daemon), wait for it to end, or use another --data-dir')
+    }
+  }
+
+  async unlock (): Promise<void> {
+    await releaseLock(this.lockPath)
   }
 
   /** Stores release bytes. Callers pass only bytes that openRelease() has verified. */

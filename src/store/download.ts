@@ -18,12 +18,12 @@ import { equals } from 'uint8arrays/equals'
 import { fsyncDir, writeFileAtomic } from './atomic.js'
 import { Bitfield } from './bitfield.js'
 import { DiskSpaceError, DownloadConflictError } from './errors.js'
+import { acquireLock, forgetLock, LockedError, releaseLock } from './lock-file.js'
 import { UnsafePathError } from '../manifest/errors.js'
 import { ChunkIndex, chunkHash, type ManifestFile } from '../manifest/manifest.js'
 import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { HashPool } from '../manifest/hash-pool.js'
 import { verifyChunk, verifyChunkAsync } from '../manifest/verify.js'
-import { isProcessAlive } from '../util/process.js'
 import type { ChunkSource } from './chunk-source.js'
 import type { Release } from '../manifest/signed.js'
 
@@ -72,7 +72,7 @@ export class Download implements ChunkSource {
       await download.checkFreeSpace()
       return download
     } catch (err) {
-      await releaseLock(stateDir)
+      await releaseLock(join(stateDir, 'lock'))
       throw err
     }
   }
@@ -179,10 +179,10 @@ export class Download implements ChunkSource {
     }
     if (this.complete) {
       await rm(this.stateDir, { recursive: true, force: true })
-      heldLocks.delete(this.stateDir)
+      forgetLock(join(this.stateDir, 'lock'))
       await fsyncDir(this.outDir)
     } else {
-      await releaseLock(this.stateDir)
+      await releaseLock(join(this.stateDir, 'lock'))
     }
   }
 
@@ -331,33 +331,14 @@ function formatBytes (n: number): string {
   return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`
 }
 
-/** State folders this process holds the lock of: a pid check alone cannot tell them apart. */
-const heldLocks = new Set<string>()
-
 /** One writer per output folder: a second fetch into the same folder would interleave writes. */
 async function takeLock (stateDir: string): Promise<void> {
-  if (heldLocks.has(stateDir)) throw new DownloadConflictError(`${dirname(stateDir)} is already being written by this process`)
-  const lock = join(stateDir, 'lock')
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(lock, 'wx')
-      await handle.writeFile(String(process.pid))
-      await handle.close()
-      heldLocks.add(stateDir)
-      return
-    } catch (err: any) {
-      if (err.code !== 'EEXIST') throw err
-      const pid = Number(await readFile(lock, 'utf8').catch(() => ''))
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) {
-        throw new DownloadConflictError(`another p2pweights process (pid ${pid}) is writing to ${dirname(stateDir)}; wait for it or stop it`)
-      }
-      await rm(lock, { force: true }) // left by a crashed process
-    }
+  try {
+    await acquireLock(join(stateDir, 'lock'))
+  } catch (err) {
+    if (!(err instanceof LockedError)) throw err
+    throw new DownloadConflictError(err.pid === 0
+      ? `${dirname(stateDir)} is already being written by this process`
+      : `another p2pweights process (pid ${err.pid}) is writing to ${dirname(stateDir)}; wait for it or stop it`)
   }
-  throw new DownloadConflictError(`cannot lock ${stateDir}`)
-}
-
-async function releaseLock (stateDir: string): Promise<void> {
-  heldLocks.delete(stateDir)
-  await rm(join(stateDir, 'lock'), { force: true })
 }
