@@ -98,16 +98,14 @@ export class ChunkFetcher {
   private lastProgress = Date.now()
   private readonly controller = new AbortController()
   private settle?: { resolve: () => void, reject: (err: Error) => void }
+  private readonly totalBytes: number
 
   constructor (init: FetcherInit) {
     this.init = withDefaults({ streamsPerPeer: 4, maxInFlight: 8, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
     const total = init.sink.index.total
     this.buffers = new ChunkBuffers(this.init.maxInFlight, init.sink.index.chunkSize)
+    this.totalBytes = init.sink.release.manifest.files.reduce((n, f) => n + f.size, 0)
     this.scheduler = new ChunkScheduler(init.sink.have(), total > 0 ? Math.floor(Math.random() * total) : 0)
-  }
-
-  get peerCount (): number {
-    return this.sessions.size
   }
 
   /** Offers a provider. Ignored if already in use, banned, or dropped too recently. */
@@ -183,10 +181,6 @@ export class ChunkFetcher {
 
   get finished (): boolean {
     return this.init.sink.complete || this.controller.signal.aborted
-  }
-
-  private get totalBytes (): number {
-    return this.init.sink.release.manifest.files.reduce((n, f) => n + f.size, 0)
   }
 
   /**
