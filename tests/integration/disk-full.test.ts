@@ -46,6 +46,7 @@ describe('full disk', () => {
     return dir;
   }
 
+  // Skipped only where a tmpfs cannot be mounted (not root): see canMount above.
   it.skipIf(!canMount)('refuses at once when the release cannot fit', { timeout: 60_000 }, async () => {
     const src = await h.tempDir('src');
     await makeModelFolder(src, FILES, 'disk-full');
@@ -60,6 +61,7 @@ describe('full disk', () => {
     expect(await badVisibleFiles(src, out)).toEqual([]);
   });
 
+  // Skipped only where a tmpfs cannot be mounted (not root): see canMount above.
   it.skipIf(!canMount)('stops cleanly when the disk fills mid-fetch, blames no peer, resumes after space is freed', { timeout: 90_000 }, async () => {
     const src = await h.tempDir('src');
     await makeModelFolder(src, FILES, 'disk-full');
