@@ -3,6 +3,7 @@
  * announcer and the registry of what this node serves, starts them in order and stops them in
  * reverse. The CLI and the daemon are thin shells over seed(), fetch() and unseed().
  */
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
 import { InvalidCidError } from './errors.js'
 import { fetchRelease, type FetchOptions, type FetchSummary } from './fetch.js'
@@ -10,7 +11,7 @@ import { seedFolder, type SeedOptions } from './seed.js'
 import { Announcer } from '../discovery/announcer.js'
 import { fileCid } from '../manifest/manifest.js'
 import { createNode, type NodeOptions, type P2PNode } from '../net/node.js'
-import { DataDir } from '../store/data-dir.js'
+import { DataDir, DataDirInUseError } from '../store/data-dir.js'
 import { loadOrCreateKeyFile } from '../store/keys.js'
 import { RateLimiter } from '../swarm/rate-limiter.js'
 import { ChunkServer } from '../swarm/server.js'
@@ -33,6 +34,12 @@ export interface EngineOptions {
   downloadRate?: number
   /** libp2p's metrics implementation (the daemon's Prometheus registry). */
   metrics?: NodeOptions['metrics']
+  /**
+   * When another node holds the data dir: 'refuse' (the daemon: it must own its identity and
+   * datastore) or 'temporary-identity' (a standalone seed or fetch runs anyway, with a fresh
+   * peer identity; releases and the hash cache are written atomically and can be shared).
+   */
+  sharedDataDir?: 'refuse' | 'temporary-identity'
   onEvent?: EventSink
 }
 
@@ -47,7 +54,7 @@ export class Engine {
   private readonly server: ChunkServer
   private stopped = false
 
-  private constructor (readonly node: P2PNode, readonly dataDir: DataDir, readonly emit: EventSink, options: EngineOptions) {
+  private constructor (readonly node: P2PNode, readonly dataDir: DataDir, readonly emit: EventSink, options: EngineOptions, private readonly ownsDataDir: boolean) {
     this.server = new ChunkServer(node, this.sources, {
       rateLimiter: options.uploadRate != null && options.uploadRate > 0 ? new RateLimiter(options.uploadRate) : undefined,
       onUpload: e => { this.stats(e.cid).uploaded += e.bytes }
@@ -62,9 +69,14 @@ export class Engine {
   static async create (options: EngineOptions): Promise<Engine> {
     const dataDir = new DataDir(options.dataDir)
     await dataDir.init()
-    await dataDir.lock()
+    const owner = await dataDir.lock().then(() => true, (err: Error) => {
+      if (!(err instanceof DataDirInUseError) || options.sharedDataDir !== 'temporary-identity') throw err
+      return false
+    })
     try {
-      const privateKey = await loadOrCreateKeyFile(dataDir.peerKeyPath)
+      // The data dir's identity belongs to the node that holds its lock; a second, short-lived
+      // node (a fetch next to a running one) gets an identity of its own for this run.
+      const privateKey = owner ? await loadOrCreateKeyFile(dataDir.peerKeyPath) : await generateKeyPair('Ed25519')
       const node = await createNode({
         privateKey,
         listen: options.listen,
@@ -75,9 +87,11 @@ export class Engine {
         maxConnections: options.maxConnections,
         metrics: options.metrics
       })
-      return new Engine(node, dataDir, options.onEvent ?? (() => {}), options)
+      const engine = new Engine(node, dataDir, options.onEvent ?? (() => {}), options, owner)
+      if (!owner) engine.emit({ event: 'warning', message: `another p2pweights node uses ${dataDir.root}; this one runs with a temporary identity (${engine.peerId})` })
+      return engine
     } catch (err) {
-      await dataDir.unlock()
+      if (owner) await dataDir.unlock()
       throw err
     }
   }
@@ -97,7 +111,7 @@ export class Engine {
     await this.node.stop()
     await Promise.all([...this.sources.values()].map(async s => await s.close?.()))
     this.sources.clear()
-    await this.dataDir.unlock()
+    if (this.ownsDataDir) await this.dataDir.unlock()
   }
 
   get peerId (): string {

@@ -50,7 +50,7 @@ export class DataDir {
     } catch (err) {
       if (!(err instanceof LockedError)) throw err
       throw new DataDirInUseError(`another p2pweights node${err.pid > 0 ? ` (pid ${err.pid})` : ''} uses the data dir ${this.root}; ` +
-        'hand the work to it if it is a daemon (drop --no-daemon), wait for it to end, or use another --data-dir')
+        'stop it, or use another --data-dir')
     }
   }
 

@@ -73,6 +73,18 @@ describe('cli', () => {
     expect(fmtExit(await second.proc.waitForExit(15_000)), second.proc.tail()).toBe('code 0');
   });
 
+  it('a second seed on a data dir in use runs with a temporary identity, same key and cid', { timeout: 60_000 }, async () => {
+    const src = await h.tempDir('src');
+    await makeModelFolder(src, TINY, 'shared');
+    const dataDir = await h.tempDir('data');
+    const first = await h.seed('seed-1', src, { dataDir });
+    const second = await h.seed('seed-2', src, { dataDir });
+    expect(second.ready.cid).toBe(first.ready.cid);
+    expect(second.ready.publisher).toBe(first.ready.publisher); // the data dir's publisher key
+    expect(second.ready.peerId).not.toBe(first.ready.peerId);
+    expect(second.proc.stderr).toMatch(/temporary identity/);
+  });
+
   it('fetch of a cid nobody provides fails after --find-timeout', { timeout: 45_000 }, async () => {
     // A bootstrap node that seeds something else, so the DHT exists but has no provider.
     const other = await h.tempDir('other');

@@ -32,7 +32,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
     }
     return
   }
-  const engine = await Engine.create({ ...options, onEvent: reporter.on })
+  const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   const started = Date.now()
   try {
     await engine.start()

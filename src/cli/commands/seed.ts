@@ -30,7 +30,7 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
     return
   }
   const shutdown = new ShutdownSignal()
-  const engine = await Engine.create({ ...options, onEvent: reporter.on })
+  const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
     await engine.start()
     const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name, chunkSize: flags.chunkSize * 1024 * 1024 })
