@@ -40,6 +40,8 @@ export class ChunkServer {
   private readonly uploads: Semaphore
   private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'rateLimiter'>> & ChunkServerInit
   private started = false
+  private readonly scratchBuffers: Buffer[] = []
+  private scratchCreated = 0
 
   constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
     this.init = withDefaults({ maxInboundStreams: 32, maxUploads: 32, idleTimeout: 60_000, sendTimeout: 60_000 }, init)
@@ -63,8 +65,10 @@ export class ChunkServer {
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
     const bytes = byteStream(stream, { maxBufferSize: 64 * 1024 })
-    // Reused for every chunk of this stream: the fetcher sends its next request only after it
-    // has received the whole previous response, so by then these bytes have left the buffer.
+    // A buffer reused for every chunk of this stream: the fetcher sends its next request only
+    // after it has received the whole previous response, so by then these bytes have left it.
+    // At most maxUploads such buffers exist across all streams (idle streams must not pin
+    // memory); a stream that finds none reads into a fresh buffer per request.
     const scratch = { buffer: undefined as Buffer | undefined }
     try {
       while (true) {
@@ -81,7 +85,22 @@ export class ChunkServer {
       await stream.close()
     } catch (err: any) {
       stream.abort(err instanceof Error ? err : new ProtocolError(String(err)))
+    } finally {
+      if (scratch.buffer != null) this.scratchBuffers.push(scratch.buffer)
     }
+  }
+
+  /** This stream's reusable buffer if it has or can get one of the bounded set, else undefined. */
+  private scratchFor (scratch: { buffer?: Buffer }, size: number): Buffer | undefined {
+    if (scratch.buffer != null && scratch.buffer.length >= size) return scratch.buffer
+    if (scratch.buffer != null) this.scratchBuffers.push(scratch.buffer) // too small for this release
+    scratch.buffer = this.scratchBuffers.pop()
+    if (scratch.buffer == null && this.scratchCreated < this.init.maxUploads) {
+      this.scratchCreated++
+      scratch.buffer = Buffer.allocUnsafeSlow(size)
+    }
+    if (scratch.buffer != null && scratch.buffer.length < size) scratch.buffer = Buffer.allocUnsafeSlow(size)
+    return scratch.buffer
   }
 
   /**
@@ -122,8 +141,7 @@ export class ChunkServer {
         if (!source.have().has(index.first(request.file) + request.chunk)) return encodeError(ErrorCode.NotFound, 'chunk not held')
         let data: Uint8Array
         try {
-          if (scratch.buffer == null || scratch.buffer.length < index.chunkSize) scratch.buffer = Buffer.allocUnsafeSlow(index.chunkSize)
-          data = await source.readChunk(request.file, request.chunk, scratch.buffer)
+          data = await source.readChunk(request.file, request.chunk, this.scratchFor(scratch, index.chunkSize))
         } catch (err: any) {
           return encodeError(ErrorCode.Unavailable, String(err.message))
         }
