@@ -250,35 +250,29 @@ async function main () {
   result.peakRssFirstRunMiB = Math.round(firstMem.hwm / 1024 ** 2)
   result.dataDirBytes = await dirBytes(dataDir)
 
-  // Crash: SIGKILL, then start again.
-  console.log('SIGKILL, restart')
-  await stopDaemon(run.child, 'SIGKILL')
-  run = await startDaemon(dataDir)
-  result.killRestart = {
-    readySeconds: seconds(run.readyMs),
-    allSeedingSeconds: seconds(await untilAllSeeding(run.ready.api, MODELS, run.t0)),
-    modelsAtReady: run.ready.models
-  }
-  console.log(`  idle ${IDLE_MS / 1000} s`)
-  const killMem = await idleMemory(run.child)
-  result.killRestart.idleRssMiB = Math.round(killMem.rss / 1024 ** 2)
-  result.killRestart.peakRssMiB = Math.round(killMem.hwm / 1024 ** 2)
-
-  // Clean stop: SIGTERM, then start again.
-  if (!opts['no-sigterm']) {
-    console.log('SIGTERM, restart')
-    const stop = await stopDaemon(run.child, 'SIGTERM')
+  // Starts the daemon again on the same data dir and measures how soon it serves, then idles.
+  const restart = async () => {
     run = await startDaemon(dataDir)
-    result.termRestart = {
-      stopSeconds: seconds(stop.ms),
-      exit: stop.exit,
+    const measured = {
       readySeconds: seconds(run.readyMs),
       allSeedingSeconds: seconds(await untilAllSeeding(run.ready.api, MODELS, run.t0)),
       modelsAtReady: run.ready.models
     }
     console.log(`  idle ${IDLE_MS / 1000} s`)
-    const termMem = await idleMemory(run.child)
-    result.termRestart.idleRssMiB = Math.round(termMem.rss / 1024 ** 2)
+    const mem = await idleMemory(run.child)
+    return { ...measured, idleRssMiB: Math.round(mem.rss / 1024 ** 2), peakRssMiB: Math.round(mem.hwm / 1024 ** 2) }
+  }
+
+  // Crash: SIGKILL, then start again.
+  console.log('SIGKILL, restart')
+  await stopDaemon(run.child, 'SIGKILL')
+  result.killRestart = await restart()
+
+  // Clean stop: SIGTERM, then start again.
+  if (!opts['no-sigterm']) {
+    console.log('SIGTERM, restart')
+    const stop = await stopDaemon(run.child, 'SIGTERM')
+    result.termRestart = { stopSeconds: seconds(stop.ms), exit: stop.exit, ...await restart() }
   }
   const last = await stopDaemon(run.child, 'SIGTERM')
   result.finalExit = last.exit

@@ -6,12 +6,13 @@
  * disk stops being served.
  */
 import { realpath, stat } from 'node:fs/promises'
-import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { FsDatastore } from 'datastore-fs'
 import { Engine, parseCid } from '../engine/engine.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
 import { SeededFolder } from '../store/seeded-folder.js'
+import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import { sleep } from '../util/sleep.js'
 import { ModelStore, type FetchRecord, type ModelRecord } from './model-store.js'
 import {
@@ -356,7 +357,7 @@ export class Daemon implements DaemonService {
     const real = await realPathOfMaybeMissing(normalised)
     for (const root of allowed) {
       const realRoot = await realpath(root).catch(() => resolve(root))
-      if (real === realRoot || real.startsWith(realRoot + sep)) return normalised
+      if (isInside(real, realRoot)) return normalised
     }
     throw new ForbiddenFolderError(`${folder} is outside the folders this daemon may use (${allowed.join(', ')}); see --allow-folder`)
   }
@@ -424,21 +425,6 @@ export class Daemon implements DaemonService {
 
   private emit (event: DaemonEvent): void {
     for (const listener of this.listeners) listener(event)
-  }
-}
-
-/** The real path of `path`, resolving symlinks in its deepest existing ancestor. */
-async function realPathOfMaybeMissing (path: string): Promise<string> {
-  let existing = path
-  const missing: string[] = []
-  while (true) {
-    try {
-      return join(await realpath(existing), ...[...missing].reverse())
-    } catch (err: any) {
-      if (err.code !== 'ENOENT' || dirname(existing) === existing) throw err
-      missing.push(basename(existing))
-      existing = dirname(existing)
-    }
   }
 }
 

@@ -87,12 +87,13 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
     })
     engine.sources.set(key, download)
     // Where a resumed fetch starts, before any new chunk arrives.
-    engine.emit({ event: 'progress', cid: key, bytes: download.verifiedBytes, total, downloaded: 0, peers: 0 })
+    const startBytes = download.verifiedBytes
+    engine.emit({ event: 'progress', cid: key, bytes: startBytes, total, downloaded: 0, peers: 0 })
     engine.announcer.add(cid)
     const fetcher = new ChunkFetcher({
       dial: async (peer, signal) => await engine.node.dialProtocol(peer, PROTOCOL, { signal }),
       sink: download,
-      startBytes: download.verifiedBytes,
+      startBytes,
       stallTimeout: options.stallTimeout,
       giveUpAfter: findTimeout,
       streamsPerPeer: options.streamsPerPeer,

@@ -13,7 +13,7 @@
  * The state folder is removed once every file is in place.
  */
 import { mkdir, open, readFile, realpath, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises'
-import { dirname, join, sep } from 'node:path'
+import { dirname, join } from 'node:path'
 import { equals } from 'uint8arrays/equals'
 import { fsyncDir, writeFileAtomic } from './atomic.js'
 import { Bitfield } from './bitfield.js'
@@ -24,6 +24,7 @@ import { ChunkIndex, chunkHash, type ManifestFile } from '../manifest/manifest.j
 import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { HashPool } from '../manifest/hash-pool.js'
 import { verifyChunk, verifyChunkAsync } from '../manifest/verify.js'
+import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import type { ChunkSource } from './chunk-source.js'
 import type { Release } from '../manifest/signed.js'
 
@@ -234,16 +235,12 @@ export class Download implements ChunkSource {
    * pointing elsewhere gets no new folder there either.
    */
   private async ensureInside (dir: string): Promise<void> {
-    const inside = (real: string): boolean => real === this.realOutDir || real.startsWith(this.realOutDir + sep)
-    let existing = dir
-    while (!await exists(existing)) existing = dirname(existing)
-    const real = await realpath(existing)
-    if (!inside(real)) {
-      throw new UnsafePathError(`${existing} resolves to ${real}, outside the output folder ${this.outDir}; refusing to write there`)
+    const check = (path: string, real: string): void => {
+      if (!isInside(real, this.realOutDir)) throw new UnsafePathError(`${path} resolves to ${real}, outside the output folder ${this.outDir}; refusing to write there`)
     }
+    check(dir, await realPathOfMaybeMissing(dir))
     await mkdir(dir, { recursive: true })
-    const realDir = await realpath(dir)
-    if (!inside(realDir)) throw new UnsafePathError(`${dir} resolves to ${realDir}, outside the output folder ${this.outDir}; refusing to write there`)
+    check(dir, await realpath(dir)) // in case a symlink appeared meanwhile
   }
 
   /**

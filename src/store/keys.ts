@@ -1,7 +1,8 @@
 /** Ed25519 key files: libp2p's protobuf private-key encoding, written with mode 0600. */
 import { readFile, stat } from 'node:fs/promises'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { writeFileAtomic } from './atomic.js'
+import { decodePrivateKey } from '../manifest/signed.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 export class KeyFileError extends Error {
@@ -17,9 +18,7 @@ export async function readKeyFile (path: string): Promise<PrivateKey> {
     throw new KeyFileError(`cannot read key file ${path}: ${err.code ?? err.message}`)
   }
   try {
-    const key = privateKeyFromProtobuf(bytes)
-    if (key.type !== 'Ed25519') throw new Error(`${key.type} key, expected Ed25519`)
-    return key
+    return decodePrivateKey(bytes)
   } catch (err: any) {
     throw new KeyFileError(`${path} is not a p2pweights key file: ${err.message}`)
   }

@@ -3,7 +3,8 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { signRelease, type Release } from '../../../src/manifest/signed.js'
 import { Download } from '../../../src/store/download.js'
-import { SMALL_CHUNK, bytesOf, keys, manifestOf, type TestFile } from '../helpers.js'
+import { afterEach } from 'vitest'
+import { SMALL_CHUNK, TempDirs, bytesOf, keys, manifestOf, type TestFile } from '../helpers.js'
 
 export const C = SMALL_CHUNK
 
@@ -44,6 +45,17 @@ export class Downloads {
   async closeAll (): Promise<void> {
     for (const d of this.opened.splice(0)) await d.close().catch(() => {})
   }
+}
+
+/** Temp folders and downloads for one test file, all cleaned up after each test. */
+export function useDownloadFixture (): { dirs: TempDirs, downloads: Downloads } {
+  const dirs = new TempDirs()
+  const downloads = new Downloads()
+  afterEach(async () => {
+    await downloads.closeAll()
+    await dirs.cleanup()
+  })
+  return { dirs, downloads }
 }
 
 export async function exists (path: string): Promise<boolean> {

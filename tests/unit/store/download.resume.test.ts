@@ -9,19 +9,14 @@
 import { spawnSync } from 'node:child_process'
 import { cp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { TempDirs, errorOf } from '../helpers.js'
+import { describe, expect, it } from 'vitest'
+import { errorOf } from '../helpers.js'
 import type { Download } from '../../../src/store/download.js'
 import {
-  C, CONFIG, Downloads, FILES, MODEL, chunkOf, exists, held, listFiles, read, releaseOf
+  C, CONFIG, FILES, MODEL, chunkOf, exists, held, listFiles, read, releaseOf, useDownloadFixture
 } from './download-fixture.js'
 
-const dirs = new TempDirs()
-const downloads = new Downloads()
-afterEach(async () => {
-  await downloads.closeAll()
-  await dirs.cleanup()
-})
+const { dirs, downloads } = useDownloadFixture()
 
 /** What a crash at this moment leaves: a copy of the output folder, the Download left open. */
 async function crash (out: string): Promise<string> {

@@ -1,18 +1,13 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { TempDirs, bytesOf, errorOf, keys, sha256 } from '../helpers.js'
+import { describe, expect, it } from 'vitest'
+import { bytesOf, errorOf, keys, sha256 } from '../helpers.js'
 import { signRelease } from '../../../src/manifest/signed.js'
 import {
-  C, CONFIG, Downloads, FILES, MODEL, chunkOf, exists, held, listFiles, read, releaseOf
+  C, CONFIG, FILES, MODEL, chunkOf, exists, held, listFiles, read, releaseOf, useDownloadFixture
 } from './download-fixture.js'
 
-const dirs = new TempDirs()
-const downloads = new Downloads()
-afterEach(async () => {
-  await downloads.closeAll()
-  await dirs.cleanup()
-})
+const { dirs, downloads } = useDownloadFixture()
 
 describe('Download: writing chunks', () => {
   it('moves a file to its final path only when all its chunks are written, with the right bytes', async () => {
