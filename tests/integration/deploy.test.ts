@@ -551,7 +551,7 @@ describe('deployment files', () => {
       expect([...readOnly, ...words('ReadWritePaths')].some((p) => isUnder(value, p)), `--allow-folder ${value} is readable in the sandbox`).toBe(true);
     }
     const api = flagValues(argv, ['--api'])[0]?.value ?? '127.0.0.1:7171';
-    expect(api, 'API on loopback (no token needed)').toMatch(/^127\./);
+    expect(api, 'API on loopback').toMatch(/^127\./);
 
     const analyze = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8', timeout: 30_000 });
     if (analyze.error == null) {
