@@ -3,14 +3,18 @@
  * login-url ask it), the API token on loopback with a hostile local client, --trust through the
  * daemon for CIDs it already holds, and the daemon's upload limit.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  compareFolders, exists, Harness, hashTree, LOCAL_ONLY, makeModelFolder, MiB, totalSize,
+  CLI, compareFolders, exists, Harness, hashTree, LOCAL_ONLY, makeModelFolder, MiB, NODE, totalSize,
   type CliEvent, type DoneEvent, type FileSpec,
 } from './harness.js';
-import { startDaemon, type Model } from './daemon-harness.js';
+import { readApiToken, startDaemon, type Model } from './daemon-harness.js';
+
+/** util-linux `script` runs a command on a pseudo-terminal: how a user starts the daemon by hand. */
+const HAVE_SCRIPT = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
 
 const SMALL: FileSpec[] = [
   { path: 'config.json', size: 600 },
@@ -152,6 +156,27 @@ describe('CLI through the daemon', () => {
     const rm = await h.run('rm', ['rm', model.cid, '--data-dir', data], 15_000);
     expect(rm.exitInfo?.code, rm.tail()).toBe(0);
     expect(await d.api.models()).toEqual([]);
+  });
+
+  it.skipIf(!HAVE_SCRIPT)('on a terminal, the daemon shows the login URL once (and only there)', { timeout: 45_000 }, async () => {
+    const data = await h.tempDir('data');
+    const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+    const command = [NODE, CLI, 'daemon', '--data-dir', data, '--api', '127.0.0.1:0', ...LOCAL_ONLY].map(quote).join(' ');
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!/#token=\S+/.test(out) && Date.now() < deadline && child.exitCode == null) await new Promise((r) => setTimeout(r, 100));
+      const token = await readApiToken(data);
+      const url = /(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(out)?.[1];
+      expect(url, out).toMatch(new RegExp(`/#token=${token}$`));
+      expect(out.split(token).length - 1, 'the token is shown once').toBe(1);
+    } finally {
+      try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ }
+      await new Promise((r) => { if (child.exitCode != null) r(null); else child.once('close', r); setTimeout(r, 10_000); });
+      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+    }
   });
 
   it('fetch --trust holds for a CID the daemon already holds, and daemon --trust binds every API fetch', { timeout: 60_000 }, async () => {
