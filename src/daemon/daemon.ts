@@ -244,8 +244,9 @@ export class Daemon implements DaemonService {
         continue
       }
       try {
-        // --allow-folder may have changed since it was added.
+        // --allow-folder and --trust may have changed since it was added.
         if (record.kind === 'seed') await this.folders.seedFolder(served)
+        else await this.checkFetched(record, served)
         const release = await serveRelease(this.engine, parseCid(record.cid), served)
         this.describe(entry, release.publisher, release.manifest.files.length, totalSize(release.manifest))
         entry.verifiedBytes = entry.bytes ?? 0
@@ -353,6 +354,16 @@ export class Daemon implements DaemonService {
       entry.rate.lastDown = s.downloaded
       if (entry.rate.up > 0 || entry.rate.down > 0) this.emitModel(entry)
     }
+  }
+
+  /** A completed fetch is served again only if its folder and its publisher are still allowed. */
+  private async checkFetched (record: FetchRecord, folder: string): Promise<void> {
+    await this.folders.outputFolder(folder)
+    const trusted = this.trust.forFetch(record.trust)
+    if (trusted.length === 0) return
+    const cid = parseCid(record.cid)
+    const bytes = await this.engine.dataDir.loadRelease(cid)
+    if (bytes != null) await openRelease(cid, bytes, trusted) // UntrustedPublisherError
   }
 
   /**

@@ -179,7 +179,7 @@ describe('CLI through the daemon', () => {
     }
   });
 
-  it('fetch --trust holds for a CID the daemon already holds, and daemon --trust binds every API fetch', { timeout: 60_000 }, async () => {
+  it('fetch --trust holds for a CID the daemon already holds, and daemon --trust binds every API fetch', { timeout: 120_000 }, async () => {
     const src = await h.tempDir('src');
     await makeModelFolder(src, SMALL.slice(0, 1), 'trust');
     const data = await h.tempDir('data');
@@ -203,6 +203,18 @@ describe('CLI through the daemon', () => {
     // The right publisher is accepted (the held model answers).
     expect((await d.api.fetch(held.cid, { trust: [publisherA] })).cid).toBe(held.cid);
     expect(await d.api.models()).toHaveLength(1);
+
+    // A second daemon fetched it; restarted with --trust B, it no longer serves what B did not sign.
+    const dataE = await h.tempDir('data-e');
+    let e = await startDaemon(h, 'daemon-e', dataE, { bootstrap: [d.addr] });
+    await e.api.fetch(held.cid, { peers: [d.addr] });
+    await e.api.waitForModel(held.cid, (m) => m.state === 'seeding', 30_000, { context: () => e.proc.tail() });
+    e.proc.signal('SIGTERM');
+    await e.proc.waitForExit(15_000);
+    e = await startDaemon(h, 'daemon-e-trust', dataE, { extra: ['--trust', other.publisher] });
+    const refused = await e.api.waitForModel(held.cid, (m) => m.state !== 'hashing', 15_000);
+    expect(refused.state).toBe('failed');
+    expect(refused.error).toMatch(/not among the trusted publishers/);
 
     // Restarted with --trust B: every API fetch is bound by it, with or without its own list.
     d.proc.signal('SIGTERM');
