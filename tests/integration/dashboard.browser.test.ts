@@ -157,6 +157,9 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in a browser', () => {
       await page.locator(`tr[data-testid="model-row"][data-cid="${cid}"][data-state="seeding"]`).waitFor({ state: 'attached', timeout: 10_000 });
       expect(await page.getByTestId('token-panel').isVisible()).toBe(false);
       expect(page.url()).not.toContain(token); // taken out of the address bar
+      // Kept for this tab only, and never as a cookie (which a browser would attach by itself).
+      expect(await page.evaluate(() => sessionStorage.getItem('p2pweights-token'))).toBe(token);
+      expect(await context!.cookies()).toEqual([]);
     });
 
     await withPage('no-token', async (page) => {
