@@ -104,11 +104,18 @@ describe('CLI through the daemon', () => {
     await makeModelFolder(src, SMALL.slice(0, 1), 'token');
     const data = await h.tempDir('data');
     await fs.chmod(data, 0o755); // as a careless install leaves it: the daemon makes it private
+    // A token others could read is taken as leaked: the daemon makes a new one.
+    const tokenFile = path.join(data, 'api-token');
+    const leaked = 'leaked-token-0123456789abcdefghijklmnopqrstuvwxyz';
+    await fs.writeFile(tokenFile, leaked + '\n', { mode: 0o644 });
+    await fs.chmod(tokenFile, 0o644);
     const d = await startDaemon(h, 'daemon', data); // 127.0.0.1
     const token = d.token;
-    const tokenFile = path.join(data, 'api-token');
+    expect(token).not.toBe(leaked);
     expect((await fs.stat(tokenFile)).mode & 0o777).toBe(0o600);
     expect((await fs.stat(data)).mode & 0o777).toBe(0o700);
+    expect(d.proc.stderr).toMatch(/api-token was not a private file/);
+    expect((await d.api.get('/api/v1/status', { token: leaked })).status).toBe(401);
     expect(JSON.parse(await fs.readFile(path.join(data, 'api.json'), 'utf8'))).toMatchObject({ token: true });
     const model = await d.api.seed(src);
 
@@ -156,6 +163,11 @@ describe('CLI through the daemon', () => {
     const rm = await h.run('rm', ['rm', model.cid, '--data-dir', data], 15_000);
     expect(rm.exitInfo?.code, rm.tail()).toBe(0);
     expect(await d.api.models()).toEqual([]);
+    // Without the token file the CLI says so, instead of running on its own beside the daemon.
+    await fs.rm(tokenFile);
+    const blind = await h.run('ls-no-token', ['ls', '--data-dir', data], 15_000);
+    expect(blind.exitInfo?.code, blind.tail()).toBe(1);
+    expect(blind.errorLines().join('\n'), blind.tail()).toMatch(/a daemon runs for .* but it has no API token/);
   });
 
   it.skipIf(!HAVE_SCRIPT)('on a terminal, the daemon shows the login URL once (and only there)', { timeout: 45_000 }, async () => {
