@@ -38,8 +38,8 @@ RUN ln -s /app/dist/cli/main.js /usr/local/bin/p2pweights
 USER p2pweights
 # Identity, API token, hash cache, model list, fetched models (/data/models).
 VOLUME ["/data"]
-# 4001: the libp2p swarm (TCP). 7171: HTTP API and dashboard; bound beyond loopback, as here, it
-# requires the token the daemon keeps in /data/api-token (Authorization: Bearer <token>).
+# 4001: the libp2p swarm (TCP). 7171: HTTP API and dashboard; like everywhere, it requires the
+# token the daemon keeps in /data/api-token (Authorization: Bearer <token>).
 EXPOSE 4001 7171
 # No curl in the slim image: ask Node. /healthz needs no token.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

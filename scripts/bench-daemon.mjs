@@ -92,13 +92,19 @@ const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 const seconds = ms => Math.round(ms) / 1000
 const fmtBytes = n => n >= GiB ? `${(n / GiB).toFixed(1)} GiB` : n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
 
+/** The running daemon's API token, read from its data dir as the CLI does (set by startDaemon). */
+let apiToken = ''
+
 /** One HTTP request to the daemon's API (node:http: no client-side timeout but ours). */
 function api (base, method, path, body, timeoutMs = 30_000) {
   return new Promise((resolve, reject) => {
     const payload = body == null ? undefined : JSON.stringify(body)
     const req = http.request(`${base}${path}`, {
       method,
-      headers: payload == null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+      headers: {
+        authorization: `Bearer ${apiToken}`,
+        ...(payload == null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) })
+      }
     }, res => {
       let text = ''
       res.setEncoding('utf8')
@@ -151,6 +157,7 @@ async function startDaemon (dataDir) {
     })
     child.exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`daemon exited (${signal ?? code}) before "ready"\n${stderr}`)) })
   })
+  apiToken = readFileSync(join(dataDir, 'api-token'), 'utf8').trim()
   return { child, ready, readyMs: performance.now() - t0, t0 }
 }
 

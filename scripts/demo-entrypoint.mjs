@@ -20,6 +20,8 @@
 // /app/dist/cli/main.js in the image).
 import { spawn } from 'node:child_process'
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
@@ -72,9 +74,17 @@ function pickAddress (addrs) {
   return addr
 }
 
+/** The daemon's API token: in its data dir, as the CLI reads it (the daemon prints it nowhere). */
+async function apiToken (command) {
+  const at = command.indexOf('--data-dir')
+  const inline = command.find(a => a.startsWith('--data-dir='))
+  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share')
+  const dir = at >= 0 ? command[at + 1] : inline != null ? inline.slice('--data-dir='.length) : join(base, 'p2pweights')
+  return (await readFile(join(dir, 'api-token'), 'utf8')).trim()
+}
+
 async function api (ready, method, path, body) {
-  const headers = { 'content-type': 'application/json' }
-  if (ready.token != null) headers.authorization = `Bearer ${ready.token}`
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${ready.token}` }
   const res = await fetch(`${ready.api}${path}`, {
     method,
     headers,
@@ -146,7 +156,7 @@ async function main () {
     try { event = JSON.parse(line) } catch { return }
     if (event?.event !== 'ready') return
     readySeen = true
-    afterReady(opts, event).catch(err => {
+    apiToken(command).then(token => afterReady(opts, { ...event, token })).catch(err => {
       if (stopping) return // the daemon is going away: its API with it
       log(`error: ${err.message}; stopping the daemon`)
       stop()

@@ -3,9 +3,15 @@
  * HTTP API (docs/api.md). When no daemon answers, the commands run standalone.
  */
 import { request as httpRequest } from 'node:http'
-import { readApiFile, readToken } from '../daemon/api-file.js'
+import { loginUrl, readApiFile, readToken, tokenPath } from '../daemon/api-file.js'
 import { isProcessAlive } from '../util/process.js'
 import type { AddFetchRequest, AddSeedRequest, DaemonEvent, ModelInfo, NodeStatus, PeerSummary } from '../daemon/service.js'
+
+/** A daemon runs for the data dir, but its API token cannot be read by this user. */
+export class DaemonTokenError extends Error {
+  static override name = 'DaemonTokenError'
+  override name = 'DaemonTokenError'
+}
 
 export class DaemonApiError extends Error {
   static override name = 'DaemonApiError'
@@ -20,19 +26,35 @@ const REQUEST_TIMEOUT = 30_000
 const SEED_TIMEOUT = 24 * 60 * 60 * 1000
 
 export class DaemonClient {
-  private constructor (readonly url: string, private readonly token: string | undefined) {}
+  private constructor (readonly url: string, private readonly token: string) {}
 
-  /** The daemon of this data dir, if one is running and answers. */
+  /**
+   * The daemon of this data dir, if one is running and answers. Its token comes from
+   * <data-dir>/api-token: a user who cannot read it gets DaemonTokenError rather than a silent
+   * standalone run next to the daemon.
+   */
   static async find (dataDir: string): Promise<DaemonClient | undefined> {
     const api = await readApiFile(dataDir)
     if (api == null || !isProcessAlive(api.pid)) return undefined
-    const client = new DaemonClient(api.url, api.token ? await readToken(dataDir) : undefined)
     try {
       const res = await fetch(`${api.url}/healthz`, { signal: AbortSignal.timeout(2000) })
-      return res.ok ? client : undefined
+      if (!res.ok) return undefined
     } catch {
       return undefined
     }
+    let token: string | undefined
+    try {
+      token = await readToken(dataDir)
+    } catch (err: any) {
+      throw new DaemonTokenError(`a daemon runs for ${dataDir}, but its API token ${tokenPath(dataDir)} cannot be read (${String(err.code ?? err.message)}): run this as the daemon's user, or pass --no-daemon (seed, fetch) to run on your own`)
+    }
+    if (token == null) throw new DaemonTokenError(`a daemon runs for ${dataDir}, but it has no API token at ${tokenPath(dataDir)}; restart the daemon`)
+    return new DaemonClient(api.url, token)
+  }
+
+  /** The dashboard URL that logs a browser in (the token in its fragment). */
+  loginUrl (): string {
+    return loginUrl(this.url, this.token)
   }
 
   async status (): Promise<NodeStatus> {
@@ -84,7 +106,7 @@ export class DaemonClient {
   }
 
   private headers (): Record<string, string> {
-    return this.token != null ? { authorization: `Bearer ${this.token}` } : {}
+    return { authorization: `Bearer ${this.token}` }
   }
 
   /**

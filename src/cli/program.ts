@@ -6,9 +6,10 @@ import { Command, CommanderError, Option } from 'commander'
 import { daemon, DEFAULT_API } from './commands/daemon.js'
 import { fetch } from './commands/fetch.js'
 import { keygen } from './commands/keygen.js'
-import { ls, rm, status } from './commands/manage.js'
+import { loginUrlCommand, ls, rm, status } from './commands/manage.js'
 import { DEFAULT_CHUNK_MIB, seed } from './commands/seed.js'
 import { addNodeFlags, count, megabytesPerSecond, mebibytes, seconds } from './options.js'
+import { sanitizeText } from '../util/terminal-text.js'
 import { VERSION } from './version.js'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -51,11 +52,12 @@ addNodeFlags(program.command('fetch')
 
 addNodeFlags(program.command('daemon')
   .description('run the always-on node: seed and fetch through its HTTP API and dashboard, until Ctrl-C')
-  .option('--api <host:port>', 'where the HTTP API and dashboard listen; beyond loopback a token is required', DEFAULT_API)
+  .option('--api <host:port>', 'where the HTTP API and dashboard listen (a token from <data-dir>/api-token is always required)', DEFAULT_API)
   .addOption(new Option('--max-connections <n>', 'most peer connections at once').default(200).argParser(count))
   .addOption(new Option('--max-upload-rate <MB/s>', 'upload limit across all peers, 0 = none').default(0).argParser(megabytesPerSecond))
   .addOption(new Option('--max-download-rate <MB/s>', 'download limit across all peers, 0 = none').default(0).argParser(megabytesPerSecond))
-  .option('--allow-folder <dir>', 'seed and fetch only under this folder, repeatable (default: anywhere)', collect)
+  .option('--allow-folder <dir>', 'seed and fetch only under this folder (checked on real paths), repeatable (default: anywhere but the data dir)', collect)
+  .option('--trust <publisher>', 'fetch through the API only releases signed by this publisher id, repeatable', collect)
   .addOption(new Option('--check-interval <seconds>', 'how often seeded folders are checked for changes on disk').default(30_000, '30').argParser(seconds)))
   .action(daemon)
 
@@ -67,6 +69,7 @@ manage(program.command('ls').description('list what the running daemon seeds and
 manage(program.command('status').description('show the running daemon\'s node, traffic and limits')).action(status)
 manage(program.command('rm').description('stop seeding or fetching a release (never deletes its folder)')
   .argument('<cid>', 'the release CID')).action(rm)
+manage(program.command('login-url').description('print the dashboard URL that logs a browser in to the running daemon (it holds the API token: keep it private)')).action(loginUrlCommand)
 
 async function main (): Promise<void> {
   try {
@@ -76,7 +79,8 @@ async function main (): Promise<void> {
       process.exitCode = err.exitCode === 0 ? 0 : 2
       return
     }
-    process.stderr.write(`error: ${err?.message ?? String(err)}\n`)
+    // Error messages may quote peers (reasons off the wire, names): made inert for the terminal.
+    process.stderr.write(`error: ${sanitizeText(err?.message ?? String(err), { keepNewlines: true })}\n`)
     if (process.env.P2PWEIGHTS_DEBUG != null) process.stderr.write(`${err?.stack}\n`)
     process.exitCode = 1
   }

@@ -1,9 +1,11 @@
 /**
  * Turns engine events into output. With --json: one JSON object per line on stdout, nothing
  * else there. Otherwise: a progress bar on stderr when it is a terminal, a quiet line every few
- * seconds when it is not, and warnings as `warning:` lines.
+ * seconds when it is not, and warnings as `warning:` lines. Every line is sanitised (peer text:
+ * release names, paths, error reasons) so that nothing a peer sends acts on the terminal.
  */
 import { SingleBar, Presets } from 'cli-progress'
+import { safeJson, sanitizeText } from '../util/terminal-text.js'
 import type { EngineEvent } from '../engine/events.js'
 
 const QUIET_LINE_INTERVAL = 5000
@@ -20,23 +22,24 @@ export class Reporter {
 
   /** For JSON mode: a final or one-off result line. */
   result (obj: Record<string, unknown>): void {
-    if (this.json) process.stdout.write(JSON.stringify(obj) + '\n')
+    if (this.json) process.stdout.write(safeJson(obj) + '\n')
   }
 
   info (text: string): void {
     if (this.json) return
     this.stopBar()
-    process.stderr.write(text + '\n')
+    process.stderr.write(sanitizeText(text, { keepNewlines: true }) + '\n')
   }
 
+  /** One line: a peer's text inside a warning cannot start a line of its own. */
   warn (text: string): void {
     this.stopBar()
-    process.stderr.write(`warning: ${text}\n`)
+    process.stderr.write(`warning: ${sanitizeText(text)}\n`)
   }
 
   error (text: string): void {
     this.stopBar()
-    process.stderr.write(`error: ${text}\n`)
+    process.stderr.write(`error: ${sanitizeText(text, { keepNewlines: true })}\n`)
   }
 
   on = (e: EngineEvent): void => {
@@ -58,9 +61,9 @@ export class Reporter {
       return
     }
     switch (e.event) {
-      case 'hashing': this.progress('hashing', e.bytes, e.total, e.file); break
+      case 'hashing': this.progress('hashing', e.bytes, e.total, sanitizeText(e.file)); break
       case 'progress': this.progress('progress', e.bytes, e.total, `${e.peers} peer(s)`); break
-      case 'manifest': this.info(`release ${e.name}: ${e.files} file(s), ${formatBytes(e.bytes)}, signed by ${e.publisher}\n  into ${e.path}`); break
+      case 'manifest': this.info(`release ${sanitizeText(e.name)}: ${e.files} file(s), ${formatBytes(e.bytes)}, signed by ${e.publisher}\n  into ${sanitizeText(e.path)}`); break
       case 'announced': if (!this.tty || this.bar == null) this.info(`announced ${e.cid} to ${e.peers} DHT peer(s)`); break
       case 'hashed': this.info(`hashed ${e.files} file(s), ${formatBytes(e.bytes)} in ${e.seconds.toFixed(1)} s${e.cached > 0 ? ` (${e.cached} from the cache)` : ''}`); break
       case 'file-done': break
@@ -80,7 +83,7 @@ export class Reporter {
       if (now - this.lastLine < QUIET_LINE_INTERVAL && bytes < total) return
       this.lastLine = now
       const rate = bytes / Math.max(0.001, (now - this.started) / 1000)
-      process.stderr.write(`${label} ${formatBytes(bytes)} / ${formatBytes(total)} (${percent(bytes, total)}) ${formatBytes(rate)}/s ${detail}\n`)
+      process.stderr.write(`${label} ${formatBytes(bytes)} / ${formatBytes(total)} (${percent(bytes, total)}) ${formatBytes(rate)}/s ${sanitizeText(detail)}\n`)
       return
     }
     if (this.barKind !== kind) {

@@ -5,18 +5,18 @@
  * retried with backoff for as long as they are on the list; a seeded folder that changes on
  * disk stops being served.
  */
-import { realpath, stat } from 'node:fs/promises'
-import { isAbsolute, join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { FsDatastore } from 'datastore-fs'
 import { Engine, parseCid } from '../engine/engine.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
+import { openRelease } from '../manifest/signed.js'
 import { SeededFolder } from '../store/seeded-folder.js'
-import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import { sleep } from '../util/sleep.js'
 import { ModelStore, type FetchRecord, type ModelRecord } from './model-store.js'
+import { FolderPolicy, TrustPolicy } from './policy.js'
 import {
-  BadRequestError, ForbiddenFolderError,
+  BadRequestError,
   type AddFetchRequest, type AddSeedRequest, type DaemonEvent, type DaemonLimits, type DaemonService,
   type ModelInfo, type ModelState, type NodeStatus, type PeerSummary
 } from './service.js'
@@ -35,6 +35,8 @@ export interface DaemonOptions extends Omit<EngineOptions, 'datastore' | 'onEven
   /** Prometheus text of the whole process; set by the HTTP layer's metrics registry. */
   metrics?: () => Promise<string>
   engineMetrics?: EngineOptions['metrics']
+  /** Publisher ids every API fetch must be signed by (`daemon --trust`); empty = any. */
+  trust?: string[]
 }
 
 interface Entry {
@@ -67,10 +69,14 @@ export class Daemon implements DaemonService {
   private seeding: Promise<unknown> = Promise.resolve()
   private hashingFolder?: string
   private stopped = false
+  private readonly folders: FolderPolicy
 
-  private constructor (readonly engine: Engine, private readonly store: ModelStore, private readonly datastore: FsDatastore, private readonly options: DaemonOptions) {}
+  private constructor (readonly engine: Engine, private readonly store: ModelStore, private readonly datastore: FsDatastore, private readonly options: DaemonOptions, private readonly trust: TrustPolicy) {
+    this.folders = new FolderPolicy(options.dataDir, options.limits.allowedFolders)
+  }
 
   static async start (options: DaemonOptions): Promise<Daemon> {
+    const trust = new TrustPolicy(options.trust)
     const datastore = new FsDatastore(join(options.dataDir, 'datastore'))
     await datastore.open()
     let daemon: Daemon | undefined
@@ -86,7 +92,7 @@ export class Daemon implements DaemonService {
       await datastore.close()
       throw err
     })
-    daemon = new Daemon(engine, new ModelStore(join(options.dataDir, 'daemon')), datastore, options)
+    daemon = new Daemon(engine, new ModelStore(join(options.dataDir, 'daemon')), datastore, options, trust)
     await engine.start()
     await daemon.restore()
     daemon.timers.push(setInterval(() => { void daemon?.checkFolders() }, options.checkInterval ?? CHANGE_CHECK_INTERVAL))
@@ -135,7 +141,7 @@ export class Daemon implements DaemonService {
   }
 
   async addSeed (req: AddSeedRequest): Promise<ModelInfo> {
-    const folder = await this.allowedFolder(req.folder, true)
+    const folder = await this.folders.seedFolder(req.folder)
     // One seed hashes at a time: the disk is the bottleneck, and progress is attributable.
     const job = this.seeding.catch(() => {}).then(async () => {
       this.hashingFolder = folder
@@ -165,14 +171,19 @@ export class Daemon implements DaemonService {
     } catch (err: any) {
       throw new BadRequestError(err.message)
     }
+    // Checked before anything else, also for a CID this daemon already holds.
+    const trust = this.trust.forFetch(req.trust)
     const existing = this.entries.get(cid)
-    if (existing != null) return this.info(existing)
-    const outDir = req.outDir == null ? undefined : await this.allowedFolder(req.outDir, false)
+    if (existing != null) {
+      await this.checkHeldTrust(existing, trust)
+      return this.info(existing)
+    }
+    const outDir = req.outDir == null ? undefined : await this.folders.outputFolder(req.outDir)
     const record: FetchRecord = {
       kind: 'fetch',
       cid,
       outDir,
-      baseDir: join(this.options.dataDir, 'models'),
+      baseDir: this.folders.downloads,
       trust: req.trust ?? [],
       peers: req.peers ?? [],
       complete: false,
@@ -233,6 +244,9 @@ export class Daemon implements DaemonService {
         continue
       }
       try {
+        // --allow-folder and --trust may have changed since it was added.
+        if (record.kind === 'seed') await this.folders.seedFolder(served)
+        else await this.checkFetched(record, served)
         const release = await serveRelease(this.engine, parseCid(record.cid), served)
         this.describe(entry, release.publisher, release.manifest.files.length, totalSize(release.manifest))
         entry.verifiedBytes = entry.bytes ?? 0
@@ -256,7 +270,9 @@ export class Daemon implements DaemonService {
         const summary = await this.engine.fetch(record.cid, {
           outDir: record.outDir,
           baseDir: record.baseDir,
-          trust: record.trust,
+          // The daemon's --trust list as it is now (it may have changed since the fetch was added).
+          trust: this.trust.forFetch(record.trust),
+          checkOutDir: async dir => { await this.folders.outputFolder(dir) },
           peers: record.peers,
           findTimeout: this.options.findTimeout,
           keepSeeding: true,
@@ -340,26 +356,37 @@ export class Daemon implements DaemonService {
     }
   }
 
+  /** A completed fetch is served again only if its folder and its publisher are still allowed. */
+  private async checkFetched (record: FetchRecord, folder: string): Promise<void> {
+    await this.folders.outputFolder(folder)
+    const trusted = this.trust.forFetch(record.trust)
+    if (trusted.length === 0) return
+    const cid = parseCid(record.cid)
+    const bytes = await this.engine.dataDir.loadRelease(cid)
+    if (bytes != null) await openRelease(cid, bytes, trusted) // UntrustedPublisherError
+  }
+
   /**
-   * Checks a folder the API was given against --allow-folder and returns it normalised. The
-   * check is on the real path: `..` is resolved, and for a folder that does not exist yet (a
-   * fetch's output) the deepest existing ancestor's symlinks are resolved, so neither can lead
-   * outside an allowed folder.
+   * A fetch asked for a CID this daemon already holds (seeded, fetched or being fetched): its
+   * publisher must be among `trusted` all the same. Throws UntrustedPublisherError.
    */
-  private async allowedFolder (folder: string, mustExist: boolean): Promise<string> {
-    if (typeof folder !== 'string' || !isAbsolute(folder)) throw new BadRequestError(`folder must be an absolute path, got ${JSON.stringify(folder)}`)
-    const normalised = resolve(folder)
-    const s = await stat(normalised).catch(() => undefined)
-    if (mustExist && s?.isDirectory() !== true) throw new BadRequestError(`${folder} is not a folder`)
-    if (s != null && !s.isDirectory()) throw new BadRequestError(`${folder} exists and is not a folder`)
-    const allowed = this.options.limits.allowedFolders
-    if (allowed.length === 0) return normalised
-    const real = await realPathOfMaybeMissing(normalised)
-    for (const root of allowed) {
-      const realRoot = await realpath(root).catch(() => resolve(root))
-      if (isInside(real, realRoot)) return normalised
+  private async checkHeldTrust (entry: Entry, trusted: string[]): Promise<void> {
+    const cid = entry.record.cid
+    if (trusted.length === 0) return
+    if (entry.publisher != null) {
+      TrustPolicy.check(cid, entry.publisher, trusted)
+      return
     }
-    throw new ForbiddenFolderError(`${folder} is outside the folders this daemon may use (${allowed.join(', ')}); see --allow-folder`)
+    const bytes = await this.engine.dataDir.loadRelease(parseCid(cid))
+    const release = bytes == null ? undefined : await openRelease(parseCid(cid), bytes).catch(() => undefined)
+    if (release != null) {
+      TrustPolicy.check(cid, release.publisher, trusted)
+      return
+    }
+    // Still looking for the release: fine if the running fetch accepts no one the caller does not.
+    const running = entry.record.kind === 'fetch' ? this.trust.forFetch(entry.record.trust) : []
+    if (running.length > 0 && running.every(id => trusted.includes(id))) return
+    throw new BadRequestError(`${cid} is already being fetched and its publisher is not known yet, so the trust list cannot be checked; wait for it, or remove it and fetch it again with this trust list`)
   }
 
   private newEntry (record: ModelRecord, state: ModelState): Entry {

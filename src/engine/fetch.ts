@@ -34,6 +34,11 @@ export interface FetchOptions {
   findTimeout?: number
   stallTimeout?: number
   streamsPerPeer?: number
+  /**
+   * Called with the output folder before anything is written there (the daemon checks its real
+   * path against --allow-folder and the data dir); throwing ends the fetch.
+   */
+  checkOutDir?: (outDir: string) => Promise<void>
   /** Serve the finished folder afterwards (the caller keeps the engine running). */
   keepSeeding?: boolean
   signal?: AbortSignal
@@ -72,6 +77,7 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
   try {
     const release = await locateRelease(engine, cid, trust, options, candidates, cb => { onCandidate = cb }, findTimeout)
     const outDir = resolve(options.outDir ?? join(options.baseDir ?? '.', release.manifest.name))
+    await options.checkOutDir?.(outDir)
     const total = totalSize(release.manifest)
     engine.emit({ event: 'manifest', cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: release.manifest.files.length, bytes: total, path: outDir })
     await engine.dataDir.saveRelease(cid, release.bytes)

@@ -50,11 +50,11 @@ describe('daemon HTTP API', () => {
     const dataA = await h.tempDir('data-a');
     const a = await startDaemon(h, 'daemon-a', dataA, { extra: ['--allow-folder', allowed] });
     expect(a.ready.models).toBe(0);
-    expect(a.ready.token).toBeUndefined(); // loopback: no token
+    expect(a.ready).not.toHaveProperty('token'); // never in --json output
 
-    // The CLI finds the daemon through <data-dir>/api.json.
+    // The CLI finds the daemon through <data-dir>/api.json, and its token in <data-dir>/api-token.
     const apiFile = JSON.parse(await fs.readFile(path.join(dataA, 'api.json'), 'utf8'));
-    expect(apiFile).toMatchObject({ url: a.ready.api, pid: a.proc.pid, token: false });
+    expect(apiFile).toEqual({ url: a.ready.api, pid: a.proc.pid, token: true });
 
     // ---- reading endpoints on an empty daemon
     expect(await a.api.ok('/healthz')).toEqual({ ok: true });
@@ -190,9 +190,41 @@ describe('daemon HTTP API', () => {
       const res = await d.api.post('/api/v1/fetches', { cid: await randomCid(), outDir });
       expectError(res, 403);
     }
+    // Seeding checks the real path too: a symlink inside the allowed folder that points out.
+    await makeModelFolder(outside, SMALL.slice(0, 1), 'outside');
+    expectError(await d.api.post('/api/v1/seeds', { folder: path.join(allowed, 'link') }), 403, /real path/);
     expect((await d.api.models()).map((m) => m.cid)).toEqual([cid]);
     await new Promise((r) => setTimeout(r, 500));
-    expect(await fs.readdir(outside)).toEqual([]);
+    expect((await fs.readdir(outside)).sort()).toEqual(['config.json']);
+  });
+
+  it('without --allow-folder, a fetch never writes into the data dir or a folder above it', { timeout: 30_000 }, async () => {
+    const parent = await h.tempDir('home');
+    const dataDir = path.join(parent, 'share', 'p2pweights');
+    await fs.mkdir(dataDir, { recursive: true });
+    const elsewhere = await h.tempDir('elsewhere');
+    await fs.symlink(dataDir, path.join(elsewhere, 'innocent-looking'));
+    const d = await startDaemon(h, 'daemon', dataDir);
+    // A manifest's paths are relative to the output folder: with the output folder above the
+    // data dir, a release holding share/p2pweights/peer.key would overwrite the node's key.
+    const overlapping = [
+      dataDir,
+      path.join(dataDir, 'releases'),
+      path.join(dataDir, 'models'), // the downloads folder itself (its subfolders are fine)
+      parent,
+      path.join(parent, 'share'),
+      path.join(elsewhere, 'innocent-looking'), // a symlink to the data dir
+      path.join(elsewhere, 'innocent-looking', 'new'),
+    ];
+    for (const outDir of overlapping) {
+      expectError(await d.api.post('/api/v1/fetches', { cid: await randomCid(), outDir }), 403, /data dir/);
+    }
+    expect(await d.api.models()).toEqual([]);
+    // The default and the downloads folder's subfolders, and any other folder, are fine.
+    expect((await d.api.post('/api/v1/fetches', { cid: await randomCid() })).status).toBe(202);
+    expect((await d.api.post('/api/v1/fetches', { cid: await randomCid(), outDir: path.join(dataDir, 'models', 'mine') })).status).toBe(202);
+    expect((await d.api.post('/api/v1/fetches', { cid: await randomCid(), outDir: path.join(elsewhere, 'model') })).status).toBe(202);
+    expect(await d.api.models()).toHaveLength(3);
   });
 
   it('a seeded folder that changes on disk becomes "changed" and is no longer served', { timeout: 60_000 }, async () => {

@@ -1,9 +1,12 @@
 /**
  * Helpers for the daemon's end-to-end tests: start `p2pweights daemon` as a child process (on
- * 127.0.0.1, off mDNS and the public DHT), talk to its HTTP API, poll its model list. Built on
- * harness.ts: the Harness owns every process and temp dir, so cleanup() kills and removes them.
+ * 127.0.0.1, off mDNS and the public DHT), talk to its HTTP API with the token from its data dir
+ * (as the CLI does: the daemon prints it nowhere), poll its model list. Built on harness.ts: the
+ * Harness owns every process and temp dir, so cleanup() kills and removes them.
  */
+import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
+import * as path from 'node:path';
 import { LOCAL_ONLY, type CliEvent, type CliProcess, type Harness } from './harness.js';
 
 export interface DaemonReady extends CliEvent {
@@ -12,7 +15,6 @@ export interface DaemonReady extends CliEvent {
   /** e.g. http://127.0.0.1:41234 */
   api: string;
   models: number;
-  token?: string;
 }
 
 /** The subset of the API's ModelInfo the tests read (src/daemon/service.ts). */
@@ -22,6 +24,7 @@ export interface Model {
   kind: 'seed' | 'fetch';
   state: string;
   path: string;
+  publisher?: string;
   bytes?: number;
   verifiedBytes: number;
   uploaded: number;
@@ -36,6 +39,8 @@ export interface RunningDaemon {
   dataDir: string;
   /** The loopback TCP multiaddr with /p2p/, for --peer / --bootstrap / peers. */
   addr: string;
+  /** The API token, read from <dataDir>/api-token. */
+  token: string;
   api: ApiClient;
 }
 
@@ -56,7 +61,22 @@ export async function startDaemon(h: Harness, label: string, dataDir: string, op
   const addr = ready.addrs.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && a.includes('/p2p/'));
   if (addr == null) throw new Error(`${label}: no /ip4/127.0.0.1/tcp/…/p2p/ address in ${JSON.stringify(ready.addrs)}`);
   if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(ready.api)) throw new Error(`${label}: unexpected api URL ${ready.api}`);
-  return { proc, ready, dataDir, addr, api: new ApiClient(ready.api, ready.token) };
+  const token = await readApiToken(dataDir);
+  return { proc, ready, dataDir, addr, token, api: new ApiClient(ready.api, token) };
+}
+
+/** The dashboard's login URL as a user gets it: from `p2pweights login-url`. */
+export async function loginUrl(h: Harness, d: RunningDaemon): Promise<string> {
+  const proc = await h.run('login-url', ['login-url', '--data-dir', d.dataDir], 15_000);
+  if (proc.exitInfo?.code !== 0 || proc.otherStdout.length !== 1) throw new Error(`login-url failed\n${proc.tail()}`);
+  return proc.otherStdout[0];
+}
+
+/** The daemon's API token, where the CLI finds it. */
+export async function readApiToken(dataDir: string): Promise<string> {
+  const token = (await fs.readFile(path.join(dataDir, 'api-token'), 'utf8')).trim();
+  if (token.length < 32) throw new Error(`${dataDir}/api-token holds no token`);
+  return token;
 }
 
 export interface ApiResponse<T = any> {

@@ -1,8 +1,9 @@
 /**
  * The daemon's dashboard in a real browser (Debian's Chromium, driven by playwright-core):
- * a user types a CID into the fetch form, the daemon fetches it from another daemon, and the
- * model's row shows it complete; the files on disk are the seeder's. Also: a daemon whose API
- * needs a token opens with the printed #token= URL and asks for the token without it.
+ * a user logs in with the URL `p2pweights login-url` prints, types a CID into the fetch form,
+ * the daemon fetches it from another daemon, and the model's row shows it complete; the files on
+ * disk are the seeder's. Also: the page takes the token out of the address bar, and without it
+ * shows nothing and asks for it.
  *
  * Needs /usr/bin/chromium (scripts/install-browser.sh). Without it the tests are skipped on a
  * developer machine (a missing browser is not a bug in p2pweights) but fail under CI, where the
@@ -15,7 +16,7 @@ import * as path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compareFolders, Harness, makeModelFolder, MiB, totalSize, type FileSpec } from './harness.js';
-import { startDaemon } from './daemon-harness.js';
+import { loginUrl, startDaemon } from './daemon-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -107,7 +108,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in a browser', () => {
     const out = path.join(await h.tempDir('out'), 'from-the-dashboard');
 
     await withPage('fetch', async (page) => {
-      await page.goto(`${b.ready.api}/`, { timeout: 15_000 });
+      await page.goto(await loginUrl(h, b), { timeout: 15_000 });
       await expect.poll(() => page.getByTestId('conn-state').textContent(), { timeout: 10_000 }).toBe('live');
       await expect.poll(() => page.getByTestId('status-peer-id').textContent(), { timeout: 10_000 }).toBe(b.ready.peerId);
       expect(await page.getByTestId('models-empty').isVisible()).toBe(true);
@@ -141,21 +142,24 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in a browser', () => {
     expect(await compareFolders(src, out)).toEqual([]);
   });
 
-  it('with a token, opens from the #token= URL and asks for the token without it', { timeout: 45_000 }, async () => {
+  it('opens from the login URL, takes the token out of the address bar, and asks for it without it', { timeout: 45_000 }, async () => {
     const src = await h.tempDir('src');
     await makeModelFolder(src, FILES.slice(0, 1), 'dashboard-token');
-    // 0.0.0.0 makes the daemon require a token; the browser only connects to 127.0.0.1.
-    const d = await startDaemon(h, 'daemon', await h.tempDir('data'), { api: '0.0.0.0:0' });
-    const token = d.ready.token!;
-    expect(token).toBeTruthy();
+    const d = await startDaemon(h, 'daemon', await h.tempDir('data')); // loopback: a token all the same
+    const token = d.token;
+    const url = await loginUrl(h, d);
+    expect(url).toBe(`${d.ready.api}/#token=${encodeURIComponent(token)}`);
     const { cid } = await d.api.seed(src);
 
     await withPage('token-url', async (page) => {
-      await page.goto(`${d.ready.api}/#token=${encodeURIComponent(token)}`, { timeout: 15_000 });
+      await page.goto(url, { timeout: 15_000 });
       await expect.poll(() => page.getByTestId('conn-state').textContent(), { timeout: 10_000 }).toBe('live');
       await page.locator(`tr[data-testid="model-row"][data-cid="${cid}"][data-state="seeding"]`).waitFor({ state: 'attached', timeout: 10_000 });
       expect(await page.getByTestId('token-panel').isVisible()).toBe(false);
       expect(page.url()).not.toContain(token); // taken out of the address bar
+      // Kept for this tab only, and never as a cookie (which a browser would attach by itself).
+      expect(await page.evaluate(() => sessionStorage.getItem('p2pweights-token'))).toBe(token);
+      expect(await context!.cookies()).toEqual([]);
     });
 
     await withPage('no-token', async (page) => {

@@ -551,7 +551,7 @@ describe('deployment files', () => {
       expect([...readOnly, ...words('ReadWritePaths')].some((p) => isUnder(value, p)), `--allow-folder ${value} is readable in the sandbox`).toBe(true);
     }
     const api = flagValues(argv, ['--api'])[0]?.value ?? '127.0.0.1:7171';
-    expect(api, 'API on loopback (no token needed)').toMatch(/^127\./);
+    expect(api, 'API on loopback').toMatch(/^127\./);
 
     const analyze = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8', timeout: 30_000 });
     if (analyze.error == null) {
@@ -568,7 +568,7 @@ function readdirCount(dir: string): number {
 
 // ---- the demo profile, for real -----------------------------------------------------------
 
-interface ReadyEvent extends CliEvent { peerId: string; addrs: string[]; api: string; models: number; token?: string }
+interface ReadyEvent extends CliEvent { peerId: string; addrs: string[]; api: string; models: number }
 interface ModelInfo { cid: string; name: string; kind: string; state: string; path: string; bytes?: number; verifiedBytes: number; error?: string }
 
 const DEMO_FILES: FileSpec[] = [
@@ -581,8 +581,10 @@ const DEMO_FILES: FileSpec[] = [
 const groups = new Set<number>();
 process.once('exit', () => { for (const pid of groups) { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } } });
 
-async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+/** GET with the API token of the daemon whose data dir is `dataDir` (where the CLI reads it). */
+async function getJson<T>(url: string, dataDir: string): Promise<T> {
+  const token = (await fs.readFile(path.join(dataDir, 'api-token'), 'utf8')).trim();
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${await res.text()}`);
   return await res.json() as T;
 }
@@ -653,12 +655,13 @@ describe('compose demo profile as processes on 127.0.0.1', () => {
     const cidFile = translate(flagValues(asArray(compose.services.seeder.command), ['--write-cid'])[0].value);
     const cid = await waitFor(async () => (await fs.readFile(cidFile, 'utf8').catch(() => '')).trim() || undefined, 60_000,
       () => `no CID in ${cidFile}\n${started.get('seeder')!.tail()}`);
-    const seeded = (await getJson<ModelInfo[]>(`${ready.get('seeder')!.api}/api/v1/models`)).find((m) => m.cid === cid);
+    const dataDirOf = (name: string): string => translate(flagValues(asArray(compose.services[name].command), ['--data-dir'])[0].value);
+    const seeded = (await getJson<ModelInfo[]>(`${ready.get('seeder')!.api}/api/v1/models`, dataDirOf('seeder'))).find((m) => m.cid === cid);
     expect(seeded, 'the seeder lists the model').toMatchObject({ kind: 'seed', state: 'seeding', bytes: totalSize(DEMO_FILES) });
 
     let last: ModelInfo | undefined;
     const fetched = await waitFor(async () => {
-      last = (await getJson<ModelInfo[]>(`${ready.get('fetcher')!.api}/api/v1/models`)).find((m) => m.cid === cid);
+      last = (await getJson<ModelInfo[]>(`${ready.get('fetcher')!.api}/api/v1/models`, dataDirOf('fetcher'))).find((m) => m.cid === cid);
       return last?.state === 'seeding' ? last : undefined;
     }, 120_000, () => `fetcher never listed ${cid} as seeding; last: ${JSON.stringify(last)}\n${started.get('fetcher')!.tail()}`);
     expect(fetched).toMatchObject({ kind: 'fetch', bytes: totalSize(DEMO_FILES), verifiedBytes: totalSize(DEMO_FILES) });

@@ -1,10 +1,12 @@
 /**
  * `p2pweights daemon`: the always-on node. Starts the daemon (which serves and resumes what it
  * had), its HTTP API and dashboard, writes <data-dir>/api.json for the CLI, and runs until
- * SIGINT/SIGTERM.
+ * SIGINT/SIGTERM. The API token stays in <data-dir>/api-token: it is never written to stdout,
+ * logs or --json output; the dashboard's login URL is shown only on a terminal (and by
+ * `p2pweights login-url`).
  */
 import { resolve } from 'node:path'
-import { isLoopback, loadOrCreateToken, removeApiFile, writeApiFile } from '../../daemon/api-file.js'
+import { loadOrCreateToken, loginUrl, removeApiFile, writeApiFile } from '../../daemon/api-file.js'
 import { Daemon } from '../../daemon/daemon.js'
 import { createApiServer } from '../../daemon/http/server.js'
 import { createMetrics } from '../../daemon/metrics.js'
@@ -20,6 +22,8 @@ export interface DaemonFlags extends NodeFlags {
   maxUploadRate: number
   maxDownloadRate: number
   allowFolder?: string[]
+  /** Publisher ids every API fetch must be signed by (one of them). */
+  trust?: string[]
   /** ms */
   checkInterval: number
 }
@@ -44,27 +48,28 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
       allowedFolders: (flags.allowFolder ?? []).map(f => resolve(f))
     },
     checkInterval: flags.checkInterval,
+    trust: flags.trust,
     engineMetrics: metrics.libp2p,
     metrics: metrics.render,
     onEvent: e => { if (e.event === 'warning') reporter.on(e) }
   })
   try {
     metrics.attach(running)
-    // Beyond loopback, whoever can reach the port could seed any allowed folder: require a token.
-    const token = isLoopback(host) ? undefined : await loadOrCreateToken(options.dataDir)
+    // On loopback too: every local user and, through their browsers, every web page can reach it.
+    const token = await loadOrCreateToken(options.dataDir, message => { reporter.warn(message) })
     const api = await createApiServer(running, { host, port, token, onError: err => reporter.warn(`API error: ${err.message}`) })
     try {
-      await writeApiFile(options.dataDir, { url: api.url, pid: process.pid, token: token != null })
+      await writeApiFile(options.dataDir, { url: api.url, pid: process.pid, token: true })
       const status = running.status()
-      reporter.result({ event: 'ready', peerId: status.peerId, addrs: status.addrs, api: api.url, models: status.models, ...(token != null ? { token } : {}) })
+      reporter.result({ event: 'ready', peerId: status.peerId, addrs: status.addrs, api: api.url, models: status.models })
       reporter.info([
         `p2pweights daemon ${VERSION}, ${status.models} model(s)`,
         `  peer      ${status.peerId}`,
         ...status.addrs.map(a => `  address   ${a}`),
-        `  dashboard ${api.url}/${token != null ? `#token=${token}` : ''}`,
-        ...(token != null ? [`  API token ${token} (also in ${options.dataDir}/api-token)`] : []),
+        `  API       ${api.url} (token in ${options.dataDir}/api-token)`,
         'press Ctrl-C to stop'
       ].join('\n'))
+      showLoginUrl(loginUrl(api.url, token), flags.json === true)
       await shutdown.wait()
     } finally {
       await removeApiFile(options.dataDir)
@@ -74,6 +79,16 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
     shutdown.dispose()
     await running.stop()
   }
+}
+
+/**
+ * Jupyter's pattern: the login URL (token included) goes to a terminal only, never to a log or a
+ * pipe, where others could read it. Elsewhere `p2pweights login-url` prints it on request.
+ */
+function showLoginUrl (url: string, json: boolean): void {
+  const stream = process.stderr.isTTY ? process.stderr : !json && process.stdout.isTTY ? process.stdout : undefined
+  if (stream == null) return
+  stream.write(`open the dashboard (this link logs you in; keep it private): ${url}\n`)
 }
 
 export function parseApiAddress (text: string): { host: string, port: number } {

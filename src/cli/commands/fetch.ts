@@ -5,6 +5,7 @@ import { Reporter, formatBytes } from '../reporter.js'
 import { DaemonClient } from '../daemon-client.js'
 import { ShutdownSignal } from './shutdown-signal.js'
 import { fetchThroughDaemon } from './through-daemon.js'
+import { sanitizeText } from '../../util/terminal-text.js'
 
 export interface FetchFlags extends NodeFlags {
   output?: string
@@ -49,7 +50,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
     const seconds = (Date.now() - started) / 1000
     reporter.result({ event: 'done', ...summary, seconds })
     if (flags.json !== true) {
-      process.stdout.write(summary.path + '\n')
+      process.stdout.write(sanitizeText(summary.path) + '\n') // the folder is named after the release
       reporter.info(`fetched ${formatBytes(summary.bytes)} into ${summary.path} (${formatBytes(summary.downloaded)} from ${Object.keys(summary.fromPeers).length} peer(s) in ${seconds.toFixed(1)} s), signed by ${summary.publisher}`)
     }
     if (flags.seed === true) {

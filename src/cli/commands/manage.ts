@@ -1,7 +1,8 @@
-/** `p2pweights ls | status | rm <cid>`: ask the running daemon what it holds, or change it. */
+/** `p2pweights ls | status | rm <cid> | login-url`: ask the running daemon what it holds, or change it. */
 import { defaultDataDir } from '../../store/data-dir.js'
 import { DaemonClient } from '../daemon-client.js'
 import { Reporter, formatBytes } from '../reporter.js'
+import { sanitizeText } from '../../util/terminal-text.js'
 import type { ModelInfo } from '../../daemon/service.js'
 
 export interface ManageFlags {
@@ -26,11 +27,12 @@ export async function ls (flags: ManageFlags): Promise<void> {
     process.stdout.write('the daemon holds no models; add one with `p2pweights seed <folder>` or `p2pweights fetch <cid>`\n')
     return
   }
-  const rows = models.map(m => [m.name, m.state, m.kind, size(m), `${m.peers}`, `${formatBytes(m.uploaded)} up`, m.cid, m.path])
+  // Names, paths and errors may come from peers (manifests, wire errors): sanitised for the terminal.
+  const rows = models.map(m => [sanitizeText(m.name), m.state, m.kind, size(m), `${m.peers}`, `${formatBytes(m.uploaded)} up`, sanitizeText(m.cid), sanitizeText(m.path)])
   const header = ['NAME', 'STATE', 'KIND', 'SIZE', 'PEERS', 'UPLOADED', 'CID', 'PATH']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
   for (const row of [header, ...rows]) process.stdout.write(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n')
-  for (const m of models) if (m.error != null) process.stdout.write(`${m.name}: ${m.error}\n`)
+  for (const m of models) if (m.error != null) process.stdout.write(`${sanitizeText(m.name)}: ${sanitizeText(m.error)}\n`)
 }
 
 export async function status (flags: ManageFlags): Promise<void> {
@@ -56,6 +58,16 @@ export async function rm (cid: string, flags: ManageFlags): Promise<void> {
   await (await requireDaemon(flags.dataDir)).remove(cid)
   if (flags.json === true) new Reporter(true).result({ event: 'removed', cid })
   else process.stdout.write(`removed ${cid} (its files stay where they are)\n`)
+}
+
+/**
+ * Prints the dashboard's login URL (it carries the API token: whoever has it drives the daemon).
+ * Reading it needs the data dir, so only the daemon's user gets it.
+ */
+export async function loginUrlCommand (flags: ManageFlags): Promise<void> {
+  const url = (await requireDaemon(flags.dataDir)).loginUrl()
+  if (flags.json === true) new Reporter(true).result({ event: 'login-url', url })
+  else process.stdout.write(url + '\n')
 }
 
 function size (m: ModelInfo): string {

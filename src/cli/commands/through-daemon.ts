@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path'
 import { formatBytes, Reporter } from '../reporter.js'
+import { sanitizeText } from '../../util/terminal-text.js'
 import type { DaemonClient } from '../daemon-client.js'
 import type { ModelInfo } from '../../daemon/service.js'
 
@@ -13,7 +14,7 @@ export async function seedThroughDaemon (client: DaemonClient, folder: string, n
   reporter.result({ event: 'added', ...model })
   if (!reporter.json) {
     process.stdout.write(model.cid + '\n')
-    reporter.info(`the daemon seeds ${model.name} (${formatBytes(model.bytes ?? 0)}); see \`p2pweights ls\``)
+    reporter.info(`the daemon seeds ${sanitizeText(model.name)} (${formatBytes(model.bytes ?? 0)}); see \`p2pweights ls\``)
   }
 }
 
@@ -33,7 +34,7 @@ export async function fetchThroughDaemon (client: DaemonClient, cid: string, fla
   }
   const done = await waitForModel(client, model.cid, reporter, signal)
   reporter.result({ event: 'done', cid: done.cid, path: done.path, bytes: done.bytes, downloaded: done.downloaded, publisher: done.publisher })
-  if (!reporter.json) process.stdout.write(done.path + '\n')
+  if (!reporter.json) process.stdout.write(sanitizeText(done.path) + '\n')
 }
 
 /** Follows the daemon's events until the fetch is complete; a failure ends the wait. */

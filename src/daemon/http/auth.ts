@@ -1,8 +1,10 @@
 /**
- * Who may call the API. With a token, every protected route needs `Authorization: Bearer
- * <token>`, compared in constant time. Without one (the API is bound to loopback), requests must
- * name a loopback host, so a web page cannot reach the daemon through DNS rebinding. In both
- * cases a browser request whose Origin is not the API's own is refused (cross-site requests).
+ * Who may call the API. Every protected route needs `Authorization: Bearer <token>`, compared in
+ * constant time, wherever the API is bound: on loopback too, since any local user or process
+ * (and any web page, through the browser) can reach 127.0.0.1. The token is taken from that
+ * header only, never from a URL (URLs end up in logs, history and Referer headers). On top of
+ * it: a browser request whose Origin is not the API's own is refused (cross-site requests), and
+ * an API bound to loopback answers only requests that name a loopback host (DNS rebinding).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
@@ -17,15 +19,17 @@ export class ForbiddenRequestError extends Error {
   override name = 'ForbiddenRequestError'
 }
 
-/** Throws UnauthorizedError unless the request carries the token. */
+const HOW_TO_GET_IT = 'the CLI reads it from <data-dir>/api-token; for the dashboard run `p2pweights login-url`'
+
+/** Throws UnauthorizedError unless the request carries the token in its Authorization header. */
 export function checkToken (headers: IncomingHttpHeaders, token: string): void {
   const header = headers.authorization
   const match = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null
   if (match == null) {
-    throw new UnauthorizedError('this daemon requires an API token: send "Authorization: Bearer <token>" (the token is in <data-dir>/api-token and in the dashboard URL the daemon printed)')
+    throw new UnauthorizedError(`this API requires a token: send "Authorization: Bearer <token>" (${HOW_TO_GET_IT})`)
   }
   if (!sameSecret(match[1], token)) {
-    throw new UnauthorizedError('wrong API token: use the one in <data-dir>/api-token of the daemon')
+    throw new UnauthorizedError(`wrong API token (${HOW_TO_GET_IT})`)
   }
 }
 
@@ -37,17 +41,17 @@ function sameSecret (given: string, expected: string): boolean {
 }
 
 /**
- * Refuses cross-site requests (an Origin that is not this server) and, when the API has no
- * token, requests whose Host is not a loopback name.
+ * Refuses cross-site requests (an Origin that is not this server) and, when the API is bound to
+ * loopback, requests whose Host is not a loopback name.
  */
-export function checkOrigin (headers: IncomingHttpHeaders, tokenRequired: boolean): void {
+export function checkOrigin (headers: IncomingHttpHeaders, loopbackOnly: boolean): void {
   const host = headers.host ?? ''
   const origin = headers.origin
   if (typeof origin === 'string' && origin !== '' && originHost(origin) !== host.toLowerCase()) {
     throw new ForbiddenRequestError(`cross-site request refused: Origin ${origin} is not this API (${host})`)
   }
-  if (!tokenRequired && !isLoopbackHost(host)) {
-    throw new ForbiddenRequestError(`Host "${host}" refused: without an API token this daemon answers only to localhost / 127.0.0.1 / [::1]; start it with a non-loopback --api address to get a token`)
+  if (loopbackOnly && !isLoopbackHost(host)) {
+    throw new ForbiddenRequestError(`Host "${host}" refused: this API is bound to loopback and answers only to localhost / 127.0.0.1 / [::1]`)
   }
 }
 
@@ -64,3 +68,11 @@ export function isLoopbackHost (host: string): boolean {
   const name = host.toLowerCase().replace(/:\d+$/, '')
   return name === 'localhost' || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
 }
+
+/** True for listen addresses only this machine can reach (127.x, ::1, localhost). */
+export function isLoopbackAddress (host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host)
+}
+
+/** A token long enough that guessing it is hopeless (the daemon makes 32 random bytes). */
+export const MIN_TOKEN_LENGTH = 16

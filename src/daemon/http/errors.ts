@@ -13,7 +13,8 @@ const STATUS_BY_NAME: Record<string, number> = {
   UnauthorizedError: 401,
   ForbiddenFolderError: 403,
   ForbiddenRequestError: 403,
-  NotFoundError: 404
+  NotFoundError: 404,
+  TooManyStreamsError: 429
 }
 
 export interface HttpError { status: number, message: string }

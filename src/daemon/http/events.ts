@@ -3,7 +3,9 @@
  * `event: snapshot` ({status, models}), then carries every DaemonEvent as `event: <type>` and
  * `data: <the event as JSON>`, and a `: keepalive` comment every 15 s. A client that stops
  * reading is dropped once more than `maxBuffered` bytes wait for it, instead of buffering
- * without end; a client that goes away is unsubscribed at once.
+ * without end; a client that goes away is unsubscribed at once. At most `maxStreams` streams
+ * are open at once (each holds a socket, a subscription and up to `maxBuffered` bytes), so
+ * memory for streams stays below maxStreams × maxBuffered.
  */
 import type { ServerResponse } from 'node:http'
 import type { DaemonEvent, DaemonService, ModelInfo, NodeStatus } from '../service.js'
@@ -13,11 +15,19 @@ export interface EventStreamOptions {
   keepalive: number
   /** Bytes a stream may have waiting for a slow client before it is dropped. */
   maxBuffered: number
+  /** Streams open at once; one more is refused with TooManyStreamsError. */
+  maxStreams: number
 }
 
 export const DEFAULT_EVENT_STREAM_OPTIONS: EventStreamOptions = {
   keepalive: 15_000,
-  maxBuffered: 1024 * 1024
+  maxBuffered: 1024 * 1024,
+  maxStreams: 32
+}
+
+export class TooManyStreamsError extends Error {
+  static override name = 'TooManyStreamsError'
+  override name = 'TooManyStreamsError'
 }
 
 export const EVENT_STREAM_HEADERS = {
@@ -31,6 +41,18 @@ export class EventStreams {
   private readonly open = new Set<() => void>()
 
   constructor (private readonly service: Pick<DaemonService, 'subscribe'>, private readonly options: EventStreamOptions = DEFAULT_EVENT_STREAM_OPTIONS) {}
+
+  /** Throws TooManyStreamsError when no stream may open now (call before taking over a response). */
+  reserve (): void {
+    if (this.open.size >= this.options.maxStreams) {
+      throw new TooManyStreamsError(`too many event streams open (${this.options.maxStreams}); close a dashboard tab or another client, then retry`)
+    }
+  }
+
+  /** Streams open now. */
+  get size (): number {
+    return this.open.size
+  }
 
   /**
    * Takes over `res` (headers already decided by the caller's checks) and streams until the

@@ -5,7 +5,7 @@
  */
 import Fastify from 'fastify'
 import { NotFoundError, type AddFetchRequest, type AddSeedRequest, type DaemonService } from '../service.js'
-import { checkOrigin, checkToken } from './auth.js'
+import { checkOrigin, checkToken, isLoopbackAddress, MIN_TOKEN_LENGTH } from './auth.js'
 import { formatValidationError, toHttpError } from './errors.js'
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventStreams, type EventStreamOptions } from './events.js'
 import { cidParams, fetchBody, seedBody } from './schemas.js'
@@ -17,8 +17,8 @@ export interface ApiServerOptions {
   host: string
   /** 0 = a free port. */
   port: number
-  /** When set, every route but /healthz and the dashboard's files needs `Authorization: Bearer <token>`. */
-  token?: string
+  /** Every route but /healthz and the dashboard's files needs `Authorization: Bearer <token>`. */
+  token: string
   /** Default: the dashboard/ folder next to this file (in dist/ and in src/). */
   dashboardDir?: string
   /** Called with every error answered with a 500, for the daemon's log. */
@@ -43,7 +43,10 @@ const PUBLIC_ROUTES = new Set(['/healthz', ...DASHBOARD_PATHS])
 export async function createApiServer (service: DaemonService, options: ApiServerOptions): Promise<ApiServer> {
   const dashboard = new Dashboard(options.dashboardDir ?? DEFAULT_DASHBOARD_DIR)
   const events = new EventStreams(service, { ...DEFAULT_EVENT_STREAM_OPTIONS, ...options.events })
-  const token = options.token === '' ? undefined : options.token
+  const token = options.token
+  // No "open" mode: loopback is reachable by every local user and, through browsers, by web pages.
+  if (typeof token !== 'string' || token.length < MIN_TOKEN_LENGTH) throw new Error(`the API needs a token of at least ${MIN_TOKEN_LENGTH} characters`)
+  const loopbackOnly = isLoopbackAddress(options.host)
 
   const app = Fastify({
     logger: false,
@@ -63,9 +66,9 @@ export async function createApiServer (service: DaemonService, options: ApiServe
   app.addHook('onRequest', async (request, reply) => {
     const route = request.routeOptions.url
     if (route === '/healthz') return
-    checkOrigin(request.headers, token != null)
+    checkOrigin(request.headers, loopbackOnly)
     if (route != null && PUBLIC_ROUTES.has(route)) return
-    if (token != null) checkToken(request.headers, token)
+    checkToken(request.headers, token)
     reply.header('cache-control', 'no-store')
   })
 
@@ -117,6 +120,7 @@ export async function createApiServer (service: DaemonService, options: ApiServe
 
   app.get('/api/v1/events', { exposeHeadRoute: false }, async (_request, reply) => {
     // Taken before the stream starts, so a failing service is an ordinary JSON error.
+    events.reserve()
     const snapshot = { status: service.status(), models: service.list() }
     reply.hijack()
     events.serve(reply.raw, snapshot)

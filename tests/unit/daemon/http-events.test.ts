@@ -5,7 +5,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, errorOf, start, waitFor } from './api-fixture.js'
+import { AUTH, closeAll, errorOf, start, waitFor } from './api-fixture.js'
 import { CID, model } from './fake-service.js'
 
 afterEach(closeAll)
@@ -52,7 +52,7 @@ class SseReader {
 }
 
 async function open (url: string, signal: AbortSignal): Promise<Response> {
-  const res = await fetch(`${url}/api/v1/events`, { signal })
+  const res = await fetch(`${url}/api/v1/events`, { headers: AUTH, signal })
   expect(res.status).toBe(200)
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
   return res
@@ -113,7 +113,7 @@ describe('GET /api/v1/events', () => {
   it('drops a client that stops reading instead of buffering for it', async () => {
     const { url, service } = await start({ events: { maxBuffered: 64 * 1024 } })
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      httpRequest(`${url}/api/v1/events`, resolve).on('error', reject).end()
+      httpRequest(`${url}/api/v1/events`, { headers: AUTH }, resolve).on('error', reject).end()
     })
     res.on('error', () => {})
     res.pause() // reads nothing more: the kernel buffers fill, then the server's
@@ -131,6 +131,31 @@ describe('GET /api/v1/events', () => {
     res.destroy()
   })
 
+  it('refuses one stream more than maxStreams with a 429, and opens again once one closes', async () => {
+    const { url, service } = await start({ events: { maxStreams: 3 } })
+    const ctrls = [new AbortController(), new AbortController(), new AbortController()]
+    const readers: SseReader[] = []
+    for (const ctrl of ctrls) {
+      const sse = new SseReader(await open(url, ctrl.signal))
+      await sse.message()
+      readers.push(sse)
+    }
+    expect(service.listeners.size).toBe(3)
+    // A hostile local client opening stream after stream: bounded, answered at once, no subscription.
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`${url}/api/v1/events`, { headers: AUTH, signal: AbortSignal.timeout(3000) })
+      expect(res.status).toBe(429)
+      expect(await errorOf(res)).toMatch(/too many event streams/)
+    }
+    expect(service.listeners.size).toBe(3)
+    ctrls[0].abort()
+    await waitFor(() => service.listeners.size === 2, 3000, 'unsubscribe')
+    const again = new AbortController()
+    const sse = new SseReader(await open(url, again.signal))
+    expect((await sse.message()).type).toBe('snapshot')
+    for (const ctrl of [...ctrls, again]) ctrl.abort()
+  })
+
   it('close() ends open streams instead of waiting for them', async () => {
     const { url, service, server } = await start()
     const sse = new SseReader(await open(url, new AbortController().signal))
@@ -145,7 +170,7 @@ describe('GET /api/v1/events', () => {
   it('a service that fails before the stream starts gives an ordinary JSON 500', async () => {
     const { url, service } = await start()
     service.failures.set('list', new Error('model list unavailable'))
-    const res = await fetch(`${url}/api/v1/events`, { signal: AbortSignal.timeout(3000) })
+    const res = await fetch(`${url}/api/v1/events`, { headers: AUTH, signal: AbortSignal.timeout(3000) })
     expect(res.status).toBe(500)
     expect(await errorOf(res)).toContain('model list unavailable')
     expect(service.listeners.size).toBe(0)
