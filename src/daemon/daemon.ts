@@ -11,6 +11,7 @@ import { FsDatastore } from 'datastore-fs'
 import { Engine, parseCid } from '../engine/engine.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
+import { pathFilter } from '../manifest/select.js'
 import { SeededFolder } from '../store/seeded-folder.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import { sleep } from '../util/sleep.js'
@@ -136,11 +137,12 @@ export class Daemon implements DaemonService {
 
   async addSeed (req: AddSeedRequest): Promise<ModelInfo> {
     const folder = await this.allowedFolder(req.folder, true)
+    const symlinkRoots = req.symlinkRoots == null ? undefined : await Promise.all(req.symlinkRoots.map(async r => await this.allowedFolder(r, true)))
     // One seed hashes at a time: the disk is the bottleneck, and progress is attributable.
     const job = this.seeding.catch(() => {}).then(async () => {
       this.hashingFolder = folder
       try {
-        return await this.engine.seed(folder, { name: req.name })
+        return await this.engine.seed(folder, { name: req.name, symlinkRoots })
       } finally {
         this.hashingFolder = undefined
       }
@@ -168,6 +170,12 @@ export class Daemon implements DaemonService {
     const existing = this.entries.get(cid)
     if (existing != null) return this.info(existing)
     const outDir = req.outDir == null ? undefined : await this.allowedFolder(req.outDir, false)
+    const hfCache = req.hfCache == null ? undefined : await this.allowedFolder(req.hfCache, false)
+    try {
+      pathFilter(req) // bad globs are the caller's error, now rather than at every retry
+    } catch (err: any) {
+      throw new BadRequestError(err.message)
+    }
     const record: FetchRecord = {
       kind: 'fetch',
       cid,
@@ -175,6 +183,9 @@ export class Daemon implements DaemonService {
       baseDir: join(this.options.dataDir, 'models'),
       trust: req.trust ?? [],
       peers: req.peers ?? [],
+      ...(req.include != null ? { include: req.include } : {}),
+      ...(req.exclude != null ? { exclude: req.exclude } : {}),
+      ...(hfCache != null ? { hfCache } : {}),
       complete: false,
       addedAt: new Date().toISOString()
     }
@@ -233,7 +244,7 @@ export class Daemon implements DaemonService {
         continue
       }
       try {
-        const release = await serveRelease(this.engine, parseCid(record.cid), served)
+        const release = await serveRelease(this.engine, parseCid(record.cid), served, record.kind === 'fetch' ? record : {})
         this.describe(entry, release.publisher, release.manifest.files.length, totalSize(release.manifest))
         entry.verifiedBytes = entry.bytes ?? 0
         entry.state = 'seeding'
@@ -258,6 +269,9 @@ export class Daemon implements DaemonService {
           baseDir: record.baseDir,
           trust: record.trust,
           peers: record.peers,
+          include: record.include,
+          exclude: record.exclude,
+          hfCache: record.hfCache,
           findTimeout: this.options.findTimeout,
           keepSeeding: true,
           signal: entry.controller.signal

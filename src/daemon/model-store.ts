@@ -22,6 +22,11 @@ export interface FetchRecord {
   baseDir: string
   trust: string[]
   peers: string[]
+  /** A partial fetch: only these globs' files (--include/--exclude). */
+  include?: string[]
+  exclude?: string[]
+  /** Fetched into this Hugging Face hub cache; outDir is then the snapshot folder. */
+  hfCache?: string
   /** Every file verified and in place: served from outDir on restart, not fetched again. */
   complete: boolean
   addedAt: string

@@ -79,6 +79,8 @@ export type DaemonEvent =
 export interface AddSeedRequest {
   folder: string
   name?: string
+  /** Folders the seeded folder's symlinks may point into (an HF cache entry's blobs/). */
+  symlinkRoots?: string[]
 }
 
 export interface AddFetchRequest {
@@ -87,6 +89,11 @@ export interface AddFetchRequest {
   outDir?: string
   trust?: string[]
   peers?: string[]
+  /** Only the files these globs select (`hf download --include/--exclude` semantics). */
+  include?: string[]
+  exclude?: string[]
+  /** Write the release into this Hugging Face hub cache (an absolute folder). */
+  hfCache?: string
 }
 
 /** Errors the API maps to HTTP statuses. */
