@@ -19,7 +19,7 @@ import { ModelStore, type FetchRecord, type ModelRecord } from './model-store.js
 import {
   BadRequestError, ForbiddenFolderError,
   type AddFetchRequest, type AddSeedRequest, type DaemonEvent, type DaemonLimits, type DaemonService,
-  type ModelInfo, type ModelState, type NodeStatus, type PeerSummary
+  type ModelInfo, type ModelState, type NodeStatus, type PeerSummary, type ServedRelease
 } from './service.js'
 import type { EngineOptions } from '../engine/engine.js'
 import type { EngineEvent } from '../engine/events.js'
@@ -225,6 +225,21 @@ export class Daemon implements DaemonService {
 
   async metrics (): Promise<string> {
     return await (this.options.metrics?.() ?? Promise.resolve(''))
+  }
+
+  /**
+   * What the HF endpoint may serve: models in state `seeding` whose source is a folder checked
+   * against the manifest (a seed, or a fetch that completed). A fetch in progress is never here.
+   */
+  servedReleases (): ServedRelease[] {
+    const out: ServedRelease[] = []
+    for (const entry of this.entries.values()) {
+      if (entry.state !== 'seeding') continue
+      const source = this.engine.sources.get(entry.record.cid)
+      if (!(source instanceof SeededFolder)) continue
+      out.push({ cid: entry.record.cid, name: source.release.manifest.name, addedAt: entry.record.addedAt, release: source.release, files: source.files })
+    }
+    return out
   }
 
   /** Counters per model for the metrics layer. */

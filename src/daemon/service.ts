@@ -2,6 +2,9 @@
  * What the daemon offers its HTTP API (and so the CLI and the dashboard): the contract between
  * daemon/daemon.ts, which implements it over the engine, and daemon/http/, which serves it.
  */
+import type { ScannedFile } from '../manifest/build.js'
+import type { Release } from '../manifest/signed.js'
+
 export type ModelKind = 'seed' | 'fetch'
 
 /**
@@ -127,4 +130,18 @@ export interface DaemonService {
   subscribe: (listener: (event: DaemonEvent) => void) => () => void
   /** Prometheus text exposition. */
   metrics: () => Promise<string>
+  /** Releases complete and verified on disk, for the Hugging Face endpoint (`/hf`). */
+  servedReleases?: () => ServedRelease[]
+}
+
+/** A release served in place: complete, verified, each held file with its identity on disk. */
+export interface ServedRelease {
+  cid: string
+  /** The release name: the repo id on the HF endpoint. */
+  name: string
+  /** When this daemon got it: `main` is the newest of a name. */
+  addedAt: string
+  release: Release
+  /** `files[i]`: file i of the manifest on disk (size, mtime, inode as verified); undefined if not held. */
+  files: ReadonlyArray<ScannedFile | undefined>
 }

@@ -24,7 +24,10 @@ export function checkToken (headers: IncomingHttpHeaders, token: string): void {
   if (match == null) {
     throw new UnauthorizedError('this daemon requires an API token: send "Authorization: Bearer <token>" (the token is in <data-dir>/api-token and in the dashboard URL the daemon printed)')
   }
-  if (!sameSecret(match[1], token)) {
+  // `hf_<token>` is accepted too: @huggingface/hub refuses an HF_TOKEN without that prefix.
+  const given = match[1]
+  const ok = sameSecret(given, token) || (given.startsWith('hf_') && sameSecret(given.slice(3), token))
+  if (!ok) {
     throw new UnauthorizedError('wrong API token: use the one in <data-dir>/api-token of the daemon')
   }
 }
