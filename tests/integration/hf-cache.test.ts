@@ -145,5 +145,17 @@ describe('partial fetch and the Hugging Face cache', () => {
     expect(shard.headers['x-error-code']).toBe('EntryNotFound');
     const tree = await b.api.ok(`/hf/api/models/${REPO}/tree/main?recursive=true`);
     expect(tree.filter((e: any) => e.type === 'file').map((e: any) => e.path).sort()).toEqual(wanted.map((f) => f.path).sort());
+
+    // A restart serves the same partial release from the cache snapshot again, and fetches nothing.
+    b.proc.signal('SIGTERM');
+    expect((await b.proc.waitForExit(20_000)).code).toBe(0);
+    const b2 = await startDaemon(h, 'fetcher-2', b.dataDir);
+    const again = await b2.api.waitForModel(seeded.cid, (x) => x.state === 'seeding', 30_000, { context: () => b2.proc.tail() });
+    expect(again.downloaded).toBe(0);
+    const got2 = await b2.api.get(`/hf/${REPO}/resolve/main/tokenizer/tokenizer.json`);
+    expect(got2.status).toBe(200);
+    expect(got2.text).toBe(files[4].bytes.toString('utf8'));
+    expect((await b2.api.get(`/hf/${REPO}/resolve/main/${files[1].path}`)).headers['x-error-code']).toBe('EntryNotFound');
+    await expectCacheEntry(cacheDir, commit, wanted);
   });
 });

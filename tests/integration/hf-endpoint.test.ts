@@ -156,6 +156,19 @@ describe('Hugging Face endpoint', () => {
     const top = await d.api.ok(`/hf/api/models/${REPO}/tree/main`);
     expect(top.map((e: any) => e.path)).toEqual(['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'tokenizer']);
 
+    // ---- paths-info as JSON (@huggingface/hub) and as a form (huggingface_hub)
+    const asJson = await d.api.post(`/hf/api/models/${REPO}/paths-info/main`, { paths: ['config.json', 'tokenizer', 'nope'], expand: true });
+    expect(asJson.status, asJson.text).toBe(200);
+    expect(asJson.body.map((e: any) => `${e.type}:${e.path}`)).toEqual(['file:config.json', 'directory:tokenizer']);
+    expect(asJson.body[0]).toMatchObject({ size: files[0].bytes.length, lfs: { oid: sha256Hex(files[0].bytes) }, lastCommit: { id: commit } });
+    const asForm = await d.api.request('POST', `/hf/api/models/${REPO}/paths-info/${commit}`, {
+      raw: 'paths=model.safetensors.index.json&paths=..%2F..%2Fetc%2Fpasswd&expand=True', contentType: 'application/x-www-form-urlencoded' });
+    expect(asForm.status, asForm.text).toBe(200);
+    expect(asForm.body.map((e: any) => e.path)).toEqual(['model.safetensors.index.json']);
+    // The rest of the API still takes JSON only.
+    const formSeed = await d.api.request('POST', '/api/v1/seeds', { raw: `folder=${encodeURIComponent(src)}`, contentType: 'application/x-www-form-urlencoded' });
+    expect(formSeed.status).toBe(415);
+
     // ---- the daemon is still healthy after all that
     expect(await d.api.ok('/healthz')).toEqual({ ok: true });
   });

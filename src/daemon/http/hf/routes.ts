@@ -20,6 +20,16 @@ const FILE_KEYWORDS = new Set(['resolve', 'raw'])
 type Releases = () => ServedRelease[]
 
 export function registerHfRoutes (app: FastifyInstance, releases: Releases): void {
+  // In a scope of its own, so the form parser (huggingface_hub posts paths-info as a form) is
+  // not added to the rest of the API, which takes JSON only.
+  void app.register(async scope => { hfRoutes(scope, releases) })
+}
+
+function hfRoutes (app: FastifyInstance, releases: Releases): void {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    const form = new URLSearchParams(body as string)
+    done(null, { paths: form.getAll('paths'), expand: form.get('expand') ?? undefined })
+  })
   app.route({
     method: ['GET', 'HEAD', 'POST'],
     url: `${HF_PREFIX}/*`,
@@ -57,7 +67,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, all: Served
       if (paths == null || paths.length > MAX_PATHS || !paths.every(p => typeof p === 'string' && p.length <= 4096)) {
         throw new HfError(400, undefined, `paths-info needs a JSON body {"paths": [...]} with at most ${MAX_PATHS} paths`)
       }
-      return pathsInfo(pickRelease(all, repo, rev), paths as string[], body.expand === true || body.expand === 'true')
+      return pathsInfo(pickRelease(all, repo, rev), paths as string[], body.expand === true || String(body.expand).toLowerCase() === 'true')
     }
     throw notFound(request)
   }
