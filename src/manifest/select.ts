@@ -21,43 +21,100 @@ export class NoFilesSelectedError extends InvalidManifestError {
 const MAX_PATTERNS = 64
 const MAX_PATTERN_LENGTH = 1024
 
-/** A RegExp that matches what Python's fnmatch.fnmatchcase matches. */
-export function fnmatchRegExp (pattern: string): RegExp {
-  let out = ''
+type Token =
+  | { kind: 'star' }
+  | { kind: 'any' }
+  | { kind: 'char', ch: string }
+  | { kind: 'set', negate: boolean, chars: string, ranges: Array<[string, string]> }
+
+/** Splits an fnmatch pattern into tokens (as Python's fnmatch.translate reads it). */
+function tokenize (pattern: string): Token[] {
+  const tokens: Token[] = []
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]
     if (c === '*') {
-      out += '.*'
+      if (tokens.at(-1)?.kind !== 'star') tokens.push({ kind: 'star' })
     } else if (c === '?') {
-      out += '.'
+      tokens.push({ kind: 'any' })
     } else if (c === '[') {
-      // A set runs to the next `]` (a `]` right after `[` or `[!` belongs to the set).
+      // A set runs to the next `]`; a `]` right after `[` or `[!` belongs to it.
       let j = i + 1
       if (pattern[j] === '!') j++
       if (pattern[j] === ']') j++
       while (j < pattern.length && pattern[j] !== ']') j++
       if (j >= pattern.length) {
-        out += '\\['
+        tokens.push({ kind: 'char', ch: '[' }) // unclosed: a literal [
         continue
       }
       let body = pattern.slice(i + 1, j)
       const negate = body.startsWith('!')
       if (negate) body = body.slice(1)
-      out += `[${negate ? '^' : ''}${body.replace(/[\\\]^]/g, m => (m === ']' ? '\\]' : `\\${m}`))}]`
+      const set: Token = { kind: 'set', negate, chars: '', ranges: [] }
+      for (let k = 0; k < body.length; k++) {
+        if (k + 2 < body.length && body[k + 1] === '-') {
+          set.ranges.push([body[k], body[k + 2]])
+          k += 2
+        } else {
+          set.chars += body[k]
+        }
+      }
+      tokens.push(set)
       i = j
     } else {
-      out += c.replace(/[.+^${}()|\\/]/g, '\\$&')
+      tokens.push({ kind: 'char', ch: c })
     }
   }
-  return new RegExp(`^${out}$`, 's')
+  return tokens
 }
 
-function compile (patterns: readonly string[] | undefined, flag: string): RegExp[] | undefined {
+function matchesOne (t: Token, c: string): boolean {
+  switch (t.kind) {
+    case 'any': return true
+    case 'char': return t.ch === c
+    case 'set': return (t.chars.includes(c) || t.ranges.some(([a, b]) => a <= c && c <= b)) !== t.negate
+    default: return false
+  }
+}
+
+/**
+ * Python's fnmatch.fnmatchcase(path, pattern), without regular expressions: a two-pointer match
+ * that returns to the last `*` on a mismatch, so time is at most path length x pattern length
+ * whatever the pattern (a regex of many `*` backtracks exponentially on a hostile path).
+ */
+export function fnmatch (pattern: string, path: string): boolean {
+  return matchTokens(tokenize(pattern), path)
+}
+
+function matchTokens (tokens: Token[], path: string): boolean {
+  let t = 0
+  let s = 0
+  let starT = -1
+  let starS = 0
+  while (s < path.length) {
+    const token = tokens[t]
+    if (token != null && token.kind !== 'star' && matchesOne(token, path[s])) {
+      t++
+      s++
+    } else if (token?.kind === 'star') {
+      starT = t++
+      starS = s
+    } else if (starT >= 0) {
+      t = starT + 1
+      s = ++starS
+    } else {
+      return false
+    }
+  }
+  while (tokens[t]?.kind === 'star') t++
+  return t === tokens.length
+}
+
+function compile (patterns: readonly string[] | undefined, flag: string): Token[][] | undefined {
   if (patterns == null || patterns.length === 0) return undefined
   if (patterns.length > MAX_PATTERNS) throw new InvalidManifestError(`at most ${MAX_PATTERNS} ${flag} patterns`)
   return patterns.map(p => {
     if (typeof p !== 'string' || p.length === 0 || p.length > MAX_PATTERN_LENGTH) throw new InvalidManifestError(`${flag} patterns must be 1 to ${MAX_PATTERN_LENGTH} characters`)
-    return fnmatchRegExp(p.endsWith('/') ? `${p}*` : p)
+    return tokenize(p.endsWith('/') ? `${p}*` : p)
   })
 }
 
@@ -65,7 +122,7 @@ function compile (patterns: readonly string[] | undefined, flag: string): RegExp
 export function pathFilter (selection: FileSelection): (path: string) => boolean {
   const include = compile(selection.include, '--include')
   const exclude = compile(selection.exclude, '--exclude')
-  return path => (include == null || include.some(r => r.test(path))) && !(exclude?.some(r => r.test(path)) ?? false)
+  return path => (include == null || include.some(t => matchTokens(t, path))) && !(exclude?.some(t => matchTokens(t, path)) ?? false)
 }
 
 /** True when the selection names any pattern (a partial fetch). */

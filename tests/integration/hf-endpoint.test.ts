@@ -149,6 +149,8 @@ describe('Hugging Face endpoint', () => {
       expect(res.body.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.map((e: any) => e.path));
       const link = res.headers.link as string | undefined;
+      // Absolute, on this daemon: @huggingface/hub follows only <https?://…>; rel="next".
+      if (link != null) expect(link.startsWith(`<${d.ready.api}/hf/api/models/${REPO}/tree/main?`)).toBe(true);
       next = link == null ? undefined : new URL(/<([^>]+)>; rel="next"/.exec(link)![1]).pathname + new URL(/<([^>]+)>/.exec(link)![1]).search;
     }
     expect(next).toBeUndefined();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { fnmatchRegExp, pathFilter, selectFiles } from '../../../src/manifest/select.js'
+import { fnmatch, pathFilter, selectFiles } from '../../../src/manifest/select.js'
 import { errorOf, manifestOf } from '../helpers.js'
 
 const PATHS = [
@@ -28,7 +28,26 @@ describe('fnmatch semantics (as Python fnmatch.fnmatchcase)', () => {
     ['(x)|y', '(x)|y', true],
     ['*.JSON', 'config.json', false] // case-sensitive
   ])('%s vs %s -> %s', (pattern, path, expected) => {
-    expect(fnmatchRegExp(pattern).test(path)).toBe(expected)
+    expect(fnmatch(pattern, path)).toBe(expected)
+  })
+
+  it.each([
+    ['*', ''], ['*', 'a/b'], ['a*', 'a'], ['*a', 'ba'], ['a*b*c', 'axxbyyc'], ['**x', 'ax'], ['a?c*', 'abcdef'], ['[0-9][0-9]', '42'], ['[a-]', '-']
+  ])('%s matches %s', (pattern, path) => {
+    expect(fnmatch(pattern, path)).toBe(true)
+  })
+
+  it.each([
+    ['a*b*c', 'axxbyy'], ['?', ''], ['*a', 'ab'], ['[0-9]', 'x'], ['abc', 'abcd'], ['abc', 'ab']
+  ])('%s does not match %s', (pattern, path) => {
+    expect(fnmatch(pattern, path)).toBe(false)
+  })
+
+  it('a pattern of many stars against a long hostile path answers at once (no regex backtracking)', () => {
+    // A backtracking regex (^.*a.*a…b$) needs on the order of n^k steps here.
+    const path = 'a'.repeat(4000)
+    expect(fnmatch(`${'*a'.repeat(40)}*b`, path)).toBe(false)
+    expect(fnmatch(`${'*a'.repeat(40)}*`, path)).toBe(true)
   })
 })
 
