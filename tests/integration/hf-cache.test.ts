@@ -100,6 +100,41 @@ describe('partial fetch and the Hugging Face cache', () => {
     for (const f of files) expect(sha256Hex(await fs.readFile(path.join(out2, f.path)))).toBe(sha256Hex(f.bytes));
   });
 
+  it('fetch --hf-cache killed part-way resumes from its staging folder and fetches only the rest', { timeout: 120_000 }, async () => {
+    const files: HfFile[] = [
+      { path: 'config.json', bytes: Buffer.from('{"model_type":"resume"}') },
+      { path: 'model.safetensors', bytes: Buffer.concat(Array.from({ length: 12 }, (_, i) => Buffer.alloc(4 * 1024 * 1024, i + 1))) },
+    ];
+    const total = files.reduce((n, f) => n + f.bytes.length, 0);
+    const src = await h.tempDir('src');
+    await writeHfFolder(src, files);
+    const seeder = await h.seed('seeder', src, { dataDir: await h.tempDir('data-s'), name: REPO });
+    const peer = localAddr(seeder.ready);
+    const cacheDir = await h.tempDir('hf-cache');
+    const dataF = await h.tempDir('data-f');
+    const args = ['fetch', seeder.ready.cid, '--hf-cache', cacheDir, '--data-dir', dataF, '--json', '--no-mdns', '--no-default-bootstrap',
+      '--dht-protocol', '/p2pweights-test/kad/1.0.0', '--listen', '/ip4/127.0.0.1/tcp/0', '--peer', peer];
+    const first = h.start('fetch-1', args);
+    await first.waitFor<ProgressEvent>('progress', 45_000, (e) => e.bytes >= total / 4);
+    seeder.proc.signal('SIGSTOP'); // so the fetch cannot finish before the kill lands
+    first.signal('SIGKILL');
+    seeder.proc.signal('SIGCONT');
+    expect((await first.waitForExit(10_000)).signal).toBe('SIGKILL');
+    const commit = commitOf(seeder.ready.cid);
+    // Nothing half-done is visible in the cache: no snapshot link, no ref, no unverified blob.
+    expect(await fs.stat(path.join(cacheDir, ENTRY, 'refs', 'main')).catch(() => undefined)).toBeUndefined();
+    expect(await fs.stat(path.join(cacheDir, ENTRY, 'snapshots')).catch(() => undefined)).toBeUndefined();
+    expect(await fs.stat(path.join(cacheDir, ENTRY, 'blobs')).catch(() => undefined)).toBeUndefined();
+    expect(await fs.stat(path.join(cacheDir, ENTRY, '.p2pweights-staging', commit, '.p2pweights')).then((s) => s.isDirectory())).toBe(true);
+
+    const second = h.start('fetch-2', args);
+    expect((await second.waitForExit(60_000)).code, second.tail()).toBe(0);
+    await expectCacheEntry(cacheDir, commit, files);
+    const done = await second.waitFor<DoneEvent>('done', 1);
+    expect(done.bytes).toBe(total);
+    expect(done.downloaded).toBeLessThan(total); // resumed: verified chunks were not fetched again
+  });
+
   it('seed --hf-cache refuses a snapshot whose link leads outside the entry\'s blobs/', { timeout: 60_000 }, async () => {
     const cacheDir = await h.tempDir('hf-cache');
     const secretDir = await h.tempDir('secret');

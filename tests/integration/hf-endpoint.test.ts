@@ -171,6 +171,18 @@ describe('Hugging Face endpoint', () => {
     const formSeed = await d.api.request('POST', '/api/v1/seeds', { raw: `folder=${encodeURIComponent(src)}`, contentType: 'application/x-www-form-urlencoded' });
     expect(formSeed.status).toBe(415);
 
+    // ---- hostile: a file swapped on disk after it was verified (same size, mtime set back as
+    // near as utimes can, another inode: a link or a rename put in its place) is refused
+    const cfg = path.join(src, 'config.json');
+    const st = await fs.stat(cfg);
+    const swapped = Buffer.alloc(files[0].bytes.length, 0x41);
+    await fs.writeFile(`${cfg}.new`, swapped);
+    await fs.utimes(`${cfg}.new`, st.atime, st.mtime);
+    await fs.rename(`${cfg}.new`, cfg);
+    const afterSwap = await d.api.request('GET', `/hf/${REPO}/resolve/main/config.json`);
+    expect(afterSwap.status).toBe(503);
+    expect(afterSwap.text).not.toContain('AAAA');
+
     // ---- the daemon is still healthy after all that
     expect(await d.api.ok('/healthz')).toEqual({ ok: true });
   });
