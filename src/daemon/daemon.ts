@@ -152,7 +152,7 @@ export class Daemon implements DaemonService {
     const cid = release.cid.toString()
     const existing = this.entries.get(cid)
     if (existing != null) return this.info(existing)
-    const entry = this.newEntry({ kind: 'seed', cid, folder, name: release.manifest.name, addedAt: new Date().toISOString() }, 'seeding')
+    const entry = this.newEntry({ kind: 'seed', cid, folder, name: release.manifest.name, ...(symlinkRoots != null ? { symlinkRoots } : {}), addedAt: new Date().toISOString() }, 'seeding')
     this.describe(entry, release.publisher, release.manifest.files.length, totalSize(release.manifest))
     entry.verifiedBytes = entry.bytes ?? 0
     await this.save()

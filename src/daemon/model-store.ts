@@ -11,6 +11,8 @@ export interface SeedRecord {
   cid: string
   folder: string
   name: string
+  /** Folders the seed's symlinks may point into (seed --hf-cache: the entry's blobs/). */
+  symlinkRoots?: string[]
   addedAt: string
 }
 
