@@ -11,7 +11,7 @@ import { FsDatastore } from 'datastore-fs'
 import { Engine, parseCid } from '../engine/engine.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
-import { pathFilter } from '../manifest/select.js'
+import { pathFilter, selectFiles } from '../manifest/select.js'
 import { SeededFolder } from '../store/seeded-folder.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import { sleep } from '../util/sleep.js'
@@ -259,8 +259,12 @@ export class Daemon implements DaemonService {
         continue
       }
       try {
-        const release = await serveRelease(this.engine, parseCid(record.cid), served, record.kind === 'fetch' ? record : {})
-        this.describe(entry, release.publisher, release.manifest.files.length, totalSize(release.manifest))
+        const selection = record.kind === 'fetch' ? record : {}
+        const release = await serveRelease(this.engine, parseCid(record.cid), served, selection)
+        // A partial fetch counts the files it holds.
+        const held = selectFiles(release.manifest, selection)
+        const bytes = held == null ? totalSize(release.manifest) : [...held].reduce((n, i) => n + release.manifest.files[i].size, 0)
+        this.describe(entry, release.publisher, held?.size ?? release.manifest.files.length, bytes)
         entry.verifiedBytes = entry.bytes ?? 0
         entry.state = 'seeding'
       } catch (err: any) {

@@ -42,7 +42,7 @@ export function planTarget (release: Release, options: TargetOptions): FetchTarg
   return {
     outDir: entry.stagingDir(commit),
     files,
-    prepare: async () => { await entry.prefillStaging(commit, cached) },
+    prepare: async () => { await entry.prefillStaging(commit, cached, release.bytes) },
     finish: async () => await entry.place(commit, cached)
   }
 }

@@ -16,6 +16,7 @@ import { homedir } from 'node:os'
 import { link, lstat, mkdir, readFile, readlink, realpath, rename, rm, rmdir, stat, symlink } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fsyncDir, writeFileAtomic } from './atomic.js'
+import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { COMMIT_PATTERN, repoIdProblem } from '../manifest/repo-id.js'
 import { isInside } from '../util/real-path.js'
 import type { ScannedFile } from '../manifest/build.js'
@@ -84,10 +85,16 @@ export class HfCacheEntry {
   /**
    * Links the blobs the cache already holds into the staging folder (hard links, same file
    * system), so the download finds them at their final names and verifies them by hashing
-   * instead of fetching them again.
+   * instead of fetching them again. The staging folder is first marked as a download of
+   * `release` (its state folder's `release` file), so it reads as a resume of that release.
    */
-  async prefillStaging (commit: string, files: readonly CachedFile[]): Promise<void> {
+  async prefillStaging (commit: string, files: readonly CachedFile[], release: Uint8Array): Promise<void> {
     const staging = this.stagingDir(commit)
+    const marker = join(staging, STATE_DIR_NAME, 'release')
+    if (!await lstat(marker).then(() => true, () => false)) {
+      await mkdir(dirname(marker), { recursive: true })
+      await writeFileAtomic(marker, release)
+    }
     for (const file of files) {
       const blob = await stat(this.blobPath(file.sha256)).catch(() => undefined)
       if (blob?.isFile() !== true || blob.size !== file.size) continue

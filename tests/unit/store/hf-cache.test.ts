@@ -67,7 +67,8 @@ describe('HfCacheEntry.place', () => {
     await mkdir(entry.blobsDir, { recursive: true })
     const { rename } = await import('node:fs/promises')
     await rename(join(entry.stagingDir(COMMIT), 'config.json'), entry.blobPath(CACHED[0].sha256))
-    await entry.prefillStaging(COMMIT, CACHED)
+    await entry.prefillStaging(COMMIT, CACHED, new Uint8Array([1, 2, 3]))
+    expect([...await readFile(join(entry.stagingDir(COMMIT), '.p2pweights', 'release'))]).toEqual([1, 2, 3])
     // The blob is back at its staged name (same inode), where a download verifies it by hashing.
     const staged = await stat(join(entry.stagingDir(COMMIT), 'config.json'))
     expect(staged.ino).toBe((await stat(entry.blobPath(CACHED[0].sha256))).ino)
