@@ -80,7 +80,7 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
     const target = planTarget(release, options)
     const { outDir, files: wanted } = target
     const total = wanted == null ? totalSize(release.manifest) : [...wanted].reduce((n, i) => n + release.manifest.files[i].size, 0)
-    engine.emit({ event: 'manifest', cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: release.manifest.files.length, bytes: total, path: outDir })
+    engine.emit({ event: 'manifest', cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: wanted?.size ?? release.manifest.files.length, bytes: total, path: outDir })
     await engine.dataDir.saveRelease(cid, release.bytes)
 
     const key = cid.toString()
