@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CID } from 'multiformats/cid';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Harness } from './harness.js';
+import { Harness, LOCAL_ONLY } from './harness.js';
 import { startDaemon } from './daemon-harness.js';
 import { hfModelFiles, sha256Hex, writeHfFolder } from './hf-folder.js';
 
@@ -24,7 +24,7 @@ describe('Hugging Face endpoint with Python huggingface_hub', () => {
   const h = new Harness();
   afterEach(() => h.cleanup(), 30_000);
 
-  it.skipIf(!usable)('model_info, list_repo_tree, hf_hub_download and snapshot_download read a seeded release', { timeout: 120_000 }, async () => {
+  it.skipIf(!usable)('model_info, list_repo_tree, hf_hub_download and snapshot_download read a seeded release; a --hf-cache fetch loads offline', { timeout: 120_000 }, async () => {
     const files = hfModelFiles(400_000);
     const src = await h.tempDir('hf-src');
     await writeHfFolder(src, files);
@@ -43,6 +43,16 @@ describe('Hugging Face endpoint with Python huggingface_hub', () => {
     expect(out.sha).toBe(commit);
     expect(out.snapshot).toBe(path.join(cache, 'models--acme--tiny-esrgan', 'snapshots', commit));
     for (const f of files) expect(sha256Hex(await fs.readFile(path.join(out.snapshot, f.path)))).toBe(sha256Hex(f.bytes));
+
+    // `p2pweights fetch --hf-cache` writes a cache that huggingface_hub reads offline.
+    const ownCache = path.join(work, 'own-cache');
+    const fetch = await h.run('fetch', ['fetch', model.cid, '--hf-cache', ownCache, '--data-dir', await h.tempDir('hf-data-f'), '--json', ...LOCAL_ONLY, '--peer', d.addr], 60_000);
+    expect(fetch.exitInfo?.code, fetch.tail()).toBe(0);
+    const offline = spawnSync(PYTHON!, [SCRIPT, '--offline', 'acme/tiny-esrgan', expected], {
+      env: { ...env, HF_HUB_CACHE: ownCache, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9/unused' }, encoding: 'utf8', timeout: 60_000 });
+    expect(offline.status, `${offline.stdout}\n${offline.stderr}`).toBe(0);
+    expect(JSON.parse(offline.stdout.trim().split('\n').at(-1)!).snapshot).toBe(path.join(ownCache, 'models--acme--tiny-esrgan', 'snapshots', commit));
+
     const hfCli = await fs.stat(path.join(path.dirname(PYTHON!), 'hf')).then(() => true, () => false);
     if (hfCli) expect(out.hf_download).toEqual(files.filter((f) => f.path.endsWith('.safetensors')).map((f) => f.path).sort());
   });

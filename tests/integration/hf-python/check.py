@@ -3,7 +3,8 @@
 Run by tests/integration/hf-python.test.ts as:
     HF_ENDPOINT=<api>/hf HF_HUB_CACHE=<dir> [HF_TOKEN=<token>] python check.py <repo> <expected.json>
 where expected.json maps each file path to its sha-256 (hex). Prints one JSON line with what it
-saw; exits non-zero on any mismatch.
+saw; exits non-zero on any mismatch. With --offline first, it only loads <repo> from the cache
+(HF_HUB_OFFLINE=1), as from_pretrained does offline, e.g. after `p2pweights fetch --hf-cache`.
 """
 import hashlib
 import json
@@ -22,7 +23,18 @@ def sha256(path):
     return h.hexdigest()
 
 
+def offline(repo, expected):
+    folder = snapshot_download(repo)
+    for path, digest in expected.items():
+        assert sha256(hf_hub_download(repo, path)) == digest, path
+        assert sha256(os.path.join(folder, path)) == digest, path
+    print(json.dumps({"snapshot": folder}))
+
+
 def main():
+    if sys.argv[1] == "--offline":
+        with open(sys.argv[3]) as f:
+            return offline(sys.argv[2], json.load(f))
     repo, expected_path = sys.argv[1], sys.argv[2]
     with open(expected_path) as f:
         expected = json.load(f)
