@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { downloadFile, listFiles, modelInfo, snapshotDownload } from '@huggingface/hub';
+import { downloadFile, listFiles, listModels, modelInfo, snapshotDownload } from '@huggingface/hub';
 import { CID } from 'multiformats/cid';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Harness } from './harness.js';
@@ -54,6 +54,14 @@ describe('Hugging Face endpoint', () => {
       expect(s.size).toBe(f.bytes.length);
       expect(s.lfs).toMatchObject({ sha256: sha256Hex(f.bytes), size: f.bytes.length });
     }
+
+    // ---- listModels: what the daemon holds, by name
+    const names: string[] = [];
+    for await (const m of listModels({ hubUrl })) names.push(m.name);
+    expect(names).toEqual([REPO]);
+    const byOwner: string[] = [];
+    for await (const m of listModels({ hubUrl, search: { owner: 'someone-else' } })) byOwner.push(m.name);
+    expect(byOwner).toEqual([]);
 
     // ---- listFiles (recursive tree): sizes and LFS oids (sha-256)
     const listed: any[] = [];

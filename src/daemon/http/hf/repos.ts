@@ -112,6 +112,19 @@ export function modelInfo (r: HfRelease): Record<string, unknown> {
   }
 }
 
+/** GET /api/models?author=&search=: the newest release of each name, sorted by name, no file list. */
+export function listModels (all: readonly ServedRelease[], filter: { author?: string, search?: string }): Array<Record<string, unknown>> {
+  const names = [...new Set(all.map(r => r.name))].sort()
+  const search = filter.search?.toLowerCase()
+  return names
+    .filter(n => filter.author == null || n.startsWith(`${filter.author}/`))
+    .filter(n => search == null || n.toLowerCase().includes(search))
+    .map(n => {
+      const { siblings: _, usedStorage: __, ...summary } = modelInfo(pickRelease(all, n, 'main'))
+      return summary
+    })
+}
+
 export interface TreeEntry {
   type: 'file' | 'directory'
   oid: string

@@ -6,7 +6,7 @@
  * token, `Authorization: Bearer <token>` (HF_TOKEN) is needed as on every API route.
  */
 import { sendFile } from './files.js'
-import { HfError, hasRepo, modelInfo, pathsInfo, pickRelease, treeEntries, type TreeEntry } from './repos.js'
+import { HfError, hasRepo, listModels, modelInfo, pathsInfo, pickRelease, treeEntries, type TreeEntry } from './repos.js'
 import type { ServedRelease } from '../../service.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
@@ -53,6 +53,11 @@ async function handle (request: FastifyRequest, reply: FastifyReply, all: Served
   const segments = rawPath.split('/').map(decodeSegment)
   const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '')
 
+  if (segments[0] === 'api' && segments[1] === 'models' && (segments.length === 2 || (segments.length === 3 && segments[2] === ''))) {
+    if (request.method === 'POST') throw notFound(request)
+    const models = listModels(all, { author: query.get('author') ?? undefined, search: query.get('search') ?? undefined })
+    return page(request, reply, models, query, `${HF_PREFIX}/api/models`)
+  }
   if (segments[0] === 'api' && segments[1] === 'models') {
     const { repo, rest } = splitRepo(segments.slice(2), all, r => r.length === 0 || (API_KEYWORDS.has(r[0]) && r.length >= 2))
     const [what, rev = 'main', ...path] = rest
@@ -84,20 +89,23 @@ function tree (request: FastifyRequest, reply: FastifyReply, repo: string, rev: 
   const release = pickRelease(all, repo, rev)
   const recursive = query.get('recursive') === 'true' || query.get('recursive') === '1'
   const expand = query.get('expand') === 'true' || query.get('expand') === '1'
+  const entries = treeEntries(release, path, recursive, expand)
+  return page(request, reply, entries, query, `${HF_PREFIX}/api/models/${repo}/tree/${encodeURIComponent(rev)}${path === '' ? '' : `/${path.split('/').map(encodeURIComponent).join('/')}`}`)
+}
+
+/** One page of `items` (?limit=, ?cursor=), the next one named in a Hub-style absolute Link header. */
+function page<T> (request: FastifyRequest, reply: FastifyReply, items: T[], query: URLSearchParams, route: string): T[] {
   const limit = query.has('limit') ? Number(query.get('limit')) : TREE_PAGE
   const cursor = query.get('cursor')
   const offset = cursor == null ? 0 : Number(Buffer.from(cursor, 'base64url').toString('latin1'))
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > TREE_PAGE) throw new HfError(400, undefined, `limit must be 1 to ${TREE_PAGE}`)
   if (!Number.isSafeInteger(offset) || offset < 0) throw new HfError(400, undefined, 'bad cursor')
-  const entries = treeEntries(release, path, recursive, expand)
-  const page = entries.slice(offset, offset + limit)
-  if (offset + limit < entries.length) {
+  if (offset + limit < items.length) {
     const next = new URLSearchParams(query)
     next.set('cursor', Buffer.from(String(offset + limit), 'latin1').toString('base64url'))
-    const base = `${request.protocol}://${request.host}${HF_PREFIX}/api/models/${repo}/tree/${encodeURIComponent(rev)}${path === '' ? '' : `/${path.split('/').map(encodeURIComponent).join('/')}`}`
-    reply.header('link', `<${base}?${next.toString()}>; rel="next"`)
+    reply.header('link', `<${request.protocol}://${request.host}${route}?${next.toString()}>; rel="next"`)
   }
-  return page
+  return items.slice(offset, offset + limit)
 }
 
 /**
