@@ -19,19 +19,27 @@ export class HfError extends Error {
   }
 }
 
-export interface HfRelease extends ServedRelease {
+interface View {
   commit: string
   /** Manifest file index by path, for the files this daemon holds. */
   byPath: Map<string, number>
   /** Every folder that holds a held file ('' is the root). */
   dirs: Set<string>
+  /** LFS pointer facts by file index, computed when first asked. */
+  pointers: Map<number, LfsPointer>
 }
 
-const views = new WeakMap<ServedRelease, HfRelease>()
+export type HfRelease = ServedRelease & View
 
-/** The HF view of a served release, computed once per release object. */
+/**
+ * Keyed on the served file list, which is one array per served folder for as long as it is
+ * served, so a view is computed once, not per request.
+ */
+const views = new WeakMap<object, View>()
+
+/** The HF view of a served release. */
 export function hfView (served: ServedRelease): HfRelease {
-  let view = views.get(served)
+  let view = views.get(served.files)
   if (view == null) {
     const byPath = new Map<string, number>()
     const dirs = new Set([''])
@@ -41,10 +49,10 @@ export function hfView (served: ServedRelease): HfRelease {
       const parts = f.path.split('/')
       for (let n = 1; n < parts.length; n++) dirs.add(parts.slice(0, n).join('/'))
     })
-    view = { ...served, commit: hfCommit(CID.parse(served.cid)), byPath, dirs }
-    views.set(served, view)
+    view = { commit: hfCommit(CID.parse(served.cid)), byPath, dirs, pointers: new Map() }
+    views.set(served.files, view)
   }
-  return view
+  return { ...served, ...view }
 }
 
 /** Releases named `repo`, newest first (by when the daemon got them, then by CID). */
@@ -75,8 +83,19 @@ export function pickRelease (all: readonly ServedRelease[], repo: string, rev: s
   throw new HfError(404, 'RevisionNotFound', `Invalid rev id: ${rev.slice(0, 200)} (use main, a 40-hex commit or the release CID of ${repo})`)
 }
 
-/** The LFS pointer Git would store for the file, and that pointer's Git blob id. */
-function lfsPointer (file: ManifestFile): { oid: string, sha256: string, pointerSize: number } {
+interface LfsPointer { oid: string, sha256: string, pointerSize: number }
+
+/** The LFS pointer Git would store for file `index`, and that pointer's Git blob id. */
+function pointerOf (r: HfRelease, index: number): LfsPointer {
+  let p = r.pointers.get(index)
+  if (p == null) {
+    p = lfsPointer(r.release.manifest.files[index])
+    r.pointers.set(index, p)
+  }
+  return p
+}
+
+function lfsPointer (file: ManifestFile): LfsPointer {
   const sha256 = Buffer.from(file.sha256).toString('hex')
   const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${file.size}\n`
   const oid = createHash('sha1').update(`blob ${Buffer.byteLength(pointer)}\0${pointer}`).digest('hex')
@@ -88,7 +107,7 @@ export function modelInfo (r: HfRelease): Record<string, unknown> {
   const { manifest } = r.release
   const siblings = [...r.byPath.values()].map(i => {
     const f = manifest.files[i]
-    const p = lfsPointer(f)
+    const p = pointerOf(r, i)
     return { rfilename: f.path, size: f.size, blobId: p.oid, lfs: { sha256: p.sha256, oid: p.sha256, size: f.size, pointerSize: p.pointerSize } }
   })
   const slash = r.name.indexOf('/')
@@ -136,7 +155,7 @@ export interface TreeEntry {
 
 function fileEntry (r: HfRelease, index: number, expand: boolean): TreeEntry {
   const f = r.release.manifest.files[index]
-  const p = lfsPointer(f)
+  const p = pointerOf(r, index)
   return { type: 'file', oid: p.oid, size: f.size, path: f.path, lfs: { oid: p.sha256, size: f.size, pointerSize: p.pointerSize }, ...commitOf(r, expand) }
 }
 
