@@ -192,5 +192,18 @@ describe('partial fetch and the Hugging Face cache', () => {
     expect(got2.text).toBe(files[4].bytes.toString('utf8'));
     expect((await b2.api.get(`/hf/${REPO}/resolve/main/${files[1].path}`)).headers['x-error-code']).toBe('EntryNotFound');
     await expectCacheEntry(cacheDir, commit, wanted);
+
+    // `seed --hf-cache` next to the daemon hands the snapshot (and its blobs/ as a symlink root)
+    // to it; the new release of the same name becomes `main`, the old one stays reachable by CID.
+    const reseed = await h.run('reseed', ['seed', '--hf-cache', cacheDir, REPO, '--data-dir', b.dataDir, '--json'], 60_000);
+    expect(reseed.exitInfo?.code, reseed.tail()).toBe(0);
+    const added = await reseed.waitFor<any>('added', 1);
+    expect(added.name).toBe(REPO);
+    expect(added.cid).not.toBe(seeded.cid); // only the selected files: another manifest
+    const head = await b2.api.request('HEAD', `/hf/${REPO}/resolve/main/config.json`);
+    expect(head.status).toBe(200);
+    expect(head.headers['x-repo-commit']).toBe(commitOf(added.cid));
+    const old = await b2.api.request('HEAD', `/hf/${REPO}/resolve/${seeded.cid}/config.json`);
+    expect(old.headers['x-repo-commit']).toBe(commit);
   });
 });
