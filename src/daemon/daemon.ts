@@ -11,6 +11,7 @@ import { Engine, parseCid } from '../engine/engine.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
 import { openRelease } from '../manifest/signed.js'
+import { pathFilter, selectFiles } from '../manifest/select.js'
 import { SeededFolder } from '../store/seeded-folder.js'
 import { sleep } from '../util/sleep.js'
 import { ModelStore, type FetchRecord, type ModelRecord } from './model-store.js'
@@ -18,7 +19,7 @@ import { FolderPolicy, TrustPolicy } from './policy.js'
 import {
   BadRequestError,
   type AddFetchRequest, type AddSeedRequest, type DaemonEvent, type DaemonLimits, type DaemonService,
-  type ModelInfo, type ModelState, type NodeStatus, type PeerSummary
+  type ModelInfo, type ModelState, type NodeStatus, type PeerSummary, type ServedRelease
 } from './service.js'
 import type { EngineOptions } from '../engine/engine.js'
 import type { EngineEvent } from '../engine/events.js'
@@ -142,11 +143,12 @@ export class Daemon implements DaemonService {
 
   async addSeed (req: AddSeedRequest): Promise<ModelInfo> {
     const folder = await this.folders.seedFolder(req.folder)
+    const symlinkRoots = req.symlinkRoots == null ? undefined : await Promise.all(req.symlinkRoots.map(async r => await this.folders.seedFolder(r)))
     // One seed hashes at a time: the disk is the bottleneck, and progress is attributable.
     const job = this.seeding.catch(() => {}).then(async () => {
       this.hashingFolder = folder
       try {
-        return await this.engine.seed(folder, { name: req.name })
+        return await this.engine.seed(folder, { name: req.name, symlinkRoots })
       } finally {
         this.hashingFolder = undefined
       }
@@ -156,7 +158,7 @@ export class Daemon implements DaemonService {
     const cid = release.cid.toString()
     const existing = this.entries.get(cid)
     if (existing != null) return this.info(existing)
-    const entry = this.newEntry({ kind: 'seed', cid, folder, name: release.manifest.name, addedAt: new Date().toISOString() }, 'seeding')
+    const entry = this.newEntry({ kind: 'seed', cid, folder, name: release.manifest.name, ...(symlinkRoots != null ? { symlinkRoots } : {}), addedAt: new Date().toISOString() }, 'seeding')
     this.describe(entry, release.publisher, release.manifest.files.length, totalSize(release.manifest))
     entry.verifiedBytes = entry.bytes ?? 0
     await this.save()
@@ -179,6 +181,12 @@ export class Daemon implements DaemonService {
       return this.info(existing)
     }
     const outDir = req.outDir == null ? undefined : await this.folders.outputFolder(req.outDir)
+    const hfCache = req.hfCache == null ? undefined : await this.folders.outputFolder(req.hfCache)
+    try {
+      pathFilter(req) // bad globs are the caller's error, now rather than at every retry
+    } catch (err: any) {
+      throw new BadRequestError(err.message)
+    }
     const record: FetchRecord = {
       kind: 'fetch',
       cid,
@@ -186,6 +194,9 @@ export class Daemon implements DaemonService {
       baseDir: this.folders.downloads,
       trust: req.trust ?? [],
       peers: req.peers ?? [],
+      ...(req.include != null ? { include: req.include } : {}),
+      ...(req.exclude != null ? { exclude: req.exclude } : {}),
+      ...(hfCache != null ? { hfCache } : {}),
       complete: false,
       addedAt: new Date().toISOString()
     }
@@ -227,6 +238,21 @@ export class Daemon implements DaemonService {
     return await (this.options.metrics?.() ?? Promise.resolve(''))
   }
 
+  /**
+   * What the HF endpoint may serve: models in state `seeding` whose source is a folder checked
+   * against the manifest (a seed, or a fetch that completed). A fetch in progress is never here.
+   */
+  servedReleases (): ServedRelease[] {
+    const out: ServedRelease[] = []
+    for (const entry of this.entries.values()) {
+      if (entry.state !== 'seeding') continue
+      const source = this.engine.sources.get(entry.record.cid)
+      if (!(source instanceof SeededFolder)) continue
+      out.push({ cid: entry.record.cid, name: source.release.manifest.name, addedAt: entry.record.addedAt, release: source.release, files: source.files })
+    }
+    return out
+  }
+
   /** Counters per model for the metrics layer. */
   modelStats (): Array<{ cid: string, name: string, uploaded: number, downloaded: number, chunksVerified: number, chunksFailed: number }> {
     return [...this.entries.values()].map(e => ({ cid: e.record.cid, name: e.name, ...this.engine.stats(e.record.cid) }))
@@ -247,8 +273,12 @@ export class Daemon implements DaemonService {
         // --allow-folder and --trust may have changed since it was added.
         if (record.kind === 'seed') await this.folders.seedFolder(served)
         else await this.checkFetched(record, served)
-        const release = await serveRelease(this.engine, parseCid(record.cid), served)
-        this.describe(entry, release.publisher, release.manifest.files.length, totalSize(release.manifest))
+        const selection = record.kind === 'fetch' ? record : {}
+        const release = await serveRelease(this.engine, parseCid(record.cid), served, selection)
+        // A partial fetch counts the files it holds.
+        const held = selectFiles(release.manifest, selection)
+        const bytes = held == null ? totalSize(release.manifest) : [...held].reduce((n, i) => n + release.manifest.files[i].size, 0)
+        this.describe(entry, release.publisher, held?.size ?? release.manifest.files.length, bytes)
         entry.verifiedBytes = entry.bytes ?? 0
         entry.state = 'seeding'
       } catch (err: any) {
@@ -274,6 +304,9 @@ export class Daemon implements DaemonService {
           trust: this.trust.forFetch(record.trust),
           checkOutDir: async dir => { await this.folders.outputFolder(dir) },
           peers: record.peers,
+          include: record.include,
+          exclude: record.exclude,
+          hfCache: record.hfCache,
           findTimeout: this.options.findTimeout,
           keepSeeding: true,
           signal: entry.controller.signal

@@ -11,6 +11,8 @@ export interface SeedRecord {
   cid: string
   folder: string
   name: string
+  /** Folders the seed's symlinks may point into (seed --hf-cache: the entry's blobs/). */
+  symlinkRoots?: string[]
   addedAt: string
 }
 
@@ -22,6 +24,11 @@ export interface FetchRecord {
   baseDir: string
   trust: string[]
   peers: string[]
+  /** A partial fetch: only these globs' files (--include/--exclude). */
+  include?: string[]
+  exclude?: string[]
+  /** Fetched into this Hugging Face hub cache; outDir is then the snapshot folder. */
+  hfCache?: string
   /** Every file verified and in place: served from outDir on restart, not fetched again. */
   complete: boolean
   addedAt: string

@@ -2,6 +2,9 @@
  * What the daemon offers its HTTP API (and so the CLI and the dashboard): the contract between
  * daemon/daemon.ts, which implements it over the engine, and daemon/http/, which serves it.
  */
+import type { ScannedFile } from '../manifest/build.js'
+import type { Release } from '../manifest/signed.js'
+
 export type ModelKind = 'seed' | 'fetch'
 
 /**
@@ -79,6 +82,8 @@ export type DaemonEvent =
 export interface AddSeedRequest {
   folder: string
   name?: string
+  /** Folders the seeded folder's symlinks may point into (an HF cache entry's blobs/). */
+  symlinkRoots?: string[]
 }
 
 export interface AddFetchRequest {
@@ -87,6 +92,11 @@ export interface AddFetchRequest {
   outDir?: string
   trust?: string[]
   peers?: string[]
+  /** Only the files these globs select (`hf download --include/--exclude` semantics). */
+  include?: string[]
+  exclude?: string[]
+  /** Write the release into this Hugging Face hub cache (an absolute folder). */
+  hfCache?: string
 }
 
 /** Errors the API maps to HTTP statuses. */
@@ -120,4 +130,18 @@ export interface DaemonService {
   subscribe: (listener: (event: DaemonEvent) => void) => () => void
   /** Prometheus text exposition. */
   metrics: () => Promise<string>
+  /** Releases complete and verified on disk, for the Hugging Face endpoint (`/hf`). */
+  servedReleases?: () => ServedRelease[]
+}
+
+/** A release served in place: complete, verified, each held file with its identity on disk. */
+export interface ServedRelease {
+  cid: string
+  /** The release name: the repo id on the HF endpoint. */
+  name: string
+  /** When this daemon got it: `main` is the newest of a name. */
+  addedAt: string
+  release: Release
+  /** `files[i]`: file i of the manifest on disk (size, mtime, inode as verified); undefined if not held. */
+  files: ReadonlyArray<ScannedFile | undefined>
 }

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ReleaseNotFoundError } from './errors.js'
+import { planTarget } from './fetch-target.js'
 import { rememberHashes, serveRelease } from './serve.js'
 import { ProviderSearch } from '../discovery/providers.js'
 import { BadSignatureError, InvalidManifestError, UntrustedPublisherError } from '../manifest/errors.js'
@@ -39,6 +40,11 @@ export interface FetchOptions {
    * path against --allow-folder and the data dir); throwing ends the fetch.
    */
   checkOutDir?: (outDir: string) => Promise<void>
+  /** Only the files these globs select (`hf download` semantics, see manifest/select.ts). */
+  include?: string[]
+  exclude?: string[]
+  /** Write the release as an entry of this Hugging Face hub cache instead of a folder. */
+  hfCache?: string
   /** Serve the finished folder afterwards (the caller keeps the engine running). */
   keepSeeding?: boolean
   signal?: AbortSignal
@@ -76,21 +82,23 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
   await search.start()
   try {
     const release = await locateRelease(engine, cid, trust, options, candidates, cb => { onCandidate = cb }, findTimeout)
-    const outDir = resolve(options.outDir ?? join(options.baseDir ?? '.', release.manifest.name))
+    const target = planTarget(release, options)
+    const { outDir, files: wanted } = target
     await options.checkOutDir?.(outDir)
-    const total = totalSize(release.manifest)
-    engine.emit({ event: 'manifest', cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: release.manifest.files.length, bytes: total, path: outDir })
+    const total = wanted == null ? totalSize(release.manifest) : [...wanted].reduce((n, i) => n + release.manifest.files[i].size, 0)
+    engine.emit({ event: 'manifest', cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: wanted?.size ?? release.manifest.files.length, bytes: total, path: outDir })
     await engine.dataDir.saveRelease(cid, release.bytes)
 
     const key = cid.toString()
     const stats = engine.stats(key)
     let downloadedBefore = 0
+    await target.prepare()
     const download = await Download.open(outDir, release, {
       onFileComplete: file => {
         engine.emit({ event: 'file-done', cid: key, path: file.path, fileCid: fileCid(file).toString() })
         if (file.size > 0) engine.announcer.add(fileCid(file))
       }
-    })
+    }, { files: wanted })
     engine.sources.set(key, download)
     // Where a resumed fetch starts, before any new chunk arrives.
     const startBytes = download.verifiedBytes
@@ -126,10 +134,11 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       engine.sources.delete(key)
       await download.close()
     }
+    const path = await target.finish()
     // The folder now holds the release verified: a later serve needs no hashing.
-    await rememberHashes(engine, release, outDir)
-    if (options.keepSeeding === true) await serveRelease(engine, cid, outDir)
-    return { cid: cid.toString(), path: outDir, bytes: total, downloaded: result.downloaded, fromPeers: result.fromPeers, publisher: release.publisher }
+    await rememberHashes(engine, release, path, wanted)
+    if (options.keepSeeding === true) await serveRelease(engine, cid, path, options)
+    return { cid: cid.toString(), path, bytes: total, downloaded: result.downloaded, fromPeers: result.fromPeers, publisher: release.publisher }
   } finally {
     search.stop()
   }

@@ -2,10 +2,11 @@
  * Seeding a folder in place: hash it (or take the hashes from the cache), sign the manifest,
  * register the folder as a chunk source, and announce the release and each file in the DHT.
  */
-import { buildManifest } from '../manifest/build.js'
+import { buildManifest, scanFolder } from '../manifest/build.js'
 import { totalSize } from '../manifest/manifest.js'
 import { signRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
+import { assertFilesInside } from '../store/hf-cache.js'
 import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
 import { serveFolder } from './serve.js'
 import type { Engine } from './engine.js'
@@ -15,10 +16,16 @@ export interface SeedOptions {
   keyFile?: string
   name?: string
   chunkSize?: number
+  /**
+   * Folders besides the seeded one that its symlinks may point into (an HF cache snapshot
+   * links into the entry's blobs/). When given, a file whose real path is elsewhere is refused.
+   */
+  symlinkRoots?: string[]
 }
 
 export async function seedFolder (engine: Engine, folder: string, options: SeedOptions): Promise<Release> {
   const key = options.keyFile != null ? await readKeyFile(options.keyFile) : await loadOrCreateKeyFile(engine.dataDir.publisherKeyPath)
+  if (options.symlinkRoots != null) await assertFilesInside(folder, await scanFolder(folder), options.symlinkRoots)
   const started = Date.now()
   const { manifest, files, cached } = await buildManifest(folder, {
     name: options.name,

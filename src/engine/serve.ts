@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path'
 import { equals } from 'uint8arrays/equals'
 import { HashPool } from '../manifest/hash-pool.js'
 import { fileCid, type ManifestFile } from '../manifest/manifest.js'
+import { selectFiles, type FileSelection } from '../manifest/select.js'
 import { openRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
 import { SeededFolder } from '../store/seeded-folder.js'
@@ -21,15 +22,18 @@ export class FolderChangedError extends Error {
   override name = 'FolderChangedError'
 }
 
-/** Registers `folder` as the source of `release` and announces the release and its files. */
-export async function serveFolder (engine: Engine, release: Release, folder: string, files: ScannedFile[]): Promise<void> {
+/**
+ * Registers `folder` as the source of `release` and announces the release and its files.
+ * `files[i]` undefined: the folder does not hold file i (a partial fetch), which is not announced.
+ */
+export async function serveFolder (engine: Engine, release: Release, folder: string, files: ReadonlyArray<ScannedFile | undefined>): Promise<void> {
   const cid = release.cid.toString()
   await engine.sources.get(cid)?.close?.()
   engine.sources.set(cid, new SeededFolder(release, files, folder))
   engine.announcer.add(release.cid)
-  for (const file of release.manifest.files) {
-    if (file.size > 0) engine.announcer.add(fileCid(file))
-  }
+  release.manifest.files.forEach((file, i) => {
+    if (file.size > 0 && files[i] != null) engine.announcer.add(fileCid(file))
+  })
 }
 
 /**
@@ -37,30 +41,37 @@ export async function serveFolder (engine: Engine, release: Release, folder: str
  * the manifest: from the hash cache when size, mtime and inode are unchanged, else by hashing.
  * Throws FolderChangedError if any file is missing or differs.
  */
-export async function serveRelease (engine: Engine, cid: CID, folder: string): Promise<Release> {
+export async function serveRelease (engine: Engine, cid: CID, folder: string, selection: FileSelection = {}): Promise<Release> {
   const bytes = await engine.dataDir.loadRelease(cid)
   if (bytes == null) throw new ReleaseNotFoundError(`release ${cid.toString()} is not in the data dir`)
   const release = await openRelease(cid, bytes)
-  const files = await checkFolder(engine, release, folder)
+  // A partial fetch (--include/--exclude) holds, and serves, only the files it selected.
+  const files = await checkFolder(engine, release, folder, selectFiles(release.manifest, selection))
   await serveFolder(engine, release, folder, files)
   return release
 }
 
 /** Records the hashes of a folder that holds `release` verified (a completed fetch). */
-export async function rememberHashes (engine: Engine, release: Release, folder: string): Promise<void> {
+export async function rememberHashes (engine: Engine, release: Release, folder: string, only?: ReadonlySet<number>): Promise<void> {
   const cache = new HashCache(engine.dataDir.hashCacheDir)
-  for (const file of release.manifest.files) {
+  for (const [i, file] of release.manifest.files.entries()) {
+    if (only != null && !only.has(i)) continue
     const identity = await identityOf(folder, file, release.manifest.chunkSize)
     await cache.set(identity, { sha256: file.sha256, chunks: file.chunks })
   }
 }
 
-async function checkFolder (engine: Engine, release: Release, folder: string): Promise<ScannedFile[]> {
+/** `only`: the files a partial fetch holds; the others are left undefined. */
+async function checkFolder (engine: Engine, release: Release, folder: string, only?: ReadonlySet<number>): Promise<Array<ScannedFile | undefined>> {
   const cache = new HashCache(engine.dataDir.hashCacheDir)
-  const files: ScannedFile[] = []
+  const files: Array<ScannedFile | undefined> = []
   let pool: HashPool | undefined
   try {
-    for (const file of release.manifest.files) {
+    for (const [i, file] of release.manifest.files.entries()) {
+      if (only != null && !only.has(i)) {
+        files.push(undefined)
+        continue
+      }
       const identity = await identityOf(folder, file, release.manifest.chunkSize)
       let hashes = await cache.get(identity)
       if (hashes == null) {

@@ -36,9 +36,19 @@ export interface DownloadEvents {
   onFileComplete?: (file: ManifestFile, fileIndex: number) => void
 }
 
+export interface DownloadOptions {
+  /**
+   * A partial download (--include/--exclude): the indexes of the files to fetch. The download
+   * is complete when these are in place; other files are neither fetched nor created.
+   */
+  files?: ReadonlySet<number>
+}
+
 export class Download implements ChunkSource {
   readonly index: ChunkIndex
   readonly stateDir: string
+  /** The chunks of the wanted files (absent: all files are wanted). */
+  readonly wanted?: Bitfield
   private readonly verified: Bitfield
   private readonly finalized: boolean[]
   private readonly writers = new Map<number, Promise<FileHandle>>()
@@ -48,15 +58,19 @@ export class Download implements ChunkSource {
   private hasher?: HashPool
   private unflushed = 0
 
-  private constructor (readonly release: Release, readonly outDir: string, haveBytes: Uint8Array | undefined, private readonly events: DownloadEvents) {
+  private constructor (readonly release: Release, readonly outDir: string, haveBytes: Uint8Array | undefined, private readonly events: DownloadEvents, private readonly files?: ReadonlySet<number>) {
     this.index = new ChunkIndex(release.manifest)
+    if (files != null) {
+      this.wanted = new Bitfield(this.index.total)
+      for (const i of files) for (let c = 0; c < this.index.count(i); c++) this.wanted.set(this.index.first(i) + c)
+    }
     this.stateDir = join(outDir, STATE_DIR_NAME)
     this.verified = haveBytes?.length === Math.ceil(this.index.total / 8) ? new Bitfield(this.index.total, haveBytes) : new Bitfield(this.index.total)
     this.finalized = release.manifest.files.map(() => false)
   }
 
   /** Opens (or resumes) the download of `release` into `outDir`. */
-  static async open (outDir: string, release: Release, events: DownloadEvents = {}): Promise<Download> {
+  static async open (outDir: string, release: Release, events: DownloadEvents = {}, options: DownloadOptions = {}): Promise<Download> {
     const stateDir = join(outDir, STATE_DIR_NAME)
     await mkdir(stateDir, { recursive: true })
     await takeLock(stateDir)
@@ -67,7 +81,7 @@ export class Download implements ChunkSource {
       }
       if (previous == null) await writeFileAtomic(join(stateDir, 'release'), release.bytes)
       const have = previous == null ? undefined : await readFile(join(stateDir, 'have')).catch(() => undefined)
-      const download = new Download(release, outDir, have, events)
+      const download = new Download(release, outDir, have, events, options.files)
       download.realOutDir = await realpath(outDir)
       await download.reconcile()
       await download.checkFreeSpace()
@@ -83,14 +97,19 @@ export class Download implements ChunkSource {
   }
 
   get complete (): boolean {
-    return this.finalized.every(Boolean)
+    return this.finalized.every((done, i) => done || !this.isWanted(i))
+  }
+
+  /** Whether file `fileIndex` is part of this (possibly partial) download. */
+  isWanted (fileIndex: number): boolean {
+    return this.files == null || this.files.has(fileIndex)
   }
 
   /** Bytes of the release already verified on disk. */
   get verifiedBytes (): number {
     let bytes = 0
     for (let i = 0; i < this.index.total; i++) {
-      if (!this.verified.has(i)) continue
+      if (!this.verified.has(i) || (this.wanted != null && !this.wanted.has(i))) continue
       const { fileIndex, chunk } = this.index.locate(i)
       bytes += this.index.length(fileIndex, chunk)
     }
@@ -271,7 +290,7 @@ export class Download implements ChunkSource {
       this.clearFile(i) // bits without a .part are stale
       if (finalMatches && await this.recheck(i, this.finalPath(i))) this.finalized[i] = true
       else if (finalMatches) this.clearFile(i) // a different file under that name: it will be replaced
-      else if (files[i].size === 0) await this.finalize(i)
+      else if (files[i].size === 0 && this.isWanted(i)) await this.finalize(i)
     }
   }
 
@@ -308,7 +327,7 @@ export class Download implements ChunkSource {
   private async checkFreeSpace (): Promise<void> {
     let needed = 0
     for (let i = 0; i < this.release.manifest.files.length; i++) {
-      if (this.finalized[i]) continue
+      if (this.finalized[i] || !this.isWanted(i)) continue
       const part = await stat(this.partPath(i)).catch(() => undefined)
       needed += Math.max(0, this.release.manifest.files[i].size - (part?.blocks ?? 0) * 512)
     }

@@ -16,9 +16,18 @@ export class SeededFolder implements ChunkSource {
   private readonly full: Bitfield
   private readonly handles = new Map<number, Promise<FileHandle>>()
 
-  constructor (readonly release: Release, private readonly files: readonly ScannedFile[], readonly folder: string) {
+  /**
+   * `files[i]` is file i of the manifest on disk. A folder that holds only some files of the
+   * release (a partial fetch) leaves the others undefined: their chunks are not offered.
+   */
+  constructor (readonly release: Release, readonly files: ReadonlyArray<ScannedFile | undefined>, readonly folder: string) {
     this.index = new ChunkIndex(release.manifest)
-    this.full = Bitfield.full(this.index.total)
+    if (files.every(f => f != null)) {
+      this.full = Bitfield.full(this.index.total)
+    } else {
+      this.full = new Bitfield(this.index.total)
+      files.forEach((f, i) => { if (f != null) for (let c = 0; c < this.index.count(i); c++) this.full.set(this.index.first(i) + c) })
+    }
   }
 
   have (): Bitfield {
@@ -27,6 +36,7 @@ export class SeededFolder implements ChunkSource {
 
   async readChunk (fileIndex: number, chunk: number, into?: Buffer): Promise<Uint8Array> {
     const file = this.files[fileIndex]
+    if (file == null) throw new SourceUnavailableError(`file ${fileIndex} of the release is not in ${this.folder}`)
     const handle = await this.handle(fileIndex)
     const s = await handle.stat()
     if (s.size !== file.size || s.mtimeMs !== file.mtimeMs) {
@@ -47,6 +57,7 @@ export class SeededFolder implements ChunkSource {
   async changedFiles (): Promise<string[]> {
     const changed: string[] = []
     for (const file of this.files) {
+      if (file == null) continue
       const s = await stat(file.path).catch(() => undefined)
       if (s == null || s.size !== file.size || s.mtimeMs !== file.mtimeMs) changed.push(file.path)
     }
@@ -62,14 +73,14 @@ export class SeededFolder implements ChunkSource {
   private async handle (fileIndex: number): Promise<FileHandle> {
     let handle = this.handles.get(fileIndex)
     if (handle == null) {
-      handle = open(this.files[fileIndex].path, 'r')
+      handle = open(this.files[fileIndex]?.path ?? '', 'r')
       this.handles.set(fileIndex, handle)
       handle.catch(() => this.handles.delete(fileIndex))
     }
     try {
       return await handle
     } catch (err: any) {
-      throw new SourceUnavailableError(`cannot open ${this.files[fileIndex].path}: ${err.code ?? err.message}`)
+      throw new SourceUnavailableError(`cannot open ${this.files[fileIndex]?.path ?? `file ${fileIndex}`}: ${err.code ?? err.message}`)
     }
   }
 }

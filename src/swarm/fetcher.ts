@@ -23,7 +23,10 @@ export interface ChunkSink {
   readonly index: ChunkIndex
   have: () => Bitfield
   writeChunk: (global: number, data: Uint8Array) => Promise<boolean>
+  /** True when every wanted chunk is verified. */
   readonly complete: boolean
+  /** The chunks to fetch (a partial fetch: --include/--exclude); absent = all. */
+  readonly wanted?: Bitfield
 }
 
 export interface FetchProgress {
@@ -104,8 +107,8 @@ export class ChunkFetcher {
     this.init = withDefaults({ streamsPerPeer: 4, maxInFlight: 8, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
     const total = init.sink.index.total
     this.buffers = new ChunkBuffers(this.init.maxInFlight, init.sink.index.chunkSize)
-    this.totalBytes = init.sink.release.manifest.files.reduce((n, f) => n + f.size, 0)
-    this.scheduler = new ChunkScheduler(init.sink.have(), total > 0 ? Math.floor(Math.random() * total) : 0)
+    this.totalBytes = wantedBytes(init.sink)
+    this.scheduler = new ChunkScheduler(init.sink.have(), total > 0 ? Math.floor(Math.random() * total) : 0, undefined, init.sink.wanted)
   }
 
   /** Offers a provider. Ignored if already in use, banned, or dropped too recently. */
@@ -217,6 +220,16 @@ export class ChunkFetcher {
     this.settle?.reject(err)
     this.controller.abort(err)
   }
+}
+
+/** Bytes of the files this fetch wants (a file is wanted whole or not at all). */
+function wantedBytes (sink: ChunkSink): number {
+  const { files } = sink.release.manifest
+  let bytes = 0
+  files.forEach((f, i) => {
+    if (sink.wanted == null || (f.size > 0 && sink.wanted.has(sink.index.first(i)))) bytes += f.size
+  })
+  return bytes
 }
 
 /** One provider: its HAVE set, and `streamsPerPeer` streams pulling chunks. */

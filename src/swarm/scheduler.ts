@@ -17,7 +17,8 @@ export class ChunkScheduler {
   private readonly retry: number[] = []
   private readonly inFlight = new Map<number, number>()
 
-  constructor (private readonly verified: Bitfield, private readonly start = 0, private readonly maxDuplicates = 2) {}
+  /** `wanted`: the chunks this fetch needs (a partial fetch); absent = all of them. */
+  constructor (private readonly verified: Bitfield, private readonly start = 0, private readonly maxDuplicates = 2, private readonly wanted?: Bitfield) {}
 
   get total (): number {
     return this.verified.length
@@ -35,13 +36,13 @@ export class ChunkScheduler {
     const n = (this.inFlight.get(chunk) ?? 1) - 1
     if (n > 0) this.inFlight.set(chunk, n)
     else this.inFlight.delete(chunk)
-    if (!ok && !this.verified.has(chunk) && !this.inFlight.has(chunk)) this.retry.push(chunk)
+    if (!ok && !this.done(chunk) && !this.inFlight.has(chunk)) this.retry.push(chunk)
   }
 
   private fromRetry (peer: PeerView): number | undefined {
     for (let i = 0; i < this.retry.length; i++) {
       const chunk = this.retry[i]
-      if (this.verified.has(chunk) || this.inFlight.has(chunk)) {
+      if (this.done(chunk) || this.inFlight.has(chunk)) {
         this.retry.splice(i--, 1)
         continue
       }
@@ -56,7 +57,7 @@ export class ChunkScheduler {
   private fromCursor (peer: PeerView): number | undefined {
     for (let pos = this.advance(); pos < this.total; pos++) {
       const chunk = this.at(pos)
-      if (!this.verified.has(chunk) && !this.inFlight.has(chunk) && peer.has(chunk)) return chunk
+      if (!this.done(chunk) && !this.inFlight.has(chunk) && peer.has(chunk)) return chunk
     }
     return undefined
   }
@@ -65,7 +66,7 @@ export class ChunkScheduler {
     let best: number | undefined
     let bestCount = Infinity
     for (const [chunk, count] of this.inFlight) {
-      if (count < bestCount && count < this.maxDuplicates && !peer.inFlight.has(chunk) && !this.verified.has(chunk) && peer.has(chunk)) {
+      if (count < bestCount && count < this.maxDuplicates && !peer.inFlight.has(chunk) && !this.done(chunk) && peer.has(chunk)) {
         best = chunk
         bestCount = count
       }
@@ -77,10 +78,15 @@ export class ChunkScheduler {
   private advance (): number {
     while (this.cursor < this.total) {
       const chunk = this.at(this.cursor)
-      if (!this.verified.has(chunk) && !this.inFlight.has(chunk)) break
+      if (!this.done(chunk) && !this.inFlight.has(chunk)) break
       this.cursor++
     }
     return this.cursor
+  }
+
+  /** Verified, or not wanted by this fetch: never asked for. */
+  private done (chunk: number): boolean {
+    return this.verified.has(chunk) || (this.wanted != null && !this.wanted.has(chunk))
   }
 
   private at (pos: number): number {

@@ -6,6 +6,8 @@ import { DaemonClient } from '../daemon-client.js'
 import { ShutdownSignal } from './shutdown-signal.js'
 import { fetchThroughDaemon } from './through-daemon.js'
 import { sanitizeText } from '../../util/terminal-text.js'
+import { resolve } from 'node:path'
+import { defaultHfCacheDir } from '../../store/hf-cache.js'
 
 export interface FetchFlags extends NodeFlags {
   output?: string
@@ -14,6 +16,10 @@ export interface FetchFlags extends NodeFlags {
   findTimeout: number
   stallTimeout: number
   seed?: boolean
+  include?: string[]
+  exclude?: string[]
+  /** true: the default HF cache; a string: that cache folder. */
+  hfCache?: string | boolean
   /** With a daemon: wait for the fetch to complete. */
   wait?: boolean
   /** false with --no-daemon */
@@ -24,10 +30,13 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
   const shutdown = new ShutdownSignal()
   const reporter = new Reporter(flags.json === true)
   const options = engineOptions(flags)
+  const hfCache = flags.hfCache == null || flags.hfCache === false ? undefined : flags.hfCache === true ? defaultHfCacheDir() : resolve(flags.hfCache)
+  if (hfCache != null && flags.output != null) throw new Error('--hf-cache and --output both say where to write; use one of them')
+  const selection = { include: flags.include, exclude: flags.exclude, hfCache }
   const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
   if (client != null) {
     try {
-      await fetchThroughDaemon(client, cid, { outDir: flags.output, trust: flags.trust, peers: flags.peer, wait: flags.wait }, reporter, shutdown.signal)
+      await fetchThroughDaemon(client, cid, { outDir: flags.output, trust: flags.trust, peers: flags.peer, wait: flags.wait, ...selection }, reporter, shutdown.signal)
     } finally {
       shutdown.dispose()
     }
@@ -41,6 +50,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
       outDir: flags.output,
       trust: flags.trust,
       peers: flags.peer,
+      ...selection,
       findTimeout: flags.findTimeout,
       stallTimeout: flags.stallTimeout,
       keepSeeding: flags.seed,

@@ -6,6 +6,8 @@ import { Reporter, formatBytes } from '../reporter.js'
 import { DaemonClient } from '../daemon-client.js'
 import { ShutdownSignal } from './shutdown-signal.js'
 import { seedThroughDaemon } from './through-daemon.js'
+import { resolve } from 'node:path'
+import { defaultHfCacheDir, resolveSnapshot } from '../../store/hf-cache.js'
 
 export const DEFAULT_CHUNK_MIB = 4
 
@@ -16,24 +18,40 @@ export interface SeedFlags extends NodeFlags {
   chunkSize: number
   /** false with --no-daemon */
   daemon: boolean
+  /** true: the default HF cache; a string: that cache folder, or the repo id when no folder is given. */
+  hfCache?: string | boolean
 }
 
-export async function seed (folder: string, flags: SeedFlags): Promise<void> {
+/** `seed <folder>`, or with --hf-cache the snapshot of `org/name` (see program.ts). */
+async function seedTarget (folderArg: string | undefined, flags: SeedFlags): Promise<{ folder: string, name?: string, symlinkRoots?: string[] }> {
+  if (flags.hfCache == null || flags.hfCache === false) {
+    if (folderArg == null) throw new Error('seed needs a folder (or --hf-cache org/name)')
+    return { folder: folderArg, name: flags.name }
+  }
+  const repoId = folderArg ?? (typeof flags.hfCache === 'string' ? flags.hfCache : undefined)
+  if (repoId == null) throw new Error('seed --hf-cache needs the repo id: seed --hf-cache org/name')
+  const cacheDir = typeof flags.hfCache === 'string' && folderArg != null ? resolve(flags.hfCache) : defaultHfCacheDir()
+  const snapshot = await resolveSnapshot(cacheDir, repoId)
+  return { folder: snapshot.folder, name: flags.name ?? repoId, symlinkRoots: [snapshot.blobsDir] }
+}
+
+export async function seed (folderArg: string | undefined, flags: SeedFlags): Promise<void> {
   const reporter = new Reporter(flags.json === true)
   const options = engineOptions(flags)
+  const { folder, name, symlinkRoots } = await seedTarget(folderArg, flags)
   const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
   if (client != null) {
     if (flags.key != null || flags.chunkSize !== DEFAULT_CHUNK_MIB) {
       throw new Error(`a daemon is running for ${options.dataDir} and seeds with its own key and chunk size; drop --key/--chunk-size, or stop the daemon, or use another --data-dir with --no-daemon`)
     }
-    await seedThroughDaemon(client, folder, flags.name, reporter)
+    await seedThroughDaemon(client, folder, name, reporter, symlinkRoots)
     return
   }
   const shutdown = new ShutdownSignal()
   const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
     await engine.start()
-    const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name, chunkSize: flags.chunkSize * 1024 * 1024 })
+    const release = await engine.seed(folder, { keyFile: flags.key, name, chunkSize: flags.chunkSize * 1024 * 1024, symlinkRoots })
     reporter.stopBar()
     const cid = release.cid.toString()
     reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs })

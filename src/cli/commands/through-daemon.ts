@@ -8,9 +8,9 @@ import { sanitizeText } from '../../util/terminal-text.js'
 import type { DaemonClient } from '../daemon-client.js'
 import type { ModelInfo } from '../../daemon/service.js'
 
-export async function seedThroughDaemon (client: DaemonClient, folder: string, name: string | undefined, reporter: Reporter): Promise<void> {
+export async function seedThroughDaemon (client: DaemonClient, folder: string, name: string | undefined, reporter: Reporter, symlinkRoots?: string[]): Promise<void> {
   reporter.info(`handing ${folder} to the daemon at ${client.url} (it hashes, then seeds it)`)
-  const model = await client.addSeed({ folder: resolve(folder), name })
+  const model = await client.addSeed({ folder: resolve(folder), name, ...(symlinkRoots != null ? { symlinkRoots } : {}) })
   reporter.result({ event: 'added', ...model })
   if (!reporter.json) {
     process.stdout.write(model.cid + '\n')
@@ -23,10 +23,21 @@ export interface FetchThroughDaemon {
   trust?: string[]
   peers?: string[]
   wait?: boolean
+  include?: string[]
+  exclude?: string[]
+  hfCache?: string
 }
 
 export async function fetchThroughDaemon (client: DaemonClient, cid: string, flags: FetchThroughDaemon, reporter: Reporter, signal: AbortSignal): Promise<void> {
-  const model = await client.addFetch({ cid, outDir: flags.outDir == null ? undefined : resolve(flags.outDir), trust: flags.trust, peers: flags.peers })
+  const model = await client.addFetch({
+    cid,
+    outDir: flags.outDir == null ? undefined : resolve(flags.outDir),
+    trust: flags.trust,
+    peers: flags.peers,
+    ...(flags.include != null ? { include: flags.include } : {}),
+    ...(flags.exclude != null ? { exclude: flags.exclude } : {}),
+    ...(flags.hfCache != null ? { hfCache: flags.hfCache } : {})
+  })
   reporter.result({ event: 'added', ...model })
   if (flags.wait !== true) {
     reporter.info(`the daemon at ${client.url} is fetching ${model.cid}; follow it with \`p2pweights ls\` (or fetch --wait)`)

@@ -28,7 +28,10 @@ export function checkToken (headers: IncomingHttpHeaders, token: string): void {
   if (match == null) {
     throw new UnauthorizedError(`this API requires a token: send "Authorization: Bearer <token>" (${HOW_TO_GET_IT})`)
   }
-  if (!sameSecret(match[1], token)) {
+  // `hf_<token>` is accepted too: @huggingface/hub refuses an HF_TOKEN without that prefix.
+  const given = match[1]
+  const ok = sameSecret(given, token) || (given.startsWith('hf_') && sameSecret(given.slice(3), token))
+  if (!ok) {
     throw new UnauthorizedError(`wrong API token (${HOW_TO_GET_IT})`)
   }
 }

@@ -20,7 +20,8 @@ export const seedBody = {
   additionalProperties: false,
   properties: {
     folder: path,
-    name: { type: 'string', minLength: 1, maxLength: 200 }
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    symlinkRoots: { type: 'array', maxItems: MAX_LIST, items: path }
   }
 } as const
 
@@ -34,6 +35,10 @@ export const fetchBody = {
     /** Publisher ids (12D3KooW…). */
     trust: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 200 } },
     /** Multiaddrs of peers to try first. */
-    peers: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } }
+    peers: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } },
+    /** fnmatch globs on file paths, as `hf download --include/--exclude`. */
+    include: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } },
+    exclude: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } },
+    hfCache: path
   }
 } as const

@@ -10,6 +10,7 @@ import { formatValidationError, toHttpError } from './errors.js'
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventStreams, type EventStreamOptions } from './events.js'
 import { cidParams, fetchBody, seedBody } from './schemas.js'
 import { DASHBOARD_HEADERS, DASHBOARD_PATHS, DEFAULT_DASHBOARD_DIR, Dashboard } from './static.js'
+import { registerHfRoutes } from './hf/routes.js'
 import type { AddressInfo } from 'node:net'
 
 export interface ApiServerOptions {
@@ -133,6 +134,10 @@ export async function createApiServer (service: DaemonService, options: ApiServe
       return await reply.headers(DASHBOARD_HEADERS).type(file.type).send(file.body)
     })
   }
+
+  // The Hugging Face-compatible endpoint (docs/hf.md), behind the same auth hook as the API.
+  const servedReleases = service.servedReleases?.bind(service)
+  if (servedReleases != null) registerHfRoutes(app, servedReleases)
 
   app.addHook('preClose', async () => { events.closeAll() })
 

@@ -104,7 +104,9 @@ describe('validateManifest', () => {
 
   it('rejects bad names', async () => {
     expect(await invalid(m => { m.name = '' })).toBe('InvalidManifestError')
-    expect(await invalid(m => { m.name = 'a/b' })).toBe('InvalidManifestError')
+    // org/name is a Hugging Face repo id (repo-id.test.ts); deeper paths are not.
+    expect(await invalid(m => { m.name = 'a/b/c' })).toBe('InvalidManifestError')
+    expect(await invalid(m => { m.name = 'a--b/c' })).toBe('InvalidManifestError')
     expect(await invalid(m => { m.name = 'x'.repeat(257) })).toBe('InvalidManifestError')
     expect(await invalid(m => { m.name = '..' })).toBe('UnsafePathError')
   })
