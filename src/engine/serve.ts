@@ -6,14 +6,15 @@
 import { stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { equals } from 'uint8arrays/equals'
+import { identityFrom, type ScannedFile } from '../manifest/build.js'
 import { HashPool } from '../manifest/hash-pool.js'
 import { fileCid, type ManifestFile } from '../manifest/manifest.js'
+import { ReadPolicy } from '../manifest/read-policy.js'
 import { openRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
 import { SeededFolder } from '../store/seeded-folder.js'
 import { ReleaseNotFoundError } from './errors.js'
 import type { Engine } from './engine.js'
-import type { ScannedFile } from '../manifest/build.js'
 import type { CID } from 'multiformats/cid'
 
 export class FolderChangedError extends Error {
@@ -21,11 +22,24 @@ export class FolderChangedError extends Error {
   override name = 'FolderChangedError'
 }
 
-/** Registers `folder` as the source of `release` and announces the release and its files. */
-export async function serveFolder (engine: Engine, release: Release, folder: string, files: ScannedFile[]): Promise<void> {
+export interface ServeOptions {
+  /** Folders outside `folder` that its symlinks may point into (seed --allow-symlinks-into). */
+  allowSymlinksInto?: string[]
+}
+
+/** What may be read when serving `folder`: never the data dir, links only into allowed roots. */
+export async function readPolicyFor (engine: Engine, folder: string, options: ServeOptions = {}): Promise<ReadPolicy> {
+  return await ReadPolicy.create(folder, { allowSymlinksInto: options.allowSymlinksInto, forbidden: [engine.dataDir.root] })
+}
+
+/**
+ * Registers `folder` as the source of `release` and announces the release and its files. Every
+ * file opened for serving is checked against `policy` again.
+ */
+export async function serveFolder (engine: Engine, release: Release, folder: string, files: ScannedFile[], policy: ReadPolicy): Promise<void> {
   const cid = release.cid.toString()
   await engine.sources.get(cid)?.close?.()
-  engine.sources.set(cid, new SeededFolder(release, files, folder))
+  engine.sources.set(cid, new SeededFolder(release, files, folder, policy))
   engine.announcer.add(release.cid)
   for (const file of release.manifest.files) {
     if (file.size > 0) engine.announcer.add(fileCid(file))
@@ -37,12 +51,13 @@ export async function serveFolder (engine: Engine, release: Release, folder: str
  * the manifest: from the hash cache when size, mtime and inode are unchanged, else by hashing.
  * Throws FolderChangedError if any file is missing or differs.
  */
-export async function serveRelease (engine: Engine, cid: CID, folder: string): Promise<Release> {
+export async function serveRelease (engine: Engine, cid: CID, folder: string, options: ServeOptions = {}): Promise<Release> {
   const bytes = await engine.dataDir.loadRelease(cid)
   if (bytes == null) throw new ReleaseNotFoundError(`release ${cid.toString()} is not in the data dir`)
   const release = await openRelease(cid, bytes)
-  const files = await checkFolder(engine, release, folder)
-  await serveFolder(engine, release, folder, files)
+  const policy = await readPolicyFor(engine, folder, options)
+  const files = await checkFolder(engine, release, folder, policy)
+  await serveFolder(engine, release, folder, files, policy)
   return release
 }
 
@@ -55,17 +70,18 @@ export async function rememberHashes (engine: Engine, release: Release, folder: 
   }
 }
 
-async function checkFolder (engine: Engine, release: Release, folder: string): Promise<ScannedFile[]> {
+async function checkFolder (engine: Engine, release: Release, folder: string, policy: ReadPolicy): Promise<ScannedFile[]> {
   const cache = new HashCache(engine.dataDir.hashCacheDir)
   const files: ScannedFile[] = []
   let pool: HashPool | undefined
   try {
     for (const file of release.manifest.files) {
       const identity = await identityOf(folder, file, release.manifest.chunkSize)
+      await policy.check(identity.path, identity.relative, identity)
       let hashes = await cache.get(identity)
       if (hashes == null) {
         pool ??= new HashPool()
-        hashes = await pool.hashFile(identity.path, identity.size, identity.chunkSize)
+        hashes = await pool.hashFile(identity.path, identity.size, identity.chunkSize, undefined, identity)
         await cache.set(identity, hashes)
       }
       if (!equals(hashes.sha256, file.sha256) || !equals(hashes.chunks, file.chunks)) {
@@ -81,8 +97,9 @@ async function checkFolder (engine: Engine, release: Release, folder: string): P
 
 async function identityOf (folder: string, file: ManifestFile, chunkSize: number): Promise<ScannedFile> {
   const path = join(resolve(folder), ...file.path.split('/'))
+  const seenAt = Date.now()
   const s = await stat(path).catch(() => undefined)
   if (s?.isFile() !== true) throw new FolderChangedError(`${path} is missing`)
   if (s.size !== file.size) throw new FolderChangedError(`${path} has ${s.size} bytes, the release says ${file.size}`)
-  return { path, relative: file.path, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, chunkSize }
+  return { ...identityFrom(path, s, chunkSize, seenAt), relative: file.path }
 }

@@ -14,6 +14,7 @@ export interface SeedFlags extends NodeFlags {
   name?: string
   /** MiB */
   chunkSize: number
+  allowSymlinksInto?: string[]
   /** false with --no-daemon */
   daemon: boolean
 }
@@ -23,8 +24,8 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
   const options = engineOptions(flags)
   const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
   if (client != null) {
-    if (flags.key != null || flags.chunkSize !== DEFAULT_CHUNK_MIB) {
-      throw new Error(`a daemon is running for ${options.dataDir} and seeds with its own key and chunk size; drop --key/--chunk-size, or stop the daemon, or use another --data-dir with --no-daemon`)
+    if (flags.key != null || flags.chunkSize !== DEFAULT_CHUNK_MIB || flags.allowSymlinksInto != null) {
+      throw new Error(`a daemon is running for ${options.dataDir} and seeds with its own key, chunk size and symlink rules; drop --key/--chunk-size/--allow-symlinks-into, or stop the daemon, or use another --data-dir with --no-daemon`)
     }
     await seedThroughDaemon(client, folder, flags.name, reporter)
     return
@@ -33,7 +34,7 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
   const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
     await engine.start()
-    const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name, chunkSize: flags.chunkSize * 1024 * 1024 })
+    const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name, chunkSize: flags.chunkSize * 1024 * 1024, allowSymlinksInto: flags.allowSymlinksInto })
     reporter.stopBar()
     const cid = release.cid.toString()
     reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs })
