@@ -3,7 +3,6 @@
  * signature, trusted publisher), then pull chunks from every peer that has them into a Download,
  * serving the chunks we hold to others and announcing ourselves as we go.
  */
-import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ReleaseNotFoundError } from './errors.js'
@@ -11,7 +10,6 @@ import { rememberHashes, serveRelease } from './serve.js'
 import { ProviderSearch } from '../discovery/providers.js'
 import { BadSignatureError, InvalidManifestError, UntrustedPublisherError } from '../manifest/errors.js'
 import { fileCid, totalSize } from '../manifest/manifest.js'
-import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { openRelease, type Release } from '../manifest/signed.js'
 import { Download } from '../store/download.js'
 import { Channel } from '../swarm/channel.js'
@@ -34,6 +32,12 @@ export interface FetchOptions {
   findTimeout?: number
   stallTimeout?: number
   streamsPerPeer?: number
+  /**
+   * Write into an output folder that holds files other than this release's (they may be
+   * replaced). Without it such a folder is refused, unless it holds a partial download of
+   * this release (resume) or only this release's own files.
+   */
+  intoExisting?: boolean
   /** Serve the finished folder afterwards (the caller keeps the engine running). */
   keepSeeding?: boolean
   signal?: AbortSignal
@@ -80,6 +84,8 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
     const stats = engine.stats(key)
     let downloadedBefore = 0
     const download = await Download.open(outDir, release, {
+      stateKey: await engine.dataDir.stateKey(),
+      intoExisting: options.intoExisting,
       onFileComplete: file => {
         engine.emit({ event: 'file-done', cid: key, path: file.path, fileCid: fileCid(file).toString() })
         if (file.size > 0) engine.announcer.add(fileCid(file))
@@ -140,7 +146,7 @@ async function locateRelease (
 ): Promise<Release> {
   const local = [
     await engine.dataDir.loadRelease(cid),
-    options.outDir == null ? undefined : await readFile(join(resolve(options.outDir), STATE_DIR_NAME, 'release')).catch(() => undefined)
+    options.outDir == null ? undefined : await Download.savedRelease(resolve(options.outDir)).catch(() => undefined)
   ]
   for (const bytes of local) {
     if (bytes == null) continue
