@@ -9,7 +9,7 @@ import { totalSize } from '../manifest/manifest.js'
 import { signRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
 import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
-import { serveFolder } from './serve.js'
+import { dataDirRule, serveFolder } from './serve.js'
 import type { Engine } from './engine.js'
 
 export interface SeedOptions {
@@ -30,7 +30,7 @@ export async function seedFolder (engine: Engine, folder: string, options: SeedO
   const started = Date.now()
   const { manifest, files, cached, policy } = await buildManifest(folder, {
     allowSymlinksInto: options.allowSymlinksInto,
-    forbidden: [engine.dataDir.root],
+    ...dataDirRule(engine),
     name: options.name,
     chunkSize: options.chunkSize,
     cache: new HashCache(engine.dataDir.hashCacheDir),

@@ -29,7 +29,12 @@ export interface ServeOptions {
 
 /** What may be read when serving `folder`: never the data dir, links only into allowed roots. */
 export async function readPolicyFor (engine: Engine, folder: string, options: ServeOptions = {}): Promise<ReadPolicy> {
-  return await ReadPolicy.create(folder, { allowSymlinksInto: options.allowSymlinksInto, forbidden: [engine.dataDir.root] })
+  return await ReadPolicy.create(folder, { allowSymlinksInto: options.allowSymlinksInto, ...dataDirRule(engine) })
+}
+
+/** The data dir is never read, but for `models/`, where the daemon fetches models to. */
+export function dataDirRule (engine: Engine): { forbidden: string[], forbiddenExcept: string[] } {
+  return { forbidden: [engine.dataDir.root], forbiddenExcept: [engine.dataDir.modelsDir] }
 }
 
 /**

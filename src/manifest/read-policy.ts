@@ -15,6 +15,8 @@ export interface ReadPolicyOptions {
   allowSymlinksInto?: readonly string[]
   /** Folders nothing may be read from, whatever link leads there (the data dir). */
   forbidden?: readonly string[]
+  /** Folders inside a forbidden one that hold content and may be seeded (the daemon's `<data-dir>/models/`). */
+  forbiddenExcept?: readonly string[]
 }
 
 function isInside (real: string, root: string): boolean {
@@ -32,6 +34,7 @@ export class ReadPolicy {
     readonly root: string,
     private readonly allowed: readonly string[],
     private readonly forbidden: ReadonlyArray<{ shown: string, real: string }>,
+    private readonly exempt: readonly string[],
     /** dev:ino of the files at the top of each forbidden folder (keys), for hard links. */
     private readonly forbiddenFiles: ReadonlyMap<string, string>
   ) {}
@@ -39,8 +42,10 @@ export class ReadPolicy {
   static async create (folder: string, options: ReadPolicyOptions = {}): Promise<ReadPolicy> {
     const root = await realpath(folder).catch(() => { throw new InvalidManifestError(`${folder} is not a folder`) })
     const forbidden = await Promise.all((options.forbidden ?? []).map(async f => ({ shown: f, real: await realOrResolved(f) })))
+    const exempt = await Promise.all((options.forbiddenExcept ?? []).map(realOrResolved))
+    const isExempt = (real: string): boolean => exempt.some(e => isInside(real, e))
     for (const f of forbidden) {
-      if (isInside(root, f.real) || isInside(f.real, root)) {
+      if ((isInside(root, f.real) && !isExempt(root)) || isInside(f.real, root)) {
         throw new ForbiddenFolderError(`${folder} ${isInside(root, f.real) ? 'is inside' : 'contains'} the node's data dir ${f.shown}, which holds its private keys and is never seeded; seed another folder`)
       }
     }
@@ -48,7 +53,7 @@ export class ReadPolicy {
     for (const dir of options.allowSymlinksInto ?? []) {
       const real = await realpath(dir).catch(() => undefined)
       if (real == null || !(await stat(real)).isDirectory()) throw new InvalidManifestError(`--allow-symlinks-into ${dir} is not a folder`)
-      const clash = forbidden.find(f => isInside(real, f.real) || isInside(f.real, real))
+      const clash = forbidden.find(f => (isInside(real, f.real) && !isExempt(real)) || isInside(f.real, real))
       if (clash != null) throw new ForbiddenFolderError(`--allow-symlinks-into ${dir} overlaps the node's data dir ${clash.shown}, which is never seeded`)
       allowed.push(real)
     }
@@ -61,7 +66,7 @@ export class ReadPolicy {
         if (s != null) forbiddenFiles.set(`${s.dev}:${s.ino}`, join(f.shown, e.name))
       }
     }
-    return new ReadPolicy(folder, root, allowed, forbidden, forbiddenFiles)
+    return new ReadPolicy(folder, root, allowed, forbidden, exempt, forbiddenFiles)
   }
 
   /**
@@ -72,7 +77,7 @@ export class ReadPolicy {
   async check (path: string, relative: string, identity?: { dev: number, ino: number }): Promise<string> {
     const real = await realpath(path)
     for (const f of this.forbidden) {
-      if (isInside(real, f.real)) {
+      if (isInside(real, f.real) && !this.exempt.some(e => isInside(real, e))) {
         throw new ForbiddenFolderError(`${relative} in ${this.folder} leads to ${real}, inside the node's data dir ${f.shown} (private keys); refusing to seed it`)
       }
     }

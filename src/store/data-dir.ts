@@ -8,6 +8,7 @@
  *   <data-dir>/hash-cache/<id>   per-file hashes keyed on path, size, mtime, ctime, device, inode
  *   <data-dir>/state.key         secret that authenticates downloads' `have` files (mode 0600)
  *   <data-dir>/node.lock         pid of the node using this data dir
+ *   <data-dir>/models/           the daemon's default fetch folder: the only part ever seeded
  */
 import { constants } from 'node:fs'
 import { randomBytes } from 'node:crypto'
@@ -37,6 +38,8 @@ export class DataDir {
   get publisherKeyPath (): string { return join(this.root, 'publisher.key') }
   get hashCacheDir (): string { return join(this.root, 'hash-cache') }
   get stateKeyPath (): string { return join(this.root, 'state.key') }
+  /** Where the daemon fetches models to by default: content, the one part of the data dir that may be seeded. */
+  get modelsDir (): string { return join(this.root, 'models') }
   private get releasesDir (): string { return join(this.root, 'releases') }
 
   async init (): Promise<void> {

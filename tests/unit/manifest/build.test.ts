@@ -158,6 +158,16 @@ describe('buildManifest', () => {
     expect((await errorOf(() => buildManifest(base, options))).name).toBe('ForbiddenFolderError')
   })
 
+  it('seeds the data dir\'s models/ folder (where the daemon fetches to), but no link from it to a key', async () => {
+    const dataDir = join(await dirs.make(), 'data')
+    await writeTree(dataDir, [{ path: 'publisher.key', bytes: bytesOf(68, 1) }, { path: 'models/m/w.bin', bytes: bytesOf(30, 2) }])
+    const options = { chunkSize: C, forbidden: [dataDir], forbiddenExcept: [join(dataDir, 'models')] }
+    expect((await buildManifest(join(dataDir, 'models', 'm'), options)).manifest.files.map(f => f.path)).toEqual(['w.bin'])
+    await symlink(join(dataDir, 'publisher.key'), join(dataDir, 'models', 'm', 'tokenizer.model'))
+    expect((await errorOf(() => buildManifest(join(dataDir, 'models', 'm'), options))).name).toBe('ForbiddenFolderError')
+    expect((await errorOf(() => buildManifest(dataDir, options))).name).toBe('ForbiddenFolderError')
+  })
+
   it('builds an empty folder into a manifest with no files', async () => {
     const root = await modelFolder([])
     const { manifest } = await buildManifest(root, { chunkSize: C })
