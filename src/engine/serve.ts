@@ -86,8 +86,9 @@ async function checkFolder (engine: Engine, release: Release, folder: string, po
       let hashes = await cache.get(identity)
       if (hashes == null) {
         pool ??= new HashPool()
+        const readFrom = Date.now() // the racy rule counts from when reading starts
         hashes = await pool.hashFile(identity.path, identity.size, identity.chunkSize, undefined, identity)
-        await cache.set(identity, hashes)
+        await cache.set({ ...identity, seenAt: readFrom }, hashes)
       }
       if (!equals(hashes.sha256, file.sha256) || !equals(hashes.chunks, file.chunks)) {
         throw new FolderChangedError(`${identity.path} no longer matches release ${release.cid.toString()}`)

@@ -30,7 +30,10 @@ export interface FileIdentity {
   dev: number
   ino: number
   chunkSize: number
-  /** When the file was stat'ed (ms since the epoch): the hash cache's racy rule needs it. */
+  /**
+   * When the file was stat'ed, or when reading it for hashing began if later (ms since the
+   * epoch): the hash cache's racy rule counts from here.
+   */
   seenAt: number
 }
 
@@ -128,11 +131,14 @@ export async function buildManifest (folder: string, options: BuildOptions = {})
         return
       }
       pool ??= new HashPool()
+      // Reading starts after this moment: any write after it shows as a newer ctime, so the
+      // cache's racy rule may count from here rather than from the scan.
+      const readFrom = Date.now()
       hashes[i] = await pool.hashFile(file.path, file.size, chunkSize, bytes => {
         hashed += bytes
         report(file.relative)
       }, file)
-      await options.cache?.set(file, hashes[i])
+      await options.cache?.set({ ...file, seenAt: readFrom }, hashes[i])
     })
     // Bounded, so a folder of many small files does not open them all at once.
     await drain(parallel(jobs, { concurrency: 8 }))

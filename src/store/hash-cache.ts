@@ -7,8 +7,8 @@
  * unchanged: a rewrite in place changes ctime even when a tool restores the mtime, and a file
  * swapped for another changes the inode. Timestamps alone cannot tell two writes apart that
  * fall in one tick of a coarse clock (SMB, NFS, exFAT: 1-2 s), so an entry is trusted only
- * when the file's mtime and ctime were already RACY_MS older than the moment its identity was
- * taken for hashing (git's "racy" rule): any write after that moment then shows as a new time.
+ * when the file's mtime and ctime were already RACY_MS older than the moment reading it for
+ * hashing began (git's "racy" rule): any write after that moment then shows as a new time.
  * When both times are whole seconds (a coarse file system, whose server clock may also run
  * ahead of ours) the margin is COARSE_RACY_MS. A racy entry is stored but not used: the file is
  * hashed once more on the next check, which stores an entry that is no longer racy.

@@ -1,10 +1,11 @@
 import * as dagCbor from '@ipld/dag-cbor'
-import { readdir, writeFile } from 'node:fs/promises'
+import { readdir, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { COARSE_RACY_MS, HashCache, RACY_MS, isRacy } from '../../../src/store/hash-cache.js'
 import type { FileIdentity } from '../../../src/manifest/build.js'
-import { TempDirs, random } from '../helpers.js'
+import { buildManifest } from '../../../src/manifest/build.js'
+import { SMALL_CHUNK, TempDirs, bytesOf, random, sha256 } from '../helpers.js'
 
 const dirs = new TempDirs()
 afterEach(async () => { await dirs.cleanup() })
@@ -101,4 +102,24 @@ describe('HashCache', () => {
     await writeFile(join(dir, entry), dagCbor.encode({ ...old, ...hashes }))
     expect(await cache.get(identity)).toBeUndefined()
   })
+
+  it('with buildManifest: a just-written file is hashed again until its times are RACY_MS old; an in-place rewrite with the mtime put back misses', async () => {
+    const root = await dirs.make()
+    const path = join(root, 'w.bin')
+    await writeFile(path, bytesOf(5000, 1))
+    const cache = new HashCache(await dirs.make())
+    const build = async (): Promise<number> => (await buildManifest(root, { chunkSize: SMALL_CHUNK, cache })).cached
+    expect(await build()).toBe(0)
+    expect(await build()).toBe(0) // racy: written moments ago
+    await new Promise(resolve => setTimeout(resolve, RACY_MS + 200))
+    expect(await build()).toBe(0) // the entries so far were racy; this one is not
+    expect(await build()).toBe(1)
+    // Same size, mtime put back: only ctime tells. The new bytes must be hashed, not the old signed.
+    const before = await stat(path)
+    await writeFile(path, bytesOf(5000, 2))
+    await utimes(path, before.atime, before.mtime)
+    const { manifest, cached } = await buildManifest(root, { chunkSize: SMALL_CHUNK, cache })
+    expect(cached).toBe(0)
+    expect(hex(manifest.files[0].sha256)).toBe(hex(sha256(bytesOf(5000, 2))))
+  }, 15_000)
 })
