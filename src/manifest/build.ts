@@ -82,8 +82,10 @@ export async function scanFolder (folder: string, chunkSize = DEFAULT_CHUNK_SIZE
     for (const entry of entries) {
       const relative = prefix === '' ? entry.name : `${prefix}/${entry.name}`
       const path = join(dir, entry.name)
+      // Skipped as files too: a git worktree or submodule has a `.git` file.
+      if (SKIPPED_DIRS.has(entry.name.toLowerCase())) continue
       if (entry.isDirectory()) {
-        if (!SKIPPED_DIRS.has(entry.name.toLowerCase())) await walk(path, relative)
+        await walk(path, relative)
         continue
       }
       if (!entry.isFile() && !entry.isSymbolicLink()) continue

@@ -76,6 +76,7 @@ describe('buildManifest', () => {
       { path: '.p2pweights/have', bytes: bytesOf(5) },
       { path: 'sub/.git/config', bytes: bytesOf(5) },
       { path: '.GIT/config', bytes: bytesOf(5) },
+      { path: 'worktree/.git', bytes: bytesOf(5) }, // a worktree's or submodule's .git file
       { path: 'sub/.P2PWeights/have', bytes: bytesOf(5) },
       { path: '.gitattributes', bytes: bytesOf(5) }
     ])
