@@ -82,7 +82,7 @@ async function checkFolder (engine: Engine, release: Release, folder: string, po
   try {
     for (const file of release.manifest.files) {
       const identity = await identityOf(folder, file, release.manifest.chunkSize)
-      await policy.check(identity.path, identity.relative, identity)
+      await policy.checkFile(identity.path, identity.relative, identity)
       let hashes = await cache.get(identity)
       if (hashes == null) {
         pool ??= new HashPool()

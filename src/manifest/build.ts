@@ -92,7 +92,7 @@ export async function scanFolder (folder: string, chunkSize = DEFAULT_CHUNK_SIZE
       const seenAt = Date.now()
       const s = await stat(path).catch(() => undefined) // follows a symlink; a dangling one is skipped
       if (s?.isFile() !== true) continue
-      await policy.check(path, relative, s)
+      await policy.checkFile(path, relative, s, entry.isFile())
       files.push({ ...identityFrom(path, s, chunkSize, seenAt), relative })
       if (files.length > MAX_FILES) throw new InvalidManifestError(`${folder} holds more than ${MAX_FILES} files`)
     }

@@ -74,8 +74,8 @@ export class ReadPolicy {
    * returns its real path. `identity` (from a stat of the file) catches hard links to keys.
    * Throws SymlinkEscapeError or ForbiddenFolderError, naming the link and its target.
    */
-  async check (path: string, relative: string, identity?: { dev: number, ino: number }): Promise<string> {
-    const real = await realpath(path)
+  async check (path: string, relative: string, identity?: { dev: number, ino: number }, knownReal?: string): Promise<string> {
+    const real = knownReal ?? await realpath(path)
     for (const f of this.forbidden) {
       if (isInside(real, f.real) && !this.exempt.some(e => isInside(real, e))) {
         throw new ForbiddenFolderError(`${relative} in ${this.folder} leads to ${real}, inside the node's data dir ${f.shown} (private keys); refusing to seed it`)
@@ -86,6 +86,22 @@ export class ReadPolicy {
     if (!this.allowed.some(root => isInside(real, root))) {
       throw new SymlinkEscapeError(`${relative} in ${this.folder} is a symlink to ${real}, outside the folder; refusing to seed it. ` +
         'Remove the link, copy the file in, or name the folder it points into with --allow-symlinks-into <dir>')
+    }
+    return real
+  }
+
+  /**
+   * check(), then makes sure the real path is the file `identity` was stat'ed from: a link
+   * re-pointed between the stat and the check is caught here, and the hashing worker (which
+   * expects that device and inode) catches one re-pointed later. `inWalk`: the caller found
+   * `relative` as a plain file by walking real folders down from the root, so its real path is
+   * known without a realpath() (a folder swapped for a link since fails the identity check).
+   */
+  async checkFile (path: string, relative: string, identity: { dev: number, ino: number }, inWalk = false): Promise<string> {
+    const real = await this.check(path, relative, identity, inWalk ? join(this.root, ...relative.split('/')) : undefined)
+    const s = await stat(real)
+    if (s.dev !== identity.dev || s.ino !== identity.ino) {
+      throw new SymlinkEscapeError(`${relative} in ${this.folder} changed while it was checked (a symlink re-pointed?); refusing to seed it`)
     }
     return real
   }
