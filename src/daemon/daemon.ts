@@ -148,7 +148,7 @@ export class Daemon implements DaemonService {
     const job = this.seeding.catch(() => {}).then(async () => {
       this.hashingFolder = folder
       try {
-        return await this.engine.seed(folder, { name: req.name, symlinkRoots })
+        return await this.engine.seed(folder, { name: req.name, allowSymlinksInto: symlinkRoots })
       } finally {
         this.hashingFolder = undefined
       }
@@ -274,7 +274,9 @@ export class Daemon implements DaemonService {
         if (record.kind === 'seed') await this.folders.seedFolder(served)
         else await this.checkFetched(record, served)
         const selection = record.kind === 'fetch' ? record : {}
-        const release = await serveRelease(this.engine, parseCid(record.cid), served, selection)
+        // An HF snapshot's links lead into its entry's blobs/ (snapshots/<commit>/ -> ../../blobs).
+        const roots = record.kind === 'seed' ? record.symlinkRoots : record.hfCache != null ? [join(served, '..', '..', 'blobs')] : undefined
+        const release = await serveRelease(this.engine, parseCid(record.cid), served, { ...selection, allowSymlinksInto: roots })
         // A partial fetch counts the files it holds.
         const held = selectFiles(release.manifest, selection)
         const bytes = held == null ? totalSize(release.manifest) : [...held].reduce((n, i) => n + release.manifest.files[i].size, 0)

@@ -23,6 +23,8 @@ export interface FetchTarget {
   files?: Set<number>
   /** Prepares the folder before the Download opens it. */
   prepare: () => Promise<void>
+  /** Folders outside the served one that its symlinks lead into (an HF cache's blobs/). */
+  symlinkRoots?: string[]
   /** After the download completed: moves files into place; returns the folder to serve. */
   finish: () => Promise<string>
 }
@@ -42,6 +44,7 @@ export function planTarget (release: Release, options: TargetOptions): FetchTarg
   return {
     outDir: entry.stagingDir(commit),
     files,
+    symlinkRoots: [entry.blobsDir],
     prepare: async () => { await entry.prefillStaging(commit, cached, release.bytes) },
     finish: async () => await entry.place(commit, cached)
   }

@@ -3,8 +3,7 @@
  * signature, trusted publisher), then pull chunks from every peer that has them into a Download,
  * serving the chunks we hold to others and announcing ourselves as we go.
  */
-import { readFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ReleaseNotFoundError } from './errors.js'
 import { planTarget } from './fetch-target.js'
@@ -12,7 +11,6 @@ import { rememberHashes, serveRelease } from './serve.js'
 import { ProviderSearch } from '../discovery/providers.js'
 import { BadSignatureError, InvalidManifestError, UntrustedPublisherError } from '../manifest/errors.js'
 import { fileCid, totalSize } from '../manifest/manifest.js'
-import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { openRelease, type Release } from '../manifest/signed.js'
 import { Download } from '../store/download.js'
 import { Channel } from '../swarm/channel.js'
@@ -36,6 +34,7 @@ export interface FetchOptions {
   stallTimeout?: number
   streamsPerPeer?: number
   /**
+  /**
    * Called with the output folder before anything is written there (the daemon checks its real
    * path against --allow-folder and the data dir); throwing ends the fetch.
    */
@@ -45,6 +44,12 @@ export interface FetchOptions {
   exclude?: string[]
   /** Write the release as an entry of this Hugging Face hub cache instead of a folder. */
   hfCache?: string
+  /**
+   * Write into an output folder that holds files other than this release's (they may be
+   * replaced). Without it such a folder is refused, unless it holds a partial download of
+   * this release (resume) or only this release's own files.
+   */
+  intoExisting?: boolean
   /** Serve the finished folder afterwards (the caller keeps the engine running). */
   keepSeeding?: boolean
   signal?: AbortSignal
@@ -94,11 +99,14 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
     let downloadedBefore = 0
     await target.prepare()
     const download = await Download.open(outDir, release, {
+      stateKey: await engine.dataDir.stateKey(),
+      intoExisting: options.intoExisting,
       onFileComplete: file => {
         engine.emit({ event: 'file-done', cid: key, path: file.path, fileCid: fileCid(file).toString() })
         if (file.size > 0) engine.announcer.add(fileCid(file))
-      }
-    }, { files: wanted })
+      },
+      files: wanted
+    })
     engine.sources.set(key, download)
     // Where a resumed fetch starts, before any new chunk arrives.
     const startBytes = download.verifiedBytes
@@ -137,7 +145,7 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
     const path = await target.finish()
     // The folder now holds the release verified: a later serve needs no hashing.
     await rememberHashes(engine, release, path, wanted)
-    if (options.keepSeeding === true) await serveRelease(engine, cid, path, options)
+    if (options.keepSeeding === true) await serveRelease(engine, cid, path, { ...options, allowSymlinksInto: target.symlinkRoots })
     return { cid: cid.toString(), path, bytes: total, downloaded: result.downloaded, fromPeers: result.fromPeers, publisher: release.publisher }
   } finally {
     search.stop()
@@ -155,7 +163,7 @@ async function locateRelease (
 ): Promise<Release> {
   const local = [
     await engine.dataDir.loadRelease(cid),
-    options.outDir == null ? undefined : await readFile(join(resolve(options.outDir), STATE_DIR_NAME, 'release')).catch(() => undefined)
+    options.outDir == null ? undefined : await Download.savedRelease(resolve(options.outDir)).catch(() => undefined)
   ]
   for (const bytes of local) {
     if (bytes == null) continue

@@ -1,14 +1,15 @@
 /**
  * Seeding a folder in place: hash it (or take the hashes from the cache), sign the manifest,
  * register the folder as a chunk source, and announce the release and each file in the DHT.
+ * Symlinks are followed only into the folder and the `allowSymlinksInto` roots; the data dir
+ * is never seeded, whatever leads there.
  */
-import { buildManifest, scanFolder } from '../manifest/build.js'
+import { buildManifest } from '../manifest/build.js'
 import { totalSize } from '../manifest/manifest.js'
 import { signRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
-import { assertFilesInside } from '../store/hf-cache.js'
 import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
-import { serveFolder } from './serve.js'
+import { dataDirRule, serveFolder } from './serve.js'
 import type { Engine } from './engine.js'
 
 export interface SeedOptions {
@@ -17,17 +18,19 @@ export interface SeedOptions {
   name?: string
   chunkSize?: number
   /**
-   * Folders besides the seeded one that its symlinks may point into (an HF cache snapshot
-   * links into the entry's blobs/). When given, a file whose real path is elsewhere is refused.
+   * Folders outside the seeded one that its symlinks may point into (e.g. a Hugging Face
+   * cache's `blobs/` when seeding `snapshots/<rev>/`). Any other link leaving the folder stops
+   * the seed with SymlinkEscapeError.
    */
-  symlinkRoots?: string[]
+  allowSymlinksInto?: string[]
 }
 
 export async function seedFolder (engine: Engine, folder: string, options: SeedOptions): Promise<Release> {
   const key = options.keyFile != null ? await readKeyFile(options.keyFile) : await loadOrCreateKeyFile(engine.dataDir.publisherKeyPath)
-  if (options.symlinkRoots != null) await assertFilesInside(folder, await scanFolder(folder), options.symlinkRoots)
   const started = Date.now()
-  const { manifest, files, cached } = await buildManifest(folder, {
+  const { manifest, files, cached, policy } = await buildManifest(folder, {
+    allowSymlinksInto: options.allowSymlinksInto,
+    ...dataDirRule(engine),
     name: options.name,
     chunkSize: options.chunkSize,
     cache: new HashCache(engine.dataDir.hashCacheDir),
@@ -36,6 +39,6 @@ export async function seedFolder (engine: Engine, folder: string, options: SeedO
   engine.emit({ event: 'hashed', files: files.length, cached, bytes: totalSize(manifest), seconds: (Date.now() - started) / 1000 })
   const release = await signRelease(manifest, key)
   await engine.dataDir.saveRelease(release.cid, release.bytes)
-  await serveFolder(engine, release, folder, files)
+  await serveFolder(engine, release, folder, files, policy)
   return release
 }

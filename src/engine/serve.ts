@@ -6,15 +6,16 @@
 import { stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { equals } from 'uint8arrays/equals'
+import { identityFrom, type ScannedFile } from '../manifest/build.js'
 import { HashPool } from '../manifest/hash-pool.js'
 import { fileCid, type ManifestFile } from '../manifest/manifest.js'
 import { selectFiles, type FileSelection } from '../manifest/select.js'
+import { ReadPolicy } from '../manifest/read-policy.js'
 import { openRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
 import { SeededFolder } from '../store/seeded-folder.js'
 import { ReleaseNotFoundError } from './errors.js'
 import type { Engine } from './engine.js'
-import type { ScannedFile } from '../manifest/build.js'
 import type { CID } from 'multiformats/cid'
 
 export class FolderChangedError extends Error {
@@ -22,14 +23,30 @@ export class FolderChangedError extends Error {
   override name = 'FolderChangedError'
 }
 
+export interface ServeOptions extends FileSelection {
+  /** Folders outside `folder` that its symlinks may point into (seed --allow-symlinks-into). */
+  allowSymlinksInto?: string[]
+}
+
+/** What may be read when serving `folder`: never the data dir, links only into allowed roots. */
+export async function readPolicyFor (engine: Engine, folder: string, options: ServeOptions = {}): Promise<ReadPolicy> {
+  return await ReadPolicy.create(folder, { allowSymlinksInto: options.allowSymlinksInto, ...dataDirRule(engine) })
+}
+
+/** The data dir is never read, but for `models/`, where the daemon fetches models to. */
+export function dataDirRule (engine: Engine): { forbidden: string[], forbiddenExcept: string[] } {
+  return { forbidden: [engine.dataDir.root], forbiddenExcept: [engine.dataDir.modelsDir] }
+}
+
 /**
- * Registers `folder` as the source of `release` and announces the release and its files.
- * `files[i]` undefined: the folder does not hold file i (a partial fetch), which is not announced.
+ * Registers `folder` as the source of `release` and announces the release and its files. Every
+ * file opened for serving is checked against `policy` again. `files[i]` undefined: the folder
+ * does not hold file i (a partial fetch), which is not announced.
  */
-export async function serveFolder (engine: Engine, release: Release, folder: string, files: ReadonlyArray<ScannedFile | undefined>): Promise<void> {
+export async function serveFolder (engine: Engine, release: Release, folder: string, files: ReadonlyArray<ScannedFile | undefined>, policy: ReadPolicy): Promise<void> {
   const cid = release.cid.toString()
   await engine.sources.get(cid)?.close?.()
-  engine.sources.set(cid, new SeededFolder(release, files, folder))
+  engine.sources.set(cid, new SeededFolder(release, files, folder, policy))
   engine.announcer.add(release.cid)
   release.manifest.files.forEach((file, i) => {
     if (file.size > 0 && files[i] != null) engine.announcer.add(fileCid(file))
@@ -41,13 +58,14 @@ export async function serveFolder (engine: Engine, release: Release, folder: str
  * the manifest: from the hash cache when size, mtime and inode are unchanged, else by hashing.
  * Throws FolderChangedError if any file is missing or differs.
  */
-export async function serveRelease (engine: Engine, cid: CID, folder: string, selection: FileSelection = {}): Promise<Release> {
+export async function serveRelease (engine: Engine, cid: CID, folder: string, options: ServeOptions = {}): Promise<Release> {
   const bytes = await engine.dataDir.loadRelease(cid)
   if (bytes == null) throw new ReleaseNotFoundError(`release ${cid.toString()} is not in the data dir`)
   const release = await openRelease(cid, bytes)
+  const policy = await readPolicyFor(engine, folder, options)
   // A partial fetch (--include/--exclude) holds, and serves, only the files it selected.
-  const files = await checkFolder(engine, release, folder, selectFiles(release.manifest, selection))
-  await serveFolder(engine, release, folder, files)
+  const files = await checkFolder(engine, release, folder, policy, selectFiles(release.manifest, options))
+  await serveFolder(engine, release, folder, files, policy)
   return release
 }
 
@@ -62,7 +80,7 @@ export async function rememberHashes (engine: Engine, release: Release, folder: 
 }
 
 /** `only`: the files a partial fetch holds; the others are left undefined. */
-async function checkFolder (engine: Engine, release: Release, folder: string, only?: ReadonlySet<number>): Promise<Array<ScannedFile | undefined>> {
+async function checkFolder (engine: Engine, release: Release, folder: string, policy: ReadPolicy, only?: ReadonlySet<number>): Promise<Array<ScannedFile | undefined>> {
   const cache = new HashCache(engine.dataDir.hashCacheDir)
   const files: Array<ScannedFile | undefined> = []
   let pool: HashPool | undefined
@@ -73,11 +91,13 @@ async function checkFolder (engine: Engine, release: Release, folder: string, on
         continue
       }
       const identity = await identityOf(folder, file, release.manifest.chunkSize)
+      await policy.checkFile(identity.path, identity.relative, identity)
       let hashes = await cache.get(identity)
       if (hashes == null) {
         pool ??= new HashPool()
-        hashes = await pool.hashFile(identity.path, identity.size, identity.chunkSize)
-        await cache.set(identity, hashes)
+        const readFrom = Date.now() // the racy rule counts from when reading starts
+        hashes = await pool.hashFile(identity.path, identity.size, identity.chunkSize, undefined, identity)
+        await cache.set({ ...identity, seenAt: readFrom }, hashes)
       }
       if (!equals(hashes.sha256, file.sha256) || !equals(hashes.chunks, file.chunks)) {
         throw new FolderChangedError(`${identity.path} no longer matches release ${release.cid.toString()}`)
@@ -92,8 +112,9 @@ async function checkFolder (engine: Engine, release: Release, folder: string, on
 
 async function identityOf (folder: string, file: ManifestFile, chunkSize: number): Promise<ScannedFile> {
   const path = join(resolve(folder), ...file.path.split('/'))
+  const seenAt = Date.now()
   const s = await stat(path).catch(() => undefined)
   if (s?.isFile() !== true) throw new FolderChangedError(`${path} is missing`)
   if (s.size !== file.size) throw new FolderChangedError(`${path} has ${s.size} bytes, the release says ${file.size}`)
-  return { path, relative: file.path, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, chunkSize }
+  return { ...identityFrom(path, s, chunkSize, seenAt), relative: file.path }
 }

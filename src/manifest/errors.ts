@@ -25,3 +25,15 @@ export class UntrustedPublisherError extends Error {
   static override name = 'UntrustedPublisherError'
   override name = 'UntrustedPublisherError'
 }
+
+/** A file to seed is a symlink whose real path leaves the seeded folder (and the allowed roots). */
+export class SymlinkEscapeError extends Error {
+  static override name = 'SymlinkEscapeError'
+  override name = 'SymlinkEscapeError'
+}
+
+/** A file to seed is, or leads to, a file of a folder that is never seeded (the node's data dir). */
+export class ForbiddenFolderError extends Error {
+  static override name = 'ForbiddenFolderError'
+  override name = 'ForbiddenFolderError'
+}

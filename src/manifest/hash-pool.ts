@@ -51,12 +51,17 @@ export class HashPool {
     return await this.submit({ id: 0, kind: 'memory', buffer: data.buffer, offset: data.byteOffset, length: data.byteLength }, () => {})
   }
 
-  /** Hashes a file whole and per chunk. `onProgress` gets byte counts, summed over both passes / 2. */
-  async hashFile (path: string, size: number, chunkSize: number, onProgress: (bytes: number) => void = () => {}): Promise<FileHashes> {
+  /**
+   * Hashes a file whole and per chunk. `onProgress` gets byte counts, summed over both passes / 2.
+   * With `identity`, the file opened must be that one (device and inode), not whatever the path
+   * leads to by the time the worker opens it.
+   */
+  async hashFile (path: string, size: number, chunkSize: number, onProgress: (bytes: number) => void = () => {}, identity?: { dev: number, ino: number }): Promise<FileHashes> {
     const half = (bytes: number): void => onProgress(bytes / 2)
+    const expected = identity == null ? {} : { dev: identity.dev, ino: identity.ino }
     const [sha256, chunks] = await Promise.all([
-      this.submit({ id: 0, path, kind: 'whole', chunkSize, size }, half),
-      this.submit({ id: 0, path, kind: 'chunks', chunkSize, size }, half)
+      this.submit({ id: 0, path, kind: 'whole', chunkSize, size, ...expected }, half),
+      this.submit({ id: 0, path, kind: 'chunks', chunkSize, size, ...expected }, half)
     ])
     return { sha256, chunks }
   }

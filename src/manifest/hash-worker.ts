@@ -16,6 +16,9 @@ export interface FileHashJob {
   chunkSize: number
   /** Expected size: the file must not change while it is hashed. */
   size: number
+  /** Expected file (device and inode): a path swapped for another file since it was checked is refused. */
+  dev?: number
+  ino?: number
 }
 
 export interface MemoryHashJob {
@@ -50,7 +53,9 @@ function readFully (fd: number, into: Buffer, length: number, position: number):
 function hashFile (job: FileHashJob, progress: (bytes: number) => void): Uint8Array {
   const fd = openSync(job.path, 'r')
   try {
-    if (fstatSync(fd).size !== job.size) throw new Error(`${job.path} changed size while being hashed`)
+    const s = fstatSync(fd)
+    if (job.ino != null && (s.ino !== job.ino || s.dev !== job.dev)) throw new Error(`${job.path} was replaced by another file while being hashed`)
+    if (s.size !== job.size) throw new Error(`${job.path} changed size while being hashed`)
     const step = job.kind === 'whole' ? READ_SIZE : job.chunkSize
     if (buffer.length < step) buffer = Buffer.allocUnsafe(step)
     const whole = createHash('sha256')

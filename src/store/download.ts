@@ -6,19 +6,25 @@
  * again) but never claims a chunk that is not on disk. Layout of the state folder:
  *
  *   <out>/.p2pweights/release   the signed release being fetched (checked again on resume)
- *   <out>/.p2pweights/have      bitfield of verified chunks (global numbers), written atomically
+ *   <out>/.p2pweights/have      bitfield of verified chunks (global numbers) and its HMAC, written atomically
  *   <out>/.p2pweights/lock      pid of the process writing here
  *   <out>/.p2pweights/<i>.part  file i of the manifest, sparse, verified chunks only
  *
- * The state folder is removed once every file is in place.
+ * The state folder is removed once every file is in place. Nothing in it is trusted (see
+ * state-folder.ts): planted symlinks are never followed, and `have` bits count only when their
+ * MAC verifies; anything unproven is hashed again.
+ *
+ * A new download refuses a folder that holds files other than the release's own (an earlier
+ * fetch of it, finished or copied in, whose files must then verify), unless `intoExisting`.
  */
-import { mkdir, open, readFile, realpath, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises'
+import { lstat, mkdir, realpath, rename, rm, statfs, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { equals } from 'uint8arrays/equals'
 import { fsyncDir, writeFileAtomic } from './atomic.js'
 import { Bitfield } from './bitfield.js'
 import { DiskSpaceError, DownloadConflictError } from './errors.js'
 import { acquireLock, forgetLock, LockedError, releaseLock } from './lock-file.js'
+import { assertFolderIsFor, isPlainFile, openForRead, openHave, openPartFile, prepareStateDir, readStateFile, sealHave } from './state-folder.js'
 import { UnsafePathError } from '../manifest/errors.js'
 import { ChunkIndex, chunkHash, type ManifestFile } from '../manifest/manifest.js'
 import { STATE_DIR_NAME } from '../manifest/paths.js'
@@ -26,7 +32,7 @@ import { HashPool } from '../manifest/hash-pool.js'
 import { verifyChunk, verifyChunkAsync } from '../manifest/verify.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import type { ChunkSource } from './chunk-source.js'
-import type { Release } from '../manifest/signed.js'
+import { MAX_RELEASE_BYTES, type Release } from '../manifest/signed.js'
 
 /** Save the bitfield at least this often (in verified bytes), besides the caller's timer. */
 const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
@@ -36,7 +42,14 @@ export interface DownloadEvents {
   onFileComplete?: (file: ManifestFile, fileIndex: number) => void
 }
 
-export interface DownloadOptions {
+export interface DownloadOptions extends DownloadEvents {
+  /**
+   * The secret that authenticates `have` (the data dir's state.key). Without it nothing in
+   * `have` is believed: every chunk on disk is hashed again when the download is opened.
+   */
+  stateKey?: Uint8Array
+  /** Write into a folder that holds other files (files at the release's paths are replaced). */
+  intoExisting?: boolean
   /**
    * A partial download (--include/--exclude): the indexes of the files to fetch. The download
    * is complete when these are in place; other files are neither fetched nor created.
@@ -58,7 +71,8 @@ export class Download implements ChunkSource {
   private hasher?: HashPool
   private unflushed = 0
 
-  private constructor (readonly release: Release, readonly outDir: string, haveBytes: Uint8Array | undefined, private readonly events: DownloadEvents, private readonly files?: ReadonlySet<number>) {
+  private constructor (readonly release: Release, readonly outDir: string, haveBytes: Uint8Array | undefined, private readonly events: DownloadOptions) {
+    const files = events.files
     this.index = new ChunkIndex(release.manifest)
     if (files != null) {
       this.wanted = new Bitfield(this.index.total)
@@ -70,26 +84,45 @@ export class Download implements ChunkSource {
   }
 
   /** Opens (or resumes) the download of `release` into `outDir`. */
-  static async open (outDir: string, release: Release, events: DownloadEvents = {}, options: DownloadOptions = {}): Promise<Download> {
+  static async open (outDir: string, release: Release, options: DownloadOptions = {}): Promise<Download> {
     const stateDir = join(outDir, STATE_DIR_NAME)
-    await mkdir(stateDir, { recursive: true })
+    await mkdir(outDir, { recursive: true })
+    const existed = await prepareStateDir(stateDir)
     await takeLock(stateDir)
     try {
-      const previous = await readFile(join(stateDir, 'release')).catch(() => undefined)
+      const previous = await Download.savedRelease(outDir)
       if (previous != null && !equals(previous, release.bytes)) {
         throw new DownloadConflictError(`${outDir} holds a partial download of another release; choose another output folder, or delete ${stateDir} to discard it`)
       }
+      // A folder without our state is adopted only if it holds nothing but this release's files.
+      const adopting = previous == null && options.intoExisting !== true
+      if (adopting) await assertFolderIsFor(outDir, release.manifest)
       if (previous == null) await writeFileAtomic(join(stateDir, 'release'), release.bytes)
-      const have = previous == null ? undefined : await readFile(join(stateDir, 'have')).catch(() => undefined)
-      const download = new Download(release, outDir, have, events, options.files)
-      download.realOutDir = await realpath(outDir)
-      await download.reconcile()
+      const realOutDir = await realpath(outDir)
+      const bitfieldLength = Math.ceil(new ChunkIndex(release.manifest).total / 8)
+      const saved = previous == null ? undefined : await readStateFile(join(stateDir, 'have'), bitfieldLength + 64)
+      const have = openHave(saved === 'planted' ? undefined : saved, bitfieldLength, options.stateKey, release.cid, realOutDir)
+      const download = new Download(release, outDir, have, options)
+      download.realOutDir = realOutDir
+      await download.reconcile(adopting)
       await download.checkFreeSpace()
       return download
     } catch (err) {
       await releaseLock(join(stateDir, 'lock'))
+      if (!existed) await rm(stateDir, { recursive: true, force: true }) // leave the folder as we found it
       throw err
     }
+  }
+
+  /**
+   * The release bytes saved in `<outDir>/.p2pweights/release`, unverified (check them with
+   * openRelease), or undefined. Throws UnsafePathError if something else was planted there.
+   */
+  static async savedRelease (outDir: string): Promise<Uint8Array | undefined> {
+    const path = join(outDir, STATE_DIR_NAME, 'release')
+    const bytes = await readStateFile(path, MAX_RELEASE_BYTES)
+    if (bytes === 'planted') throw new UnsafePathError(`${path} is a symlink or not a plain file, so p2pweights did not write it; delete ${dirname(path)} and fetch again`)
+    return bytes
   }
 
   have (): Bitfield {
@@ -102,7 +135,7 @@ export class Download implements ChunkSource {
 
   /** Whether file `fileIndex` is part of this (possibly partial) download. */
   isWanted (fileIndex: number): boolean {
-    return this.files == null || this.files.has(fileIndex)
+    return this.events.files == null || this.events.files.has(fileIndex)
   }
 
   /** Bytes of the release already verified on disk. */
@@ -147,7 +180,7 @@ export class Download implements ChunkSource {
     const length = this.index.length(fileIndex, chunk)
     const buffer = into?.subarray(0, length) ?? Buffer.allocUnsafe(length)
     const read = async (path: string): Promise<void> => {
-      const handle = await open(path, 'r')
+      const handle = await openForRead(path)
       try {
         const { bytesRead } = await handle.read(buffer, 0, length, chunk * this.index.chunkSize)
         if (bytesRead !== length) throw new Error(`short read from ${path}`)
@@ -183,7 +216,7 @@ export class Download implements ChunkSource {
         for (const i of files) this.dirty.add(i) // the next flush must sync them again
         throw err
       }
-      await writeFileAtomic(join(this.stateDir, 'have'), snapshot)
+      await writeFileAtomic(join(this.stateDir, 'have'), sealHave(snapshot, this.events.stateKey, this.release.cid, this.realOutDir))
     })
     await this.flushing
   }
@@ -218,8 +251,7 @@ export class Download implements ChunkSource {
     let handle = this.writers.get(fileIndex)
     if (handle == null) {
       handle = (async () => {
-        const path = this.partPath(fileIndex)
-        const h = await open(path, 'r+').catch(async () => await open(path, 'w+'))
+        const { handle: h } = await openPartFile(this.partPath(fileIndex))
         await h.truncate(this.release.manifest.files[fileIndex].size) // sparse; keeps written chunks
         return h
       })()
@@ -232,12 +264,22 @@ export class Download implements ChunkSource {
   private async finalize (fileIndex: number): Promise<void> {
     const handle = this.writers.get(fileIndex)
     this.writers.delete(fileIndex)
+    let written: { dev: number, ino: number } | undefined
     if (handle != null) {
       const h = await handle
       await h.datasync()
+      written = await h.stat()
       await h.close()
     } else if (this.release.manifest.files[fileIndex].size === 0) {
-      await (await open(this.partPath(fileIndex), 'w')).close()
+      const { handle: h } = await openPartFile(this.partPath(fileIndex))
+      await h.truncate(0)
+      written = await h.stat()
+      await h.close()
+    }
+    // The name must still lead to the file we wrote and verified, not one swapped in since.
+    const now = await lstat(this.partPath(fileIndex))
+    if (written != null && (now.ino !== written.ino || now.dev !== written.dev)) {
+      throw new UnsafePathError(`${this.partPath(fileIndex)} was replaced while we wrote it; is another process writing to ${this.outDir}?`)
     }
     const target = this.finalPath(fileIndex)
     const parent = dirname(target)
@@ -269,13 +311,24 @@ export class Download implements ChunkSource {
    * verified byte is fetched twice. A file already at its final name counts only if every
    * chunk of it matches.
    */
-  private async reconcile (): Promise<void> {
+  private async reconcile (adopting: boolean): Promise<void> {
     const files = this.release.manifest.files
+    const foreign = (i: number): never => {
+      throw new DownloadConflictError(`${this.outDir} already holds ${files[i].path}, which is not that file of release "${this.release.manifest.name}"; ` +
+        'choose another output folder (-o), or pass --into-existing to replace it')
+    }
     for (let i = 0; i < files.length; i++) {
       const first = this.index.first(i)
       const count = this.index.count(i)
-      const part = await stat(this.partPath(i)).catch(() => undefined)
-      const finalStat = await stat(this.finalPath(i)).catch(() => undefined)
+      let part = await lstat(this.partPath(i)).catch(() => undefined)
+      if (part != null && !isPlainFile(part)) {
+        // Planted (a symlink, a hard link to a file elsewhere): dropped, never read or written.
+        if (part.isDirectory()) throw new UnsafePathError(`${this.partPath(i)} is a folder; remove it and fetch again`)
+        await rm(this.partPath(i), { force: true })
+        part = undefined
+      }
+      // lstat: a symlink at the final name is not our file; the rename will replace the link.
+      const finalStat = await lstat(this.finalPath(i)).catch(() => undefined)
       const finalMatches = finalStat?.isFile() === true && finalStat.size === files[i].size
       if (part != null) {
         // Holes read as zeros and never match; an unallocated .part is not worth reading.
@@ -289,6 +342,7 @@ export class Download implements ChunkSource {
       }
       this.clearFile(i) // bits without a .part are stale
       if (finalMatches && await this.recheck(i, this.finalPath(i))) this.finalized[i] = true
+      else if (adopting && finalStat != null) foreign(i)
       else if (finalMatches) this.clearFile(i) // a different file under that name: it will be replaced
       else if (files[i].size === 0 && this.isWanted(i)) await this.finalize(i)
     }
@@ -298,7 +352,7 @@ export class Download implements ChunkSource {
   private async recheck (fileIndex: number, path: string): Promise<boolean> {
     const file = this.release.manifest.files[fileIndex]
     const first = this.index.first(fileIndex)
-    const handle = await open(path, 'r')
+    const handle = await openForRead(path)
     try {
       const buffer = Buffer.allocUnsafe(this.index.chunkSize)
       for (let c = 0; c < this.index.count(fileIndex); c++) {
@@ -328,7 +382,7 @@ export class Download implements ChunkSource {
     let needed = 0
     for (let i = 0; i < this.release.manifest.files.length; i++) {
       if (this.finalized[i] || !this.isWanted(i)) continue
-      const part = await stat(this.partPath(i)).catch(() => undefined)
+      const part = await lstat(this.partPath(i)).catch(() => undefined)
       needed += Math.max(0, this.release.manifest.files[i].size - (part?.blocks ?? 0) * 512)
     }
     const fs = await statfs(this.stateDir)
@@ -340,7 +394,7 @@ export class Download implements ChunkSource {
 }
 
 async function exists (path: string): Promise<boolean> {
-  return await stat(path).then(() => true, () => false)
+  return await lstat(path).then(() => true, () => false)
 }
 
 function formatBytes (n: number): string {

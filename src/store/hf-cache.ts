@@ -13,13 +13,11 @@
  * them by hashing, and only what is missing is fetched.
  */
 import { homedir } from 'node:os'
-import { link, lstat, mkdir, readFile, readlink, realpath, rename, rm, rmdir, stat, symlink } from 'node:fs/promises'
+import { link, lstat, mkdir, readFile, readlink, rename, rm, rmdir, stat, symlink } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fsyncDir, writeFileAtomic } from './atomic.js'
 import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { COMMIT_PATTERN, repoIdProblem } from '../manifest/repo-id.js'
-import { isInside } from '../util/real-path.js'
-import type { ScannedFile } from '../manifest/build.js'
 
 export class HfCacheError extends Error {
   static override name = 'HfCacheError'
@@ -161,23 +159,4 @@ export async function resolveSnapshot (cacheDir: string, repoId: string, ref = '
   const folder = entry.snapshotDir(commit)
   if ((await stat(folder).catch(() => undefined))?.isDirectory() !== true) throw new HfCacheError(`${folder} is missing: the cache entry of ${repoId} is incomplete`)
   return { folder, blobsDir: entry.blobsDir, commit }
-}
-
-export class SymlinkOutsideError extends Error {
-  static override name = 'SymlinkOutsideError'
-  override name = 'SymlinkOutsideError'
-}
-
-/**
- * Throws SymlinkOutsideError unless every file's real path is inside `folder` or one of
- * `roots` (an HF snapshot's links point into the entry's blobs/).
- */
-export async function assertFilesInside (folder: string, files: readonly ScannedFile[], roots: readonly string[]): Promise<void> {
-  const allowed = await Promise.all([folder, ...roots].map(async r => await realpath(r).catch(() => resolve(r))))
-  for (const file of files) {
-    const real = await realpath(file.path)
-    if (!allowed.some(root => isInside(real, root))) {
-      throw new SymlinkOutsideError(`${file.path} links to ${real}, outside ${folder} and ${roots.join(', ')}; refusing to seed it`)
-    }
-  }
 }

@@ -1,5 +1,10 @@
-/** Ed25519 key files: libp2p's protobuf private-key encoding, written with mode 0600. */
-import { readFile, stat } from 'node:fs/promises'
+/**
+ * Ed25519 key files: libp2p's protobuf private-key encoding, written with mode 0600. A key file
+ * that group or others may read is refused, as ssh refuses such a key: the key may already
+ * have leaked, and going on would hide that. The message says how to fix it.
+ */
+import { constants } from 'node:fs'
+import { open, stat } from 'node:fs/promises'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { writeFileAtomic } from './atomic.js'
 import { decodePrivateKey } from '../manifest/signed.js'
@@ -10,11 +15,28 @@ export class KeyFileError extends Error {
   override name = 'KeyFileError'
 }
 
+/** Largest key file read: a protobuf Ed25519 key is 68 bytes. */
+const MAX_KEY_FILE_BYTES = 4096
+
 export async function readKeyFile (path: string): Promise<PrivateKey> {
   let bytes: Uint8Array
   try {
-    bytes = await readFile(path)
+    // O_NONBLOCK: a FIFO planted as a key file must not hang us before fstat says what it is.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+    try {
+      const s = await handle.stat()
+      if (!s.isFile()) throw new KeyFileError(`${path} is not a regular file`)
+      if (process.platform !== 'win32' && (s.mode & 0o077) !== 0) {
+        throw new KeyFileError(`${path} is readable by other users (mode ${(s.mode & 0o777).toString(8)}); ` +
+          `a private key must be readable by its owner only: run \`chmod 600 ${path}\` (and consider the key leaked if others could read it)`)
+      }
+      if (s.size > MAX_KEY_FILE_BYTES) throw new KeyFileError(`${path} is too large to be a key file`)
+      bytes = await handle.readFile()
+    } finally {
+      await handle.close()
+    }
   } catch (err: any) {
+    if (err instanceof KeyFileError) throw err
     throw new KeyFileError(`cannot read key file ${path}: ${err.code ?? err.message}`)
   }
   try {

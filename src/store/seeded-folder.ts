@@ -1,13 +1,19 @@
 /**
  * A release served from a folder in place: no copy is made. The folder was hashed (or its hashes
- * came from the cache) when it was seeded; from then on every read checks the file's size and
- * mtime against what was hashed, and a file that changed stops being served rather than being
- * served with bytes that no longer match the manifest.
+ * came from the cache) when it was seeded; from then on every read checks the file's identity
+ * (device, inode), size and mtime against what was hashed, and a file that changed stops being
+ * served rather than being served with bytes that no longer match the manifest.
+ *
+ * Opening a file for serving checks its real path against the read policy again (a symlink
+ * swapped after seeding to point at a key is refused) and that the file opened is the one that
+ * was hashed, so no bytes of any other file can be served under the release's name.
  */
+import { constants } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { Bitfield } from './bitfield.js'
 import { SourceUnavailableError, type ChunkSource } from './chunk-source.js'
 import { ChunkIndex } from '../manifest/manifest.js'
+import { ReadPolicy } from '../manifest/read-policy.js'
 import type { ScannedFile } from '../manifest/build.js'
 import type { Release } from '../manifest/signed.js'
 
@@ -15,12 +21,14 @@ export class SeededFolder implements ChunkSource {
   readonly index: ChunkIndex
   private readonly full: Bitfield
   private readonly handles = new Map<number, Promise<FileHandle>>()
+  private policy?: Promise<ReadPolicy>
 
   /**
    * `files[i]` is file i of the manifest on disk. A folder that holds only some files of the
    * release (a partial fetch) leaves the others undefined: their chunks are not offered.
+   * Without `policy`, symlinks may lead only inside `folder`.
    */
-  constructor (readonly release: Release, readonly files: ReadonlyArray<ScannedFile | undefined>, readonly folder: string) {
+  constructor (readonly release: Release, readonly files: ReadonlyArray<ScannedFile | undefined>, readonly folder: string, policy?: ReadPolicy) {
     this.index = new ChunkIndex(release.manifest)
     if (files.every(f => f != null)) {
       this.full = Bitfield.full(this.index.total)
@@ -28,6 +36,7 @@ export class SeededFolder implements ChunkSource {
       this.full = new Bitfield(this.index.total)
       files.forEach((f, i) => { if (f != null) for (let c = 0; c < this.index.count(i); c++) this.full.set(this.index.first(i) + c) })
     }
+    if (policy != null) this.policy = Promise.resolve(policy)
   }
 
   have (): Bitfield {
@@ -39,7 +48,7 @@ export class SeededFolder implements ChunkSource {
     if (file == null) throw new SourceUnavailableError(`file ${fileIndex} of the release is not in ${this.folder}`)
     const handle = await this.handle(fileIndex)
     const s = await handle.stat()
-    if (s.size !== file.size || s.mtimeMs !== file.mtimeMs) {
+    if (s.size !== file.size || s.mtimeMs !== file.mtimeMs || s.ino !== file.ino || s.dev !== file.dev) {
       throw new SourceUnavailableError(`${file.path} changed on disk since it was hashed; seed the folder again`)
     }
     const length = this.index.length(fileIndex, chunk)
@@ -53,13 +62,13 @@ export class SeededFolder implements ChunkSource {
     return buffer
   }
 
-  /** The files whose size or mtime differ from when they were hashed (or that are gone). */
+  /** The files whose identity, size or mtime differ from when they were hashed (or that are gone). */
   async changedFiles (): Promise<string[]> {
     const changed: string[] = []
     for (const file of this.files) {
       if (file == null) continue
       const s = await stat(file.path).catch(() => undefined)
-      if (s == null || s.size !== file.size || s.mtimeMs !== file.mtimeMs) changed.push(file.path)
+      if (s == null || s.size !== file.size || s.mtimeMs !== file.mtimeMs || s.ino !== file.ino || s.dev !== file.dev) changed.push(file.path)
     }
     return changed
   }
@@ -73,14 +82,30 @@ export class SeededFolder implements ChunkSource {
   private async handle (fileIndex: number): Promise<FileHandle> {
     let handle = this.handles.get(fileIndex)
     if (handle == null) {
-      handle = open(this.files[fileIndex]?.path ?? '', 'r')
+      handle = this.openChecked(fileIndex)
       this.handles.set(fileIndex, handle)
       handle.catch(() => this.handles.delete(fileIndex))
     }
     try {
       return await handle
     } catch (err: any) {
-      throw new SourceUnavailableError(`cannot open ${this.files[fileIndex]?.path ?? `file ${fileIndex}`}: ${err.code ?? err.message}`)
+      throw new SourceUnavailableError(`cannot serve ${this.files[fileIndex]?.path ?? `file ${fileIndex}`}: ${err.message ?? err.code}`)
     }
+  }
+
+  /** Opens the real path the policy allows, then makes sure it is the very file that was hashed. */
+  private async openChecked (fileIndex: number): Promise<FileHandle> {
+    const file = this.files[fileIndex]
+    if (file == null) throw new Error(`file ${fileIndex} of the release is not in this folder`)
+    this.policy ??= ReadPolicy.create(this.folder)
+    const real = await (await this.policy).check(file.path, file.relative, file)
+    // O_NOFOLLOW: the last component was just resolved; a link put there since is refused.
+    const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+    const s = await handle.stat().catch(async err => { await handle.close(); throw err })
+    if (s.ino !== file.ino || s.dev !== file.dev) {
+      await handle.close()
+      throw new Error('it is no longer the file that was hashed (replaced, or a symlink re-pointed)')
+    }
+    return handle
   }
 }

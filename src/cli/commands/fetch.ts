@@ -20,6 +20,8 @@ export interface FetchFlags extends NodeFlags {
   exclude?: string[]
   /** true: the default HF cache; a string: that cache folder. */
   hfCache?: string | boolean
+  /** Write into a folder that holds other files. */
+  intoExisting?: boolean
   /** With a daemon: wait for the fetch to complete. */
   wait?: boolean
   /** false with --no-daemon */
@@ -35,6 +37,10 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
   const selection = { include: flags.include, exclude: flags.exclude, hfCache }
   const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
   if (client != null) {
+    if (flags.intoExisting === true) {
+      shutdown.dispose()
+      throw new Error(`a daemon is running for ${options.dataDir}; --into-existing is not passed through it yet: choose an empty output folder, or stop the daemon, or use --no-daemon`)
+    }
     try {
       await fetchThroughDaemon(client, cid, { outDir: flags.output, trust: flags.trust, peers: flags.peer, wait: flags.wait, ...selection }, reporter, shutdown.signal)
     } finally {
@@ -54,6 +60,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
       findTimeout: flags.findTimeout,
       stallTimeout: flags.stallTimeout,
       keepSeeding: flags.seed,
+      intoExisting: flags.intoExisting,
       signal: shutdown.signal
     })
     reporter.stopBar()

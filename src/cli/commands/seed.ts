@@ -16,6 +16,7 @@ export interface SeedFlags extends NodeFlags {
   name?: string
   /** MiB */
   chunkSize: number
+  allowSymlinksInto?: string[]
   /** false with --no-daemon */
   daemon: boolean
   /** true: the default HF cache; a string: that cache folder, or the repo id when no folder is given. */
@@ -39,19 +40,21 @@ export async function seed (folderArg: string | undefined, flags: SeedFlags): Pr
   const reporter = new Reporter(flags.json === true)
   const options = engineOptions(flags)
   const { folder, name, symlinkRoots } = await seedTarget(folderArg, flags)
+  const roots = [...(symlinkRoots ?? []), ...(flags.allowSymlinksInto ?? []).map(r => resolve(r))]
+  const allowSymlinksInto = roots.length > 0 ? roots : undefined
   const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
   if (client != null) {
     if (flags.key != null || flags.chunkSize !== DEFAULT_CHUNK_MIB) {
       throw new Error(`a daemon is running for ${options.dataDir} and seeds with its own key and chunk size; drop --key/--chunk-size, or stop the daemon, or use another --data-dir with --no-daemon`)
     }
-    await seedThroughDaemon(client, folder, name, reporter, symlinkRoots)
+    await seedThroughDaemon(client, folder, name, reporter, allowSymlinksInto)
     return
   }
   const shutdown = new ShutdownSignal()
   const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
     await engine.start()
-    const release = await engine.seed(folder, { keyFile: flags.key, name, chunkSize: flags.chunkSize * 1024 * 1024, symlinkRoots })
+    const release = await engine.seed(folder, { keyFile: flags.key, name, chunkSize: flags.chunkSize * 1024 * 1024, allowSymlinksInto })
     reporter.stopBar()
     const cid = release.cid.toString()
     reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs })

@@ -13,7 +13,7 @@ async function served (name: string, addedAt: string, seed: number): Promise<Ser
     { path: 'a/b/c.bin', bytes: bytesOf(20, seed + 1) },
     { path: 'a/d.bin', bytes: bytesOf(30, seed + 2) }
   ], undefined, name), key)
-  const files = release.manifest.files.map(f => ({ path: `/x/${f.path}`, relative: f.path, size: f.size, mtimeMs: 1, ino: 1, chunkSize: release.manifest.chunkSize }))
+  const files = release.manifest.files.map(f => ({ path: `/x/${f.path}`, relative: f.path, size: f.size, mtimeMs: 1, ctimeMs: 1, ino: 1, dev: 1, seenAt: 0, chunkSize: release.manifest.chunkSize }))
   return { cid: release.cid.toString(), name, addedAt, release, files }
 }
 

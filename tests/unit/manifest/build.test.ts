@@ -1,4 +1,4 @@
-import { mkdir, symlink, utimes, writeFile } from 'node:fs/promises'
+import { link, mkdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildManifest, scanFolder, type BuildProgress, type FileIdentity } from '../../../src/manifest/build.js'
@@ -75,26 +75,98 @@ describe('buildManifest', () => {
       { path: '.git/objects/ab/cd', bytes: bytesOf(5) },
       { path: '.p2pweights/have', bytes: bytesOf(5) },
       { path: 'sub/.git/config', bytes: bytesOf(5) },
+      { path: '.GIT/config', bytes: bytesOf(5) },
+      { path: 'worktree/.git', bytes: bytesOf(5) }, // a worktree's or submodule's .git file
+      { path: 'sub/.P2PWeights/have', bytes: bytesOf(5) },
       { path: '.gitattributes', bytes: bytesOf(5) }
     ])
     const { manifest } = await buildManifest(root, { chunkSize: C })
     expect(manifest.files.map(f => f.path)).toEqual(['.gitattributes', 'a.bin'])
   })
 
-  it('follows a symlink to a file, not a symlink to a folder, and skips a dangling one', async () => {
+  it('follows a symlink to a file inside the folder, not a symlink to a folder, and skips a dangling one', async () => {
     const base = await dirs.make()
-    const outside = join(base, 'outside')
-    await writeTree(outside, [{ path: 'real.bin', bytes: bytesOf(C + 3, 7) }, { path: 'dir/inner.bin', bytes: bytesOf(9, 8) }])
     const root = join(base, 'model')
-    await writeTree(root, [{ path: 'plain.bin', bytes: bytesOf(4, 9) }])
-    await symlink(join(outside, 'real.bin'), join(root, 'linked.bin'))
-    await symlink(join(outside, 'dir'), join(root, 'linked-dir'))
+    await writeTree(root, [{ path: 'plain.bin', bytes: bytesOf(4, 9) }, { path: 'store/real.bin', bytes: bytesOf(C + 3, 7) }])
+    await symlink(join(root, 'store', 'real.bin'), join(root, 'linked.bin'))
+    await symlink('store/real.bin', join(root, 'relative-link.bin'))
+    await symlink(join(root, 'store'), join(root, 'linked-dir'))
     await symlink(root, join(root, 'loop')) // would never end if folders were followed
     await symlink(join(base, 'nowhere'), join(root, 'dangling.bin'))
     const { manifest } = await buildManifest(root, { chunkSize: C })
-    expect(manifest.files.map(f => f.path)).toEqual(['linked.bin', 'plain.bin'])
+    expect(manifest.files.map(f => f.path)).toEqual(['linked.bin', 'plain.bin', 'relative-link.bin', 'store/real.bin'])
     expect(manifest.files[0].size).toBe(C + 3)
     expect(Buffer.from(manifest.files[0].sha256)).toEqual(Buffer.from(sha256(bytesOf(C + 3, 7))))
+  })
+
+  it('refuses a symlink whose real path leaves the folder, naming the link and its target', async () => {
+    const base = await dirs.make()
+    const outside = join(base, 'outside')
+    await writeTree(outside, [{ path: 'id_ed25519', bytes: bytesOf(40, 7) }])
+    const root = join(base, 'model')
+    await writeTree(root, [{ path: 'plain.bin', bytes: bytesOf(4, 9) }])
+    await symlink(join(outside, 'id_ed25519'), join(root, 'tokenizer.model'))
+    const err = await errorOf(() => buildManifest(root, { chunkSize: C }))
+    expect(err.name).toBe('SymlinkEscapeError')
+    expect(err.message).toContain('tokenizer.model')
+    expect(err.message).toContain(join(outside, 'id_ed25519'))
+    expect(err.message).toContain('--allow-symlinks-into')
+    // A relative link with .. and a link to a link that leaves are refused the same way.
+    await rm(join(root, 'tokenizer.model'))
+    await symlink('../outside/id_ed25519', join(root, 'inner-hop'))
+    await symlink(join(root, 'inner-hop'), join(root, 'two-hops.bin'))
+    expect((await errorOf(() => buildManifest(root, { chunkSize: C }))).name).toBe('SymlinkEscapeError')
+    expect((await errorOf(() => scanFolder(root, C))).name).toBe('SymlinkEscapeError')
+  })
+
+  it('follows links into a folder named by allowSymlinksInto (a Hugging Face cache snapshot)', async () => {
+    const cache = join(await dirs.make(), 'models--org--name')
+    await writeTree(cache, [{ path: 'blobs/0123abcd', bytes: bytesOf(C + 1, 3) }, { path: 'blobs/4567ef', bytes: bytesOf(50, 4) }])
+    const snapshot = join(cache, 'snapshots', 'c0ffee')
+    await mkdir(join(snapshot, 'sub'), { recursive: true })
+    await symlink('../../blobs/0123abcd', join(snapshot, 'model.safetensors'))
+    await symlink('../../../blobs/4567ef', join(snapshot, 'sub', 'config.json'))
+    expect((await errorOf(() => buildManifest(snapshot, { chunkSize: C }))).name).toBe('SymlinkEscapeError')
+    const { manifest } = await buildManifest(snapshot, { chunkSize: C, allowSymlinksInto: [join(cache, 'blobs')] })
+    expect(manifest.files.map(f => f.path)).toEqual(['model.safetensors', 'sub/config.json'])
+    expect(Buffer.from(manifest.files[0].sha256)).toEqual(Buffer.from(sha256(bytesOf(C + 1, 3))))
+    expect((await errorOf(() => buildManifest(snapshot, { chunkSize: C, allowSymlinksInto: [join(cache, 'missing')] }))).name).toBe('InvalidManifestError')
+  })
+
+  it('never reads the data dir: a link to its key, a hard link to it, the data dir itself, a folder holding it', async () => {
+    const base = await dirs.make()
+    const dataDir = join(base, 'data')
+    await writeTree(dataDir, [{ path: 'publisher.key', bytes: bytesOf(68, 1) }, { path: 'releases/x', bytes: bytesOf(9, 2) }])
+    const root = join(base, 'model')
+    await writeTree(root, [{ path: 'plain.bin', bytes: bytesOf(4, 9) }])
+    const options = { chunkSize: C, forbidden: [dataDir] }
+    await symlink(join(dataDir, 'publisher.key'), join(root, 'tokenizer.model'))
+    let err = await errorOf(() => buildManifest(root, options))
+    expect(err.name).toBe('ForbiddenFolderError')
+    expect(err.message).toContain('tokenizer.model')
+    expect(err.message).toContain(join(dataDir, 'publisher.key'))
+    // Allowing the data dir as a symlink root does not make it seedable.
+    expect((await errorOf(() => buildManifest(root, { ...options, allowSymlinksInto: [dataDir] }))).name).toBe('ForbiddenFolderError')
+    await rm(join(root, 'tokenizer.model'))
+    await link(join(dataDir, 'publisher.key'), join(root, 'weights.bin'))
+    err = await errorOf(() => buildManifest(root, options))
+    expect(err.name).toBe('ForbiddenFolderError')
+    expect(err.message).toContain('hard link')
+    await rm(join(root, 'weights.bin'))
+    expect((await buildManifest(root, options)).manifest.files.map(f => f.path)).toEqual(['plain.bin'])
+    expect((await errorOf(() => buildManifest(dataDir, options))).name).toBe('ForbiddenFolderError')
+    expect((await errorOf(() => buildManifest(join(dataDir, 'releases'), options))).name).toBe('ForbiddenFolderError')
+    expect((await errorOf(() => buildManifest(base, options))).name).toBe('ForbiddenFolderError')
+  })
+
+  it('seeds the data dir\'s models/ folder (where the daemon fetches to), but no link from it to a key', async () => {
+    const dataDir = join(await dirs.make(), 'data')
+    await writeTree(dataDir, [{ path: 'publisher.key', bytes: bytesOf(68, 1) }, { path: 'models/m/w.bin', bytes: bytesOf(30, 2) }])
+    const options = { chunkSize: C, forbidden: [dataDir], forbiddenExcept: [join(dataDir, 'models')] }
+    expect((await buildManifest(join(dataDir, 'models', 'm'), options)).manifest.files.map(f => f.path)).toEqual(['w.bin'])
+    await symlink(join(dataDir, 'publisher.key'), join(dataDir, 'models', 'm', 'tokenizer.model'))
+    expect((await errorOf(() => buildManifest(join(dataDir, 'models', 'm'), options))).name).toBe('ForbiddenFolderError')
+    expect((await errorOf(() => buildManifest(dataDir, options))).name).toBe('ForbiddenFolderError')
   })
 
   it('builds an empty folder into a manifest with no files', async () => {
@@ -137,10 +209,14 @@ describe('buildManifest', () => {
 })
 
 describe('scanFolder', () => {
-  it('records identity (size, inode, chunk size) of each file', async () => {
+  it('records identity (size, inode, device, ctime, time seen, chunk size) of each file', async () => {
     const root = await modelFolder([{ path: 'x/y.bin', bytes: bytesOf(33) }])
+    const before = Date.now()
     const [f] = await scanFolder(root, C)
-    expect(f).toMatchObject({ relative: 'x/y.bin', path: join(root, 'x', 'y.bin'), size: 33, chunkSize: C })
+    const s = await stat(join(root, 'x', 'y.bin'))
+    expect(f).toMatchObject({ relative: 'x/y.bin', path: join(root, 'x', 'y.bin'), size: 33, chunkSize: C, dev: s.dev, ino: s.ino, ctimeMs: s.ctimeMs })
+    expect(f.seenAt).toBeGreaterThanOrEqual(before)
+    expect(f.seenAt).toBeLessThanOrEqual(Date.now())
     expect(f.ino).toBeGreaterThan(0)
     expect(f.mtimeMs).toBeGreaterThan(0)
   })

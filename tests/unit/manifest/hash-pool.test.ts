@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises'
+import { rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { HashPool } from '../../../src/manifest/hash-pool.js'
@@ -68,6 +68,24 @@ describe('HashPool', () => {
     await expect(pool.hashFile(join(dir, 'missing'), 1, SMALL_CHUNK)).rejects.toThrow()
     // The pool still works after a failed job.
     expect(hex((await pool.hashFile(path, 100, SMALL_CHUNK)).sha256)).toBe(hex(sha256(bytesOf(100))))
+  })
+
+  it('refuses to hash a path that now leads to another file than the one checked (device, inode)', async () => {
+    pool = new HashPool(2)
+    const dir = await dirs.make()
+    const checked = join(dir, 'checked.bin')
+    const swapped = join(dir, 'key')
+    await writeFile(checked, bytesOf(100, 1))
+    await writeFile(swapped, bytesOf(100, 2))
+    const identity = await stat(checked)
+    // The link was re-pointed at another file of the same size after it was checked.
+    const link = join(dir, 'link.bin')
+    await symlink(swapped, link)
+    const err = await errorOf(() => pool!.hashFile(link, 100, SMALL_CHUNK, undefined, identity))
+    expect(err.message).toContain('replaced')
+    await rm(link)
+    await symlink(checked, link)
+    expect(hex((await pool.hashFile(link, 100, SMALL_CHUNK, undefined, identity)).sha256)).toBe(hex(sha256(bytesOf(100, 1))))
   })
 
   it('rejects jobs after close instead of hanging', async () => {

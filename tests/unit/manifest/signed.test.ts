@@ -152,6 +152,25 @@ describe('signRelease / openRelease', () => {
     expect((await openRelease(benign.cid, benign.bytes)).manifest.files[0].path).toBe('x')
   })
 
+  it.each([
+    ['case-fold collision', 'model', ['Model.bin', 'model.bin']],
+    ['NFC/NFD collision', 'model', ['\u00e9.bin', 'e\u0301.bin']],
+    ['upper-case state folder', 'model', ['.P2PWEIGHTS/have']],
+    ['.git folder', 'model', ['sub/.git/hooks/post-checkout']],
+    ['Windows device name', 'model', ['aux.json']],
+    ['bidi override', 'model', ['x\u202e.bin']],
+    ['device name as release name', 'CON', ['x.bin']],
+    ['release name with a trailing dot', 'model.', ['x.bin']],
+    ['release name .git', '.git', ['x.bin']],
+    ['release name with a bidi override', 'ledom\u202e', ['x.bin']]
+  ])('refuses a validly signed release with a %s', async (_what, name, paths) => {
+    const [key] = await keys()
+    const f = manifest.files[0]
+    const hostile = { version: 1, name, chunkSize: SMALL_CHUNK, files: paths.map(path => ({ path, size: f.size, sha256: f.sha256, chunks: f.chunks })) }
+    const signed = await handSigned(hostile, key)
+    expect((await errorOf(() => openRelease(signed.cid, signed.bytes))).name).toBe('UnsafePathError')
+  })
+
   it('refuses a validly signed manifest with a bad field', async () => {
     const [key] = await keys()
     const m: any = dagCbor.decode(encodeManifest(manifest))

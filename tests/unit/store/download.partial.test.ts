@@ -11,7 +11,7 @@ describe('Download of some files only (--include/--exclude)', () => {
   it('is complete when the wanted files are in place, and creates no other file', async () => {
     const out = await dirs.make()
     const release = await releaseOf()
-    const d = await Download.open(out, release, {}, { files: new Set([0]) }) // config.json only
+    const d = await Download.open(out, release, { files: new Set([0]) }) // config.json only
     try {
       expect(d.wanted?.count).toBe(1)
       expect(d.wanted?.has(CONFIG)).toBe(true)
@@ -30,7 +30,7 @@ describe('Download of some files only (--include/--exclude)', () => {
 
   it('still verifies every chunk: a wrong chunk of a wanted file is refused', async () => {
     const out = await dirs.make()
-    const d = await Download.open(out, await releaseOf(), {}, { files: new Set([2]) })
+    const d = await Download.open(out, await releaseOf(), { files: new Set([2]) })
     try {
       const wrong = chunkOf(MODEL[0]).slice()
       wrong[0] ^= 1
@@ -43,7 +43,7 @@ describe('Download of some files only (--include/--exclude)', () => {
 
   it('the scheduler never hands out a chunk that is not wanted', async () => {
     const out = await dirs.make()
-    const d = await Download.open(out, await releaseOf(), {}, { files: new Set([2]) })
+    const d = await Download.open(out, await releaseOf(), { files: new Set([2]) })
     try {
       const s = new ChunkScheduler(d.have(), 0, 2, d.wanted)
       const peer = { has: () => true, inFlight: new Set<number>() }

@@ -127,14 +127,14 @@ describe('Download: existing files and conflicts', () => {
     expect(d.complete).toBe(true)
   })
 
-  it('does not count a wrong file of the right size, and replaces it with the right bytes', async () => {
+  it('with intoExisting, does not count a wrong file of the right size, and replaces it with the right bytes', async () => {
     const out = await dirs.make()
     await mkdir(join(out, 'weights'))
     const wrong = new Uint8Array(FILES[2].bytes)
     wrong[wrong.length - 1] ^= 1 // only the last chunk differs
     await writeFile(join(out, 'weights', 'model.bin'), wrong)
     await writeFile(join(out, 'config.json'), bytesOf(99, 1)) // one byte short
-    const d = await downloads.open(out, await releaseOf())
+    const d = await downloads.open(out, await releaseOf(), { intoExisting: true })
     expect(held(d)).toEqual([])
     for (const g of [CONFIG, ...MODEL]) await d.writeChunk(g, chunkOf(g))
     expect(Buffer.from(await read(out, 'weights/model.bin'))).toEqual(Buffer.from(FILES[2].bytes))
@@ -188,7 +188,7 @@ describe('Download: paths that leave the output folder', () => {
   it('refuses to write a file through a symlinked parent folder', async () => {
     const { out, outside } = await outWithEscape()
     const bytes = bytesOf(100, 5)
-    const d = await downloads.open(out, await releaseOf([{ path: 'sub/x.bin', bytes }]))
+    const d = await downloads.open(out, await releaseOf([{ path: 'sub/x.bin', bytes }]), { intoExisting: true })
     expect((await errorOf(() => d.writeChunk(0, bytes))).name).toBe('UnsafePathError')
     expect(await listFiles(outside)).toEqual([])
   })
@@ -196,14 +196,16 @@ describe('Download: paths that leave the output folder', () => {
   it('refuses an empty file through a symlinked parent folder when it opens', async () => {
     const { out, outside } = await outWithEscape()
     const release = await releaseOf([{ path: 'sub/empty', bytes: new Uint8Array(0) }])
-    expect((await errorOf(() => downloads.open(out, release))).name).toBe('UnsafePathError')
+    expect((await errorOf(() => downloads.open(out, release, { intoExisting: true }))).name).toBe('UnsafePathError')
     expect(await listFiles(outside)).toEqual([])
+    // Without intoExisting the folder is refused before anything is written: it holds a link.
+    expect((await errorOf(() => downloads.open(out, release))).name).toBe('DownloadConflictError')
   })
 
   it('creates nothing outside the output folder for a deeper path through the symlink', async () => {
     const { out, outside } = await outWithEscape()
     const bytes = bytesOf(100, 5)
-    const d = await downloads.open(out, await releaseOf([{ path: 'sub/deeper/x.bin', bytes }]))
+    const d = await downloads.open(out, await releaseOf([{ path: 'sub/deeper/x.bin', bytes }]), { intoExisting: true })
     expect((await errorOf(() => d.writeChunk(0, bytes))).name).toBe('UnsafePathError')
     expect(await exists(join(outside, 'deeper'))).toBe(false)
   })

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -55,5 +55,19 @@ describe('lock files', () => {
     await a.unlock()
     await b.lock()
     await b.unlock()
+  })
+
+  it('never reads or writes through a symlink planted as the lock; it is replaced by a real lock file', async () => {
+    const outside = join(dir, 'outside')
+    // The target holds the pid of a live process (our parent): read through the link, it would
+    // make the lock look held forever.
+    await writeFile(outside, String(process.ppid))
+    const path = join(dir, 'lock')
+    await symlink(outside, path)
+    await acquireLock(path)
+    expect((await lstat(path)).isFile()).toBe(true)
+    expect(await readFile(path, 'utf8')).toBe(String(process.pid))
+    expect(await readFile(outside, 'utf8')).toBe(String(process.ppid))
+    await releaseLock(path)
   })
 })

@@ -1,9 +1,10 @@
-import { appendFile, rm, stat, utimes } from 'node:fs/promises'
+import { appendFile, mkdir, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { signRelease } from '../../../src/manifest/signed.js'
 import { SeededFolder } from '../../../src/store/seeded-folder.js'
-import type { ScannedFile } from '../../../src/manifest/build.js'
+import { identityFrom, scanFolder, type ScannedFile } from '../../../src/manifest/build.js'
+import { ReadPolicy } from '../../../src/manifest/read-policy.js'
 import { SMALL_CHUNK, TempDirs, bytesOf, errorOf, keys, manifestOf, writeTree, type TestFile } from '../helpers.js'
 
 const C = SMALL_CHUNK
@@ -27,7 +28,7 @@ async function seed (): Promise<{ folder: string, seeded: SeededFolder }> {
   for (const f of FILES) {
     const path = join(folder, ...f.path.split('/'))
     const s = await stat(path)
-    scanned.push({ path, relative: f.path, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, chunkSize: C })
+    scanned.push({ ...identityFrom(path, s, C, Date.now()), relative: f.path })
   }
   const [key] = await keys()
   const release = await signRelease(manifestOf(FILES, C), key)
@@ -80,5 +81,54 @@ describe('SeededFolder', () => {
     const { folder, seeded } = await seed()
     await rm(join(folder, 'a.bin'))
     expect((await errorOf(() => seeded.readChunk(0, 1))).name).toBe('SourceUnavailableError')
+  })
+
+  it('never serves what a symlink swapped after seeding points at (a key outside the folder)', async () => {
+    const base = await dirs.make()
+    const folder = join(base, 'model')
+    const secrets = join(base, 'data-dir')
+    await mkdir(secrets)
+    const secret = bytesOf(C, 99)
+    await writeFile(join(secrets, 'publisher.key'), secret)
+    // Seeded while the link pointed at an honest file inside the folder.
+    await writeTree(folder, [{ path: '.store/a.bin', bytes: FILES[0].bytes }, { path: 'sub/b.bin', bytes: FILES[1].bytes }])
+    await symlink(join(folder, '.store', 'a.bin'), join(folder, 'a.bin'))
+    const files = await scanFolder(folder, C, await ReadPolicy.create(folder, { forbidden: [secrets] }))
+    const byPath = new Map(files.map(f => [f.relative, f]))
+    const scanned = ['a.bin', 'sub/b.bin'].map(p => byPath.get(p) as ScannedFile)
+    const [key] = await keys()
+    seeded = new SeededFolder(await signRelease(manifestOf(FILES, C), key), scanned, folder, await ReadPolicy.create(folder, { forbidden: [secrets] }))
+    // Swapped before the first read: to the key in the data dir, then to a file outside.
+    await rm(join(folder, 'a.bin'))
+    await symlink(join(secrets, 'publisher.key'), join(folder, 'a.bin'))
+    const err = await errorOf(() => seeded!.readChunk(0, 0))
+    expect(err.name).toBe('SourceUnavailableError')
+    expect(err.message).toContain('data dir')
+    await writeFile(join(base, 'outside.bin'), secret)
+    await rm(join(folder, 'a.bin'))
+    await symlink(join(base, 'outside.bin'), join(folder, 'a.bin'))
+    expect((await errorOf(() => seeded!.readChunk(0, 0))).message).toContain('outside the folder')
+    // Re-pointed inside the folder at a different file of the same size and mtime: still refused.
+    const old = await stat(join(folder, '.store', 'a.bin'))
+    await writeFile(join(folder, '.store', 'other.bin'), bytesOf(FILES[0].bytes.length, 5))
+    await utimes(join(folder, '.store', 'other.bin'), old.atime, old.mtime)
+    await rm(join(folder, 'a.bin'))
+    await symlink(join(folder, '.store', 'other.bin'), join(folder, 'a.bin'))
+    expect((await errorOf(() => seeded!.readChunk(0, 0))).message).toContain('no longer the file that was hashed')
+    // Pointed back at the file that was hashed: served again.
+    await rm(join(folder, 'a.bin'))
+    await symlink(join(folder, '.store', 'a.bin'), join(folder, 'a.bin'))
+    expect(Buffer.from(await seeded.readChunk(0, 0))).toEqual(Buffer.from(FILES[0].bytes.subarray(0, C)))
+  })
+
+  it('stops serving a file replaced by another with the same size and mtime (another inode)', async () => {
+    const { folder, seeded } = await seed()
+    const path = join(folder, 'sub', 'b.bin')
+    const old = await stat(path)
+    await writeFile(join(folder, 'sub', 'new.bin'), bytesOf(C, 42))
+    await utimes(join(folder, 'sub', 'new.bin'), old.atime, old.mtime)
+    await rename(join(folder, 'sub', 'new.bin'), path)
+    expect((await errorOf(() => seeded.readChunk(1, 0))).name).toBe('SourceUnavailableError')
+    expect(await seeded.changedFiles()).toEqual([path])
   })
 })
