@@ -100,7 +100,8 @@ describe('daemon restart', () => {
     expect(exit.code, c.tail()).toBe(0);
     const cDone = await c.waitFor<DoneEvent>('done', 1);
     expect(cDone.bytes).toBe(TOTAL);
-    expect(Object.keys(cDone.fromPeers)).toEqual([a2.ready.peerId]);
+    // The restarted seeder served (daemon B, found through the DHT, may have served some too).
+    expect(cDone.fromPeers[a2.ready.peerId] ?? 0, JSON.stringify(cDone.fromPeers)).toBeGreaterThan(0);
     expect(await compareFolders(src, outC)).toEqual([]);
 
     // The seeded folder was never written to.

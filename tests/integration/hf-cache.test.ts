@@ -151,7 +151,7 @@ describe('partial fetch and the Hugging Face cache', () => {
     const proc = await h.run('seed', ['seed', '--hf-cache', cacheDir, REPO, '--data-dir', await h.tempDir('data'), '--json', '--no-mdns',
       '--no-default-bootstrap', '--dht-protocol', '/p2pweights-test/kad/1.0.0', '--listen', '/ip4/127.0.0.1/tcp/0'], 30_000);
     expect(proc.exitInfo?.code).toBe(1);
-    expect(proc.stderr).toMatch(/^SymlinkEscapeError: .*tokenizer\.model.*publisher\.key/m);
+    expect(proc.stderr).toMatch(/tokenizer\.model .*symlink to .*publisher\.key, outside the folder/);
     expect(proc.all('ready')).toEqual([]);
   });
 
