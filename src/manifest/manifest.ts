@@ -14,6 +14,7 @@ import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { InvalidManifestError } from './errors.js'
 import { assertNoPathConflicts, assertSafeRelativePath } from './paths.js'
+import { isRepoId } from './release-name.js'
 
 export const MANIFEST_VERSION = 1
 export const HASH_LENGTH = 32
@@ -76,7 +77,7 @@ export function validateManifest (m: Manifest): void {
   if (m.version !== MANIFEST_VERSION) fail(`unsupported version ${String(m.version)}`)
   if (typeof m.name !== 'string' || m.name.length === 0 || m.name.length > MAX_NAME_LENGTH) fail('bad name')
   assertSafeRelativePath(m.name)
-  if (m.name.includes('/')) fail('name must be a single folder name')
+  if (m.name.includes('/') && !isRepoId(m.name)) fail('name must be a single folder name or org/model')
   if (!Number.isSafeInteger(m.chunkSize) || m.chunkSize < MIN_CHUNK_SIZE || m.chunkSize > MAX_CHUNK_SIZE) {
     fail(`chunk size ${String(m.chunkSize)} out of range`)
   }

@@ -1,0 +1,247 @@
+/**
+ * NameService: a node's part in signed names. It resolves names (the DHT record, peers we are
+ * connected to, --peer peers, and the providers of the name's CID, all asked at once and every
+ * answer verified), applies the rules (newest wins; older than seen, expired, retired key,
+ * withdrawn: refused), publishes and republishes our own records while we seed them, and serves
+ * the records it holds to peers over /p2pweights/name/1.0.0.
+ */
+import { toString as toHex } from 'uint8arrays/to-string'
+import {
+  ExpiredNameRecordError, ForgedNameRecordError, MalformedNameRecordError, NameNotFoundError, WithdrawnReleaseError
+} from './errors.js'
+import { getNameFromPeer, NameServer, pushNameToPeer } from './protocol.js'
+import {
+  compareRecords, DEFAULT_VALIDITY, nameCid, nameDigest, nameKey, openNameRecord, rootKeyOf as rootOf, signNameRecord, type NameRecord
+} from './record.js'
+import { formatRef, parseNameRef, type NameRef } from './ref.js'
+import { NameStore } from './store.js'
+import { publisherId } from '../manifest/signed.js'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+
+export interface NameServiceComponents {
+  node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'contentRouting'> & { services: { dht: Pick<KadDHT, 'get' | 'put'> } }
+  announcer: { add: (cid: CID) => void, withdraw: (cid: CID) => void }
+  dataDir: string
+  onWarning?: (message: string) => void
+  /** A newer record of a name was accepted (resolved, or pushed by a peer). */
+  onUpdate?: (record: NameRecord) => void
+}
+
+export interface ResolveOptions {
+  allowExpired?: boolean
+  /** Peers to ask besides connected ones and providers. */
+  peers?: PeerId[]
+  /** How long to look (ms); default 15 s. */
+  timeout?: number
+  signal?: AbortSignal
+}
+
+export interface Published {
+  key: PrivateKey
+  name: string
+  cid: CID
+  record: NameRecord
+}
+
+const RESOLVE_TIMEOUT = 15_000
+const MAX_PEERS_ASKED = 20
+
+export class NameService {
+  readonly store: NameStore
+  private readonly server: NameServer
+  /** Names this node publishes, by hex digest, republished while seeded. */
+  private readonly published = new Map<string, Published>()
+  private timer?: NodeJS.Timeout
+
+  constructor (private readonly components: NameServiceComponents, private readonly validity = DEFAULT_VALIDITY) {
+    this.store = new NameStore(components.dataDir)
+    this.server = new NameServer(components.node, {
+      get: async digest => (await this.store.seenByDigest(toHex(digest, 'base16')))?.bytes,
+      push: async bytes => { await this.onPush(bytes) }
+    })
+  }
+
+  async start (): Promise<void> {
+    await this.server.start()
+    // Republish at a quarter of the validity, so two missed rounds still leave it valid.
+    this.timer = setInterval(() => { void this.republish() }, Math.max(1000, this.validity / 4))
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    await this.server.stop().catch(() => {})
+  }
+
+  async parseRef (text: string): Promise<NameRef> {
+    return parseNameRef(text, await this.store.trusted())
+  }
+
+  /** The newest valid record of a name that passes every rule; it becomes the node's seen record. */
+  async resolve (ref: NameRef, options: ResolveOptions = {}): Promise<NameRecord> {
+    const best = await this.lookup(ref, options)
+    if (best == null) {
+      throw new NameNotFoundError(`no record for ${formatRef(ref)} found within ${Math.round((options.timeout ?? RESOLVE_TIMEOUT) / 1000)} s; ` +
+        'check the name, that a node seeding it is online, or pass --peer <its address>')
+    }
+    if (await this.store.accept(best)) this.components.onUpdate?.(best)
+    if (best.cid == null || best.withdrawn.some(c => c.equals(best.cid))) {
+      throw new WithdrawnReleaseError(`${formatRef(ref)} version ${best.version}: the publisher withdrew ${best.cid?.toString() ?? 'every release'}; not fetching it by name`)
+    }
+    return best
+  }
+
+  /**
+   * Asks every source at once and returns the newest record whose signature and key check out
+   * (expired ones too: the caller's rules decide). Throws the reason when every answer was bad.
+   */
+  private async lookup (ref: NameRef, options: ResolveOptions): Promise<NameRecord | undefined> {
+    const key = await nameKey(ref.root, ref.name)
+    const digest = await nameDigest(ref.root, ref.name)
+    const signal = AbortSignal.any([AbortSignal.timeout(options.timeout ?? RESOLVE_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
+    const found: NameRecord[] = []
+    const errors: Error[] = []
+    const consider = async (bytes: Uint8Array): Promise<void> => {
+      try {
+        found.push(await openNameRecord(bytes, { key, allowExpired: true }))
+      } catch (err: any) {
+        errors.push(err)
+      }
+    }
+    const asked = new Set<string>()
+    const ask = async (peer: PeerId): Promise<void> => {
+      const id = peer.toString()
+      if (asked.has(id) || asked.size >= MAX_PEERS_ASKED) return
+      asked.add(id)
+      const bytes = await getNameFromPeer(this.components.node, peer, digest, signal).catch(() => undefined)
+      if (bytes != null) await consider(bytes)
+    }
+    const fromDht = async (): Promise<void> => {
+      try {
+        for await (const event of this.components.node.services.dht.get(key, { signal })) {
+          if (event.name === 'VALUE') await consider(event.value)
+        }
+      } catch {} // a query that ends early (timeout, correction refused) keeps what it found
+    }
+    const fromProviders = async (): Promise<void> => {
+      try {
+        const cid = await nameCid(ref.root, ref.name)
+        const asking: Array<Promise<void>> = []
+        for await (const provider of this.components.node.contentRouting.findProviders(cid, { signal })) {
+          asking.push(ask(provider.id))
+          if (asking.length >= MAX_PEERS_ASKED) break
+        }
+        await Promise.all(asking)
+      } catch {}
+    }
+    const direct = [...(options.peers ?? []), ...this.components.node.getConnections().map(c => c.remotePeer)]
+    await Promise.all([fromDht(), fromProviders(), ...direct.map(ask)])
+
+    const best = found.sort(compareRecords)[0]
+    if (best == null) {
+      // Say why when every answer was bad: a forged record is worth knowing about.
+      const reason = errors.find(e => e instanceof ForgedNameRecordError) ?? errors.find(e => e instanceof MalformedNameRecordError)
+      if (reason != null) throw reason
+      const seen = await this.store.seen(ref.root, ref.name)
+      return seen == null ? undefined : this.unexpired(seen, options)
+    }
+    return this.unexpired(best, options)
+  }
+
+  private unexpired (record: NameRecord, options: ResolveOptions): NameRecord {
+    if (options.allowExpired !== true && record.expires <= Date.now()) {
+      throw new ExpiredNameRecordError(`the newest record of ${formatRef(record)} (version ${record.version}) expired at ${new Date(record.expires).toISOString()}; ` +
+        'the publisher has not republished it (a freeze), pass --allow-expired to use it anyway')
+    }
+    return record
+  }
+
+  /**
+   * Publishes `name` -> `cid` signed by `key`, continuing from the highest version this node can
+   * find (another machine with the same key may have published since): the same release keeps
+   * its version (a republish), another one gets the next version.
+   */
+  async publish (key: PrivateKey, name: string, cid: CID, options: { peers?: PeerId[], timeout?: number } = {}): Promise<NameRecord> {
+    const root = key.publicKey.raw
+    const ref: NameRef = { publisher: formatPublisher(key), root, name }
+    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: options.timeout ?? 5_000 }).catch(() => undefined)
+    const seen = await this.store.seen(root, name)
+    const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
+    const same = highest?.cid?.equals(cid) === true && !highest.withdrawn.some(c => c.equals(cid))
+    const version = highest == null ? 1 : same ? highest.version : highest.version + 1
+    const record = await signNameRecord(key, { name, version, cid, withdrawn: highest?.withdrawn ?? [], validity: this.validity })
+    await this.store.accept(record)
+    const digest = toHex(await nameDigest(root, name), 'base16')
+    this.published.set(digest, { key, name, cid, record })
+    await this.announce(record, root)
+    return record
+  }
+
+  /** Publishes a new version that withdraws `cid`; the name then points at `replacement` (or nothing). */
+  async withdraw (key: PrivateKey, name: string, cid: CID, replacement: CID | null, options: { peers?: PeerId[] } = {}): Promise<NameRecord> {
+    const root = key.publicKey.raw
+    const ref: NameRef = { publisher: formatPublisher(key), root, name }
+    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: 5_000 }).catch(() => undefined)
+    const seen = await this.store.seen(root, name)
+    const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
+    const withdrawn = [...(highest?.withdrawn ?? []).filter(c => !c.equals(cid)), cid].slice(-32)
+    const record = await signNameRecord(key, { name, version: (highest?.version ?? 0) + 1, cid: replacement, withdrawn, validity: this.validity })
+    await this.store.accept(record)
+    this.published.delete(toHex(await nameDigest(root, name), 'base16'))
+    await this.announce(record, root)
+    return record
+  }
+
+  /** Stops republishing names that point at `cid` (it is no longer seeded here). */
+  unpublish (cid: CID): void {
+    for (const [digest, p] of this.published) if (p.cid.equals(cid)) this.published.delete(digest)
+  }
+
+  /** DHT record, provider record for the name's CID, and a push to every connected peer. */
+  private async announce (record: NameRecord, root: Uint8Array): Promise<void> {
+    const key = await nameKey(root, record.name)
+    this.components.announcer.add(await nameCid(root, record.name))
+    let stored = 0
+    try {
+      for await (const event of this.components.node.services.dht.put(key, record.bytes, { signal: AbortSignal.timeout(30_000) })) {
+        if (event.name === 'PEER_RESPONSE') stored++
+      }
+    } catch {}
+    if (stored === 0) this.components.onWarning?.(`the name record ${formatRef(record)} version ${record.version} reached no DHT peer yet; peers that hold the release still serve it`)
+    await Promise.all(this.components.node.getConnections().slice(0, 50).map(async c =>
+      await pushNameToPeer(this.components.node, c.remotePeer, record.bytes).catch(() => {})))
+  }
+
+  private async republish (): Promise<void> {
+    for (const [digest, p] of this.published) {
+      const seen = await this.store.seenByDigest(digest)
+      // Someone with the same key published a newer version: that one stands, ours stops.
+      if (seen != null && seen.version > p.record.version) {
+        this.published.delete(digest)
+        continue
+      }
+      try {
+        p.record = await signNameRecord(p.key, { name: p.name, version: p.record.version, cid: p.cid, withdrawn: p.record.withdrawn, validity: this.validity })
+        await this.store.accept(p.record)
+        await this.announce(p.record, p.key.publicKey.raw)
+      } catch (err: any) {
+        this.components.onWarning?.(`republishing ${formatRef(p.record)} failed: ${err.message}`)
+      }
+    }
+  }
+
+  /** A peer told us of a record: kept only for names we already hold a record of, and only if newer. */
+  private async onPush (bytes: Uint8Array): Promise<void> {
+    const record = await openNameRecord(bytes)
+    const digest = toHex(await nameDigest(rootOf(record), record.name), 'base16')
+    const seen = await this.store.seenByDigest(digest)
+    if (seen == null || compareRecords(record, seen) >= 0) return
+    if (await this.store.accept(await openNameRecord(bytes, { key: await nameKey(rootOf(record), record.name) }))) this.components.onUpdate?.(record)
+  }
+}
+
+function formatPublisher (key: PrivateKey): string {
+  return publisherId(key.publicKey.raw)
+}
