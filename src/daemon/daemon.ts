@@ -5,12 +5,15 @@
  * retried with backoff for as long as they are on the list; a seeded folder that changes on
  * disk stops being served.
  */
-import { realpath, stat } from 'node:fs/promises'
+import { realpath, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { FsDatastore } from 'datastore-fs'
 import { Engine, parseCid } from '../engine/engine.js'
+import { resolveName } from '../engine/fetch-name.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
+import { Follower, type FollowedVersion } from '../names/follower.js'
+import { formatRef, isNameRef } from '../names/ref.js'
 import { SeededFolder } from '../store/seeded-folder.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import { sleep } from '../util/sleep.js'
@@ -18,7 +21,7 @@ import { ModelStore, type FetchRecord, type ModelRecord } from './model-store.js
 import {
   BadRequestError, ForbiddenFolderError,
   type AddFetchRequest, type AddSeedRequest, type DaemonEvent, type DaemonLimits, type DaemonService,
-  type ModelInfo, type ModelState, type NodeStatus, type PeerSummary
+  type FollowEntry, type FollowRequest, type ModelInfo, type ModelState, type NodeStatus, type PeerSummary
 } from './service.js'
 import type { EngineOptions } from '../engine/engine.js'
 import type { EngineEvent } from '../engine/events.js'
@@ -35,6 +38,8 @@ export interface DaemonOptions extends Omit<EngineOptions, 'datastore' | 'onEven
   /** Prometheus text of the whole process; set by the HTTP layer's metrics registry. */
   metrics?: () => Promise<string>
   engineMetrics?: EngineOptions['metrics']
+  /** How often followed names are checked for a new version (ms); default 10 min. */
+  followInterval?: number
 }
 
 interface Entry {
@@ -67,6 +72,7 @@ export class Daemon implements DaemonService {
   private seeding: Promise<unknown> = Promise.resolve()
   private hashingFolder?: string
   private stopped = false
+  private follower?: Follower
 
   private constructor (readonly engine: Engine, private readonly store: ModelStore, private readonly datastore: FsDatastore, private readonly options: DaemonOptions) {}
 
@@ -89,6 +95,7 @@ export class Daemon implements DaemonService {
     daemon = new Daemon(engine, new ModelStore(join(options.dataDir, 'daemon')), datastore, options)
     await engine.start()
     await daemon.restore()
+    await daemon.startFollower()
     daemon.timers.push(setInterval(() => { void daemon?.checkFolders() }, options.checkInterval ?? CHANGE_CHECK_INTERVAL))
     daemon.timers.push(setInterval(() => daemon?.sampleRates(), RATE_INTERVAL))
     for (const t of daemon.timers) t.unref()
@@ -98,6 +105,7 @@ export class Daemon implements DaemonService {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.follower?.stop()
     for (const t of this.timers) clearInterval(t)
     for (const entry of this.entries.values()) {
       entry.controller?.abort(new Error('daemon stopping'))
@@ -160,21 +168,34 @@ export class Daemon implements DaemonService {
 
   async addFetch (req: AddFetchRequest): Promise<ModelInfo> {
     let cid: string
+    let trust = req.trust ?? []
     try {
-      cid = parseCid(req.cid).toString()
+      if (isNameRef(req.cid)) {
+        // A name: resolved under the name rules, then fetched trusting only the keys it vouches for.
+        const record = await resolveName(this.engine, req.cid, { peers: req.peers })
+        cid = String(record.cid)
+        trust = record.keys
+      } else {
+        cid = parseCid(req.cid).toString()
+      }
     } catch (err: any) {
       throw new BadRequestError(err.message)
     }
+    const outDir = req.outDir == null ? undefined : await this.allowedFolder(req.outDir, false)
+    return await this.queueFetch(cid, outDir, trust, req.peers ?? [])
+  }
+
+  /** A fetch into `outDir` (already checked, or the daemon's own follow folder). */
+  private async queueFetch (cid: string, outDir: string | undefined, trust: string[], peers: string[]): Promise<ModelInfo> {
     const existing = this.entries.get(cid)
     if (existing != null) return this.info(existing)
-    const outDir = req.outDir == null ? undefined : await this.allowedFolder(req.outDir, false)
     const record: FetchRecord = {
       kind: 'fetch',
       cid,
       outDir,
       baseDir: join(this.options.dataDir, 'models'),
-      trust: req.trust ?? [],
-      peers: req.peers ?? [],
+      trust,
+      peers,
       complete: false,
       addedAt: new Date().toISOString()
     }
@@ -221,7 +242,42 @@ export class Daemon implements DaemonService {
     return [...this.entries.values()].map(e => ({ cid: e.record.cid, name: e.name, ...this.engine.stats(e.record.cid) }))
   }
 
+  follows (): FollowEntry[] {
+    return this.follower?.list() ?? []
+  }
+
+  async follow (req: FollowRequest): Promise<FollowEntry> {
+    if (this.follower == null) throw new BadRequestError('the daemon is still starting')
+    try {
+      return await this.follower.follow(req.ref, req.keep)
+    } catch (err: any) {
+      throw new BadRequestError(err.message)
+    }
+  }
+
+  async unfollow (ref: string): Promise<boolean> {
+    return await (this.follower?.unfollow(ref) ?? Promise.resolve(false))
+  }
+
   // ---- internals ----------------------------------------------------------------------
+
+  /** Followed names: their versions are ordinary fetches, in folders under <data-dir>/follow/. */
+  private async startFollower (): Promise<void> {
+    const followRoot = join(this.options.dataDir, 'follow')
+    this.follower = new Follower(this.options.dataDir, {
+      resolve: async ref => await resolveName(this.engine, ref),
+      canonical: async ref => formatRef(await this.engine.names.parseRef(ref)),
+      fetch: async (cid, path, trust) => { await this.queueFetch(cid, path, trust, []) },
+      drop: async (version: FollowedVersion) => {
+        await this.remove(version.cid)
+        if (isInside(resolve(version.path), followRoot)) await rm(version.path, { recursive: true, force: true })
+      },
+      onChange: entry => this.emit({ type: 'follow', follow: entry }),
+      onWarning: message => this.emit({ type: 'warning', message })
+    }, this.options.followInterval)
+    await this.follower.start()
+  }
+
 
   /** Serves what was seeded and fetched before, and resumes unfinished fetches. */
   private async restore (): Promise<void> {
@@ -284,6 +340,10 @@ export class Daemon implements DaemonService {
 
   private onEngineEvent (e: EngineEvent): void {
     this.options.onEvent?.(e)
+    if (e.event === 'name-updated') {
+      this.follower?.onRecord(e)
+      return
+    }
     if (e.event === 'warning') {
       this.emit({ type: 'warning', message: e.message })
       return

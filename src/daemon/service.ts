@@ -70,11 +70,22 @@ export interface PeerSummary {
   openFor: number
 }
 
+import type { FollowEntry } from '../names/follower.js'
+export type { FollowEntry }
+
+export interface FollowRequest {
+  /** `<publisher-id>/<org>/<model>` or `<alias>/<org>/<model>`. */
+  ref: string
+  /** How many of the newest versions to keep; default 2. */
+  keep?: number
+}
+
 export type DaemonEvent =
   | { type: 'model', model: ModelInfo }
   | { type: 'removed', cid: string }
   | { type: 'hashing', folder: string, bytes: number, total: number }
   | { type: 'warning', message: string }
+  | { type: 'follow', follow: FollowEntry }
 
 export interface AddSeedRequest {
   folder: string
@@ -120,4 +131,10 @@ export interface DaemonService {
   subscribe: (listener: (event: DaemonEvent) => void) => () => void
   /** Prometheus text exposition. */
   metrics: () => Promise<string>
+  /** Followed names (src/names/follower.ts). */
+  follows: () => FollowEntry[]
+  /** Resolves once the name was checked once (its first version queued, or the error noted). */
+  follow: (req: FollowRequest) => Promise<FollowEntry>
+  /** False if the name was not followed. Fetched versions stay. */
+  unfollow: (ref: string) => Promise<boolean>
 }

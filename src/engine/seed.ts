@@ -4,7 +4,9 @@
  */
 import { buildManifest } from '../manifest/build.js'
 import { totalSize } from '../manifest/manifest.js'
+import { isRepoId } from '../manifest/release-name.js'
 import { signRelease, type Release } from '../manifest/signed.js'
+import type { NameRecord } from '../names/record.js'
 import { HashCache } from '../store/hash-cache.js'
 import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
 import { serveFolder } from './serve.js'
@@ -17,7 +19,10 @@ export interface SeedOptions {
   chunkSize?: number
 }
 
-export async function seedFolder (engine: Engine, folder: string, options: SeedOptions): Promise<Release> {
+/** A seeded release; `name` is the signed name record published for it (a name `org/model`). */
+export type SeedResult = Release & { name?: NameRecord }
+
+export async function seedFolder (engine: Engine, folder: string, options: SeedOptions): Promise<SeedResult> {
   const key = options.keyFile != null ? await readKeyFile(options.keyFile) : await loadOrCreateKeyFile(engine.dataDir.publisherKeyPath)
   const started = Date.now()
   const { manifest, files, cached } = await buildManifest(folder, {
@@ -30,5 +35,7 @@ export async function seedFolder (engine: Engine, folder: string, options: SeedO
   const release = await signRelease(manifest, key)
   await engine.dataDir.saveRelease(release.cid, release.bytes)
   await serveFolder(engine, release, folder, files)
+  // `--name org/model` also publishes the signed name record, continuing from the highest version found.
+  if (options.name != null && isRepoId(options.name)) return { ...release, name: await engine.names.publish(key, options.name, release.cid) }
   return release
 }

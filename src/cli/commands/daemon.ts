@@ -22,6 +22,7 @@ export interface DaemonFlags extends NodeFlags {
   allowFolder?: string[]
   /** ms */
   checkInterval: number
+  followInterval: number
 }
 
 export const DEFAULT_API = '127.0.0.1:7171'
@@ -44,6 +45,7 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
       allowedFolders: (flags.allowFolder ?? []).map(f => resolve(f))
     },
     checkInterval: flags.checkInterval,
+    followInterval: flags.followInterval,
     engineMetrics: metrics.libp2p,
     metrics: metrics.render,
     onEvent: e => { if (e.event === 'warning') reporter.on(e) }

@@ -36,7 +36,8 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
     const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name, chunkSize: flags.chunkSize * 1024 * 1024 })
     reporter.stopBar()
     const cid = release.cid.toString()
-    reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs })
+    const named = release.name != null ? { name: release.name.name, version: release.name.version } : {}
+    reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs, ...named })
     if (flags.json !== true) {
       process.stdout.write(cid + '\n')
       reporter.info([
@@ -45,6 +46,7 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
         `  peer      ${engine.peerId}`,
         ...engine.addrs.map(a => `  address   ${a}`),
         `fetch it with: p2pweights fetch ${cid}`,
+        ...(release.name != null ? [`  or by name: p2pweights fetch ${release.publisher}/${release.name.name} (version ${release.name.version})`] : []),
         'press Ctrl-C to stop'
       ].join('\n'))
     }

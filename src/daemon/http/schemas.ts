@@ -37,3 +37,14 @@ export const fetchBody = {
     peers: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } }
   }
 } as const
+
+/** POST /api/v1/follows */
+export const followBody = {
+  type: 'object',
+  required: ['ref'],
+  additionalProperties: false,
+  properties: {
+    ref: { type: 'string', minLength: 3, maxLength: 300 },
+    keep: { type: 'integer', minimum: 1, maximum: 100 }
+  }
+} as const
