@@ -16,6 +16,7 @@ import {
 import { formatRef, parseNameRef, type NameRef } from './ref.js'
 import { NameStore } from './store.js'
 import { publisherId } from '../manifest/signed.js'
+import { sleep } from '../util/sleep.js'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -47,6 +48,8 @@ export interface Published {
 
 const RESOLVE_TIMEOUT = 15_000
 const MAX_PEERS_ASKED = 20
+const SETTLE_TIME = 5_000
+const PUT_RETRIES = 4
 
 export class NameService {
   readonly store: NameStore
@@ -54,6 +57,7 @@ export class NameService {
   /** Names this node publishes, by hex digest, republished while seeded. */
   private readonly published = new Map<string, Published>()
   private timer?: NodeJS.Timeout
+  private readonly stopping = new AbortController()
 
   constructor (private readonly components: NameServiceComponents, private readonly validity = DEFAULT_VALIDITY) {
     this.store = new NameStore(components.dataDir)
@@ -72,6 +76,7 @@ export class NameService {
 
   async stop (): Promise<void> {
     clearInterval(this.timer)
+    this.stopping.abort(new Error('stopping'))
     await this.server.stop().catch(() => {})
   }
 
@@ -166,6 +171,7 @@ export class NameService {
   async publish (key: PrivateKey, name: string, cid: CID, options: { peers?: PeerId[], timeout?: number } = {}): Promise<NameRecord> {
     const root = key.publicKey.raw
     const ref: NameRef = { publisher: formatPublisher(key), root, name }
+    await this.settle()
     const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: options.timeout ?? 5_000 }).catch(() => undefined)
     const seen = await this.store.seen(root, name)
     const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
@@ -194,22 +200,37 @@ export class NameService {
     return record
   }
 
+  /**
+   * A node that has just started may not have joined the DHT yet, and would miss a version another
+   * machine published: wait (bounded) for a first connection and the identify exchange after it.
+   */
+  private async settle (): Promise<void> {
+    for (let waited = 0; waited < SETTLE_TIME && this.components.node.getConnections().length === 0; waited += 100) await sleep(100, this.stopping.signal)
+    if (this.components.node.getConnections().length > 0) await sleep(500, this.stopping.signal)
+  }
+
   /** Stops republishing names that point at `cid` (it is no longer seeded here). */
   unpublish (cid: CID): void {
     for (const [digest, p] of this.published) if (p.cid.equals(cid)) this.published.delete(digest)
   }
 
   /** DHT record, provider record for the name's CID, and a push to every connected peer. */
-  private async announce (record: NameRecord, root: Uint8Array): Promise<void> {
+  private async announce (record: NameRecord, root: Uint8Array, attempt = 0): Promise<void> {
     const key = await nameKey(root, record.name)
     this.components.announcer.add(await nameCid(root, record.name))
     let stored = 0
     try {
-      for await (const event of this.components.node.services.dht.put(key, record.bytes, { signal: AbortSignal.timeout(30_000) })) {
+      for await (const event of this.components.node.services.dht.put(key, record.bytes, { signal: AbortSignal.any([AbortSignal.timeout(30_000), this.stopping.signal]) })) {
         if (event.name === 'PEER_RESPONSE') stored++
       }
     } catch {}
-    if (stored === 0) this.components.onWarning?.(`the name record ${formatRef(record)} version ${record.version} reached no DHT peer yet; peers that hold the release still serve it`)
+    if (stored === 0) {
+      this.components.onWarning?.(`the name record ${formatRef(record)} version ${record.version} reached no DHT peer yet (retrying); peers that hold the release still serve it`)
+      if (attempt < PUT_RETRIES && !this.stopping.signal.aborted) {
+        const retry = setTimeout(() => { void this.announce(record, root, attempt + 1) }, 2000 * 2 ** attempt)
+        retry.unref()
+      }
+    }
     await Promise.all(this.components.node.getConnections().slice(0, 50).map(async c =>
       await pushNameToPeer(this.components.node, c.remotePeer, record.bytes).catch(() => {})))
   }
