@@ -13,8 +13,9 @@ import { nameKey, openNameRecord, signNameRecord } from '../../src/names/record.
 import { NameServer } from '../../src/names/protocol.js';
 import { createNode, type P2PNode } from '../../src/net/node.js';
 import { readKeyFile } from '../../src/store/keys.js';
+import { sleep, startDaemon } from './daemon-harness.js';
 import {
-  compareFolders, Harness, localAddr, LOCAL_ONLY, makeModelFolder, TEST_DHT,
+  compareFolders, exists, Harness, localAddr, LOCAL_ONLY, makeModelFolder, TEST_DHT,
   type CliEvent, type DoneEvent, type FileSpec, type ReadyEvent,
 } from './harness.js';
 
@@ -182,5 +183,47 @@ describe('signed names', () => {
     const fetchForged = await h.run('fetch-forged', ['fetch', ref, '-o', path.join(await h.tempDir('o'), 'm'), '--data-dir', await h.tempDir('c4'), '--json', ...LOCAL_ONLY, '--peer', forgedPeer, '--find-timeout', '5'], 60_000);
     expect(fetchForged.exitInfo?.code).toBe(1);
     expect(fetchForged.stderr).toMatch(/not signed by its publisher/);
+  });
+
+  it('a followed name picks up v2 by itself, seeds it, and keeps only the newest', { timeout: 240_000 }, async () => {
+    const dht = await dhtNode();
+    const key = path.join(await h.tempDir('key'), 'publisher.key');
+    await h.keygen(key);
+    const v1 = await h.tempDir('v1');
+    await makeModelFolder(v1, V1, 'follow-v1');
+    const v2 = await h.tempDir('v2');
+    await makeModelFolder(v2, V2, 'follow-v2');
+    const pub1 = await h.seed('publisher-1', v1, { dataDir: await h.tempDir('pub1'), key, name: NAME, bootstrap: [dht] });
+    const ref = `${pub1.ready.publisher}/${NAME}`;
+
+    const daemonDir = await h.tempDir('daemon');
+    const daemon = await startDaemon(h, 'daemon', daemonDir, { bootstrap: [dht], extra: ['--follow-interval', '2'] });
+    const follow = await h.run('follow', ['follow', ref, '--keep', '1', '--data-dir', daemonDir, '--json'], 30_000);
+    expect(follow.exitInfo?.code, follow.tail()).toBe(0);
+    expect(follow.all('following')[0]).toMatchObject({ ref, keep: 1 });
+
+    const context = (): string => daemon.proc.tail();
+    const m1 = await daemon.api.waitForModel(pub1.ready.cid, (m) => m.state === 'seeding', 60_000, { everyMs: 500, context });
+    await compareFolders(v1, m1.path);
+
+    // A new version, from another machine with the same key: nobody tells the daemon.
+    const pub2 = await h.seed('publisher-2', v2, { dataDir: await h.tempDir('pub2'), key, name: NAME, bootstrap: [dht] });
+    expect((pub2.ready as NamedReady).version).toBe(2);
+    const m2 = await daemon.api.waitForModel(pub2.ready.cid, (m) => m.state === 'seeding', 90_000, { everyMs: 500, context });
+    await compareFolders(v2, m2.path);
+
+    // keep 1: version 1 is no longer served and its folder (the daemon's own) is gone.
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && ((await daemon.api.model(pub1.ready.cid)) != null || await exists(m1.path))) await sleep(250);
+    expect(await daemon.api.model(pub1.ready.cid)).toBeUndefined();
+    expect(await exists(m1.path)).toBe(false);
+    const follows = await daemon.api.ok<Array<{ ref: string; version: number; versions: Array<{ version: number; cid: string }> }>>('/api/v1/follows');
+    expect(follows).toHaveLength(1);
+    expect(follows[0]).toMatchObject({ ref, version: 2, versions: [{ version: 2, cid: pub2.ready.cid }] });
+
+    const unfollow = await h.run('unfollow', ['unfollow', ref, '--data-dir', daemonDir], 30_000);
+    expect(unfollow.exitInfo?.code, unfollow.tail()).toBe(0);
+    expect(await daemon.api.ok('/api/v1/follows')).toEqual([]);
+    expect((await daemon.api.model(pub2.ready.cid))?.state).toBe('seeding');
   });
 });
