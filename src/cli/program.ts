@@ -7,7 +7,7 @@ import { daemon, DEFAULT_API } from './commands/daemon.js'
 import { fetch } from './commands/fetch.js'
 import { keygen } from './commands/keygen.js'
 import { ls, rm, status } from './commands/manage.js'
-import { follow, resolve, trustAdd, trustLs, trustRm, unfollow } from './commands/names.js'
+import { follow, resolve, trustAdd, trustLs, trustRm, unfollow, withdraw } from './commands/names.js'
 import { DEFAULT_CHUNK_MIB, seed } from './commands/seed.js'
 import { addNodeFlags, count, megabytesPerSecond, mebibytes, seconds } from './options.js'
 import { VERSION } from './version.js'
@@ -79,6 +79,15 @@ addNodeFlags(program.command('resolve')
   .option('--allow-expired', 'accept an expired name record (normally refused)')
   .addOption(new Option('--find-timeout <seconds>', 'how long to look').default(15_000, '15').argParser(seconds)))
   .action(resolve)
+
+addNodeFlags(program.command('withdraw')
+  .description('publish a new version of a name that withdraws a release: clients warn and stop fetching it by name')
+  .argument('<name>', 'org/model, as published with seed --name')
+  .argument('<cid>', 'the release CID to withdraw')
+  .option('--key <file>', 'publisher key file (default: the data dir\'s publisher.key)')
+  .option('--replacement <cid>', 'point the name at this release instead (default: at none)')
+  .option('--peer <multiaddr>', 'also tell this peer (full address with /p2p/<id>), repeatable', collect))
+  .action(withdraw)
 
 const trust = program.command('trust').description('publishers whose names you use, with short aliases')
 trust.command('add').description('trust a publisher; with --as, fetch <alias>/<org>/<model> works')

@@ -24,7 +24,7 @@ export interface NamedFetchSummary extends FetchSummary {
 }
 
 /** Dials the --peer addresses so the resolver can ask them; unreachable ones are skipped. */
-async function dialPeers (engine: Engine, peers: string[] = [], signal?: AbortSignal): Promise<PeerId[]> {
+export async function dialPeers (engine: Engine, peers: string[] = [], signal?: AbortSignal): Promise<PeerId[]> {
   const ids: PeerId[] = []
   await Promise.all(peers.map(async text => {
     try {

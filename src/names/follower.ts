@@ -52,6 +52,7 @@ export class Follower {
   /** One check per name at a time. */
   private readonly running = new Map<string, Promise<void>>()
   private stopped = false
+  private saving: Promise<void> = Promise.resolve()
 
   constructor (private readonly dataDir: string, private readonly host: FollowHost, private readonly interval = DEFAULT_FOLLOW_INTERVAL) {
     this.file = join(dataDir, 'daemon', 'follows.json')
@@ -112,7 +113,9 @@ export class Follower {
   async check (ref: string): Promise<void> {
     const running = this.running.get(ref)
     if (running != null) return await running
-    const job = this.checkNow(ref).finally(() => this.running.delete(ref))
+    const job = this.checkNow(ref)
+      .catch((err: Error) => this.host.onWarning?.(`checking ${ref} failed: ${err.message}`))
+      .finally(() => this.running.delete(ref))
     this.running.set(ref, job)
     await job
   }
@@ -149,8 +152,13 @@ export class Follower {
     this.host.onChange?.(entry)
   }
 
+  /** Saves run one after another: two writers of the same temp file would race. */
   private async save (): Promise<void> {
-    await mkdir(join(this.dataDir, 'daemon'), { recursive: true })
-    await writeFileAtomic(this.file, JSON.stringify({ follows: this.list() }, null, 2) + '\n')
+    const job = this.saving.catch(() => {}).then(async () => {
+      await mkdir(join(this.dataDir, 'daemon'), { recursive: true })
+      await writeFileAtomic(this.file, JSON.stringify({ follows: this.list() }, null, 2) + '\n')
+    })
+    this.saving = job
+    await job
   }
 }

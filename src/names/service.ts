@@ -93,7 +93,8 @@ export class NameService {
     }
     if (await this.store.accept(best)) this.components.onUpdate?.(best)
     if (best.cid == null || best.withdrawn.some(c => c.equals(best.cid))) {
-      throw new WithdrawnReleaseError(`${formatRef(ref)} version ${best.version}: the publisher withdrew ${best.cid?.toString() ?? 'every release'}; not fetching it by name`)
+      const what = best.cid != null ? best.cid.toString() : `${best.withdrawn.map(c => c.toString()).join(', ')} and points at no release`
+      throw new WithdrawnReleaseError(`${formatRef(ref)} version ${best.version}: the publisher withdrew ${what}; not fetching it by name`)
     }
     return best
   }
@@ -237,6 +238,10 @@ export class NameService {
 
   private async republish (): Promise<void> {
     for (const [digest, p] of this.published) {
+      // Look first: another machine with the same key may have published or withdrawn since.
+      const ref: NameRef = { publisher: p.record.publisher, root: p.key.publicKey.raw, name: p.name }
+      const found = await this.lookup(ref, { allowExpired: true, timeout: 5_000 }).catch(() => undefined)
+      if (found != null) await this.store.accept(found).catch(() => false)
       const seen = await this.store.seenByDigest(digest)
       // Someone with the same key published a newer version: that one stands, ours stops.
       if (seen != null && seen.version > p.record.version) {

@@ -2,10 +2,11 @@
  * Signed names on the command line: `resolve <publisher>/<org>/<model>`, `trust add|ls|rm`, and
  * through a running daemon `follow` / `unfollow` / `following`. Fetching by name is `fetch`'s.
  */
-import { Engine } from '../../engine/engine.js'
-import { resolveName } from '../../engine/fetch-name.js'
+import { Engine, parseCid } from '../../engine/engine.js'
+import { dialPeers, resolveName } from '../../engine/fetch-name.js'
 import { NameStore } from '../../names/store.js'
 import { defaultDataDir } from '../../store/data-dir.js'
+import { readKeyFile } from '../../store/keys.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter } from '../reporter.js'
 import { requireDaemon, type ManageFlags } from './manage.js'
@@ -78,4 +79,30 @@ export async function unfollow (ref: string, flags: ManageFlags): Promise<void> 
   await (await requireDaemon(flags.dataDir)).unfollow(ref)
   if (flags.json === true) new Reporter(true).result({ event: 'unfollowed', ref })
   else process.stdout.write(`no longer following ${ref} (fetched versions stay)\n`)
+}
+
+export interface WithdrawFlags extends NodeFlags {
+  key?: string
+  replacement?: string
+  peer?: string[]
+}
+
+/**
+ * `withdraw <org/model> <cid>`: publish a new version of the name that withdraws a release
+ * (clients warn and stop fetching it by name); with --replacement the name points there instead.
+ */
+export async function withdraw (name: string, cid: string, flags: WithdrawFlags): Promise<void> {
+  const reporter = new Reporter(flags.json === true)
+  const options = engineOptions(flags)
+  const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
+  try {
+    await engine.start()
+    const key = flags.key != null ? await readKeyFile(flags.key) : await readKeyFile(engine.dataDir.publisherKeyPath)
+    const peers = await dialPeers(engine, flags.peer)
+    const record = await engine.names.withdraw(key, name, parseCid(cid), flags.replacement != null ? parseCid(flags.replacement) : null, { peers })
+    reporter.result({ event: 'withdrawn', withdrawn: parseCid(cid).toString(), ...describeRecord(record) })
+    reporter.info(`${record.publisher}/${record.name} version ${record.version} withdraws ${cid}; it now points at ${record.cid?.toString() ?? 'no release'}`)
+  } finally {
+    await engine.stop()
+  }
 }

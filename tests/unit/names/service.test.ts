@@ -1,0 +1,127 @@
+/**
+ * NameService between two real libp2p nodes on 127.0.0.1 (closed DHT): resolving over the name
+ * protocol, withdrawal, pushes of new versions, and hostile name-protocol peers (oversized and
+ * garbage frames, a peer that never answers) with bounded outcomes.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Announcer } from '../../../src/discovery/announcer.js'
+import { getNameFromPeer, NAME_PROTOCOL, pushNameToPeer } from '../../../src/names/protocol.js'
+import { nameDigest, type NameRecord } from '../../../src/names/record.js'
+import { parseNameRef } from '../../../src/names/ref.js'
+import { NameService } from '../../../src/names/service.js'
+import { createNode, type P2PNode } from '../../../src/net/node.js'
+import { errorOf } from '../helpers.js'
+
+const NAME = 'acme/llama-7b'
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c().catch(() => {}) })
+
+async function cidOf (text: string): Promise<CID> {
+  return CID.createV1(0x71, await sha256.digest(new TextEncoder().encode(text)))
+}
+
+interface Peer { node: P2PNode, names: NameService, updates: NameRecord[] }
+
+async function peer (): Promise<Peer> {
+  const dir = await mkdtemp(join(tmpdir(), 'p2pw-names-svc-'))
+  const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dhtProtocol: '/p2pweights-unit/kad/1.0.0', mdns: false })
+  const updates: NameRecord[] = []
+  const announcer = new Announcer(node.services.dht, { timeout: 2000 })
+  const names = new NameService({ node, announcer, dataDir: dir, onUpdate: r => updates.push(r) })
+  await names.start()
+  await node.start()
+  cleanups.push(async () => { announcer.stop(); await names.stop(); await node.stop(); await rm(dir, { recursive: true, force: true }) })
+  return { node, names, updates }
+}
+
+async function connect (a: Peer, b: Peer): Promise<void> {
+  await a.node.dial(b.node.getMultiaddrs()[0])
+}
+
+describe('NameService over the name protocol', () => {
+  it('resolves a published name from a connected peer, then refuses a withdrawn release', { timeout: 60_000 }, async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect(b, a)
+    const key = await generateKeyPair('Ed25519')
+    const publisher = peerIdFromPublicKey(key.publicKey).toString()
+    const v1 = await cidOf('v1')
+    const published = await a.names.publish(key, NAME, v1)
+    expect(published.version).toBe(1)
+    // The same release again is a republish: same version, not a new one.
+    expect((await a.names.publish(key, NAME, v1)).version).toBe(1)
+
+    const ref = parseNameRef(`${publisher}/${NAME}`)
+    const resolved = await b.names.resolve(ref, { timeout: 5000 })
+    expect(resolved.version).toBe(1)
+    expect(resolved.cid?.equals(v1)).toBe(true)
+
+    const withdrawal = await a.names.withdraw(key, NAME, v1, null)
+    expect(withdrawal.version).toBe(2)
+    const err = await errorOf(async () => await b.names.resolve(ref, { timeout: 5000 }))
+    expect(err.name).toBe('WithdrawnReleaseError')
+    expect(err.message).toContain(v1.toString())
+  })
+
+  it('a new version pushed by the publisher reaches a peer that holds the name, without asking', { timeout: 60_000 }, async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect(b, a)
+    const key = await generateKeyPair('Ed25519')
+    const ref = parseNameRef(`${peerIdFromPublicKey(key.publicKey).toString()}/${NAME}`)
+    await a.names.publish(key, NAME, await cidOf('v1'))
+    await b.names.resolve(ref, { timeout: 5000 })
+    b.updates.length = 0
+    await a.names.publish(key, NAME, await cidOf('v2'))
+    for (let i = 0; i < 100 && b.updates.length === 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
+    expect(b.updates.map(r => r.version)).toEqual([2])
+    expect((await b.names.store.seen(ref.root, NAME))?.version).toBe(2)
+  })
+
+  it('a peer that pushes a record for a name we do not hold, or garbage, changes nothing', { timeout: 60_000 }, async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect(b, a)
+    const key = await generateKeyPair('Ed25519')
+    await a.names.publish(key, NAME, await cidOf('v1'))
+    await pushNameToPeer(a.node, b.node.peerId, new Uint8Array([0xa1, 0x61, 0x76, 0x01]))
+    await pushNameToPeer(a.node, b.node.peerId, new Uint8Array(4096).fill(0xff))
+    await new Promise(resolve => setTimeout(resolve, 500))
+    expect(b.updates).toEqual([])
+    expect(await b.names.store.all()).toEqual([])
+  })
+
+  it('hostile frames: an oversized request aborts the stream; an unknown digest gets an empty answer', { timeout: 60_000 }, async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect(b, a)
+    const stream = await b.node.dialProtocol(a.node.peerId, NAME_PROTOCOL)
+    const lp = lpStream(stream, { maxDataLength: 1 << 20 })
+    const started = Date.now()
+    await lp.write(new Uint8Array(64 * 1024).fill(1))
+    await errorOf(async () => await lp.read({ signal: AbortSignal.timeout(10_000) }))
+    // aborted by the server at once, not left to our own 10 s timeout
+    expect(Date.now() - started).toBeLessThan(5_000)
+
+    const key = await generateKeyPair('Ed25519')
+    const missing = await getNameFromPeer(b.node, a.node.peerId, await nameDigest(key.publicKey.raw, NAME))
+    expect(missing).toBeUndefined()
+  })
+
+  it('a peer that never answers costs a bounded wait, and the answer is "not found"', { timeout: 60_000 }, async () => {
+    const [a, b] = [await peer(), await peer()]
+    await a.names.stop() // replace the honest handler with one that reads and stalls
+    await a.node.handle(NAME_PROTOCOL, () => {}, { maxInboundStreams: 8 })
+    await connect(b, a)
+    const key = await generateKeyPair('Ed25519')
+    const ref = parseNameRef(`${peerIdFromPublicKey(key.publicKey).toString()}/${NAME}`)
+    const started = Date.now()
+    const err = await errorOf(async () => await b.names.resolve(ref, { timeout: 3000 }))
+    expect(err.name).toBe('NameNotFoundError')
+    expect(Date.now() - started).toBeLessThan(30_000)
+  })
+})
