@@ -29,7 +29,8 @@ export const fetchBody = {
   required: ['cid'],
   additionalProperties: false,
   properties: {
-    cid: { type: 'string', minLength: 1, maxLength: MAX_CID },
+    /** A CID, or a name <publisher-id>/<org>/<model> (up to 300 characters). */
+    cid: { type: 'string', minLength: 1, maxLength: 300 },
     outDir: path,
     /** Publisher ids (12D3KooW…). */
     trust: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 200 } },
