@@ -7,7 +7,7 @@ import { daemon, DEFAULT_API } from './commands/daemon.js'
 import { fetch } from './commands/fetch.js'
 import { keygen } from './commands/keygen.js'
 import { ls, rm, status } from './commands/manage.js'
-import { follow, resolve, trustAdd, trustLs, trustRm, unfollow, withdraw } from './commands/names.js'
+import { follow, resolve, rotateKey, trustAdd, trustLs, trustRm, unfollow, withdraw } from './commands/names.js'
 import { DEFAULT_CHUNK_MIB, seed } from './commands/seed.js'
 import { addNodeFlags, count, megabytesPerSecond, mebibytes, seconds } from './options.js'
 import { VERSION } from './version.js'
@@ -88,6 +88,14 @@ addNodeFlags(program.command('withdraw')
   .option('--replacement <cid>', 'point the name at this release instead (default: at none)')
   .option('--peer <multiaddr>', 'also tell this peer (full address with /p2p/<id>), repeatable', collect))
   .action(withdraw)
+
+program.command('rotate-key')
+  .description('let a new publisher key sign your names (the current key vouches for it); the publisher id stays')
+  .requiredOption('--to <file>', 'the new key file (make one with `keygen --out`)')
+  .option('--key <file>', 'the current key file (default: the data dir\'s publisher.key)')
+  .option('--data-dir <dir>', 'where the rotation is kept (names/chains/)')
+  .option('--json', 'print one JSON object on stdout')
+  .action(rotateKey)
 
 const trust = program.command('trust').description('publishers whose names you use, with short aliases')
 trust.command('add').description('trust a publisher; with --as, fetch <alias>/<org>/<model> works')

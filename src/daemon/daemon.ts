@@ -13,6 +13,7 @@ import { resolveName } from '../engine/fetch-name.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
 import { Follower, type FollowedVersion } from '../names/follower.js'
+import { nameCidOf } from '../names/record.js'
 import { formatRef, isNameRef } from '../names/ref.js'
 import { SeededFolder } from '../store/seeded-folder.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
@@ -175,6 +176,8 @@ export class Daemon implements DaemonService {
         const record = await resolveName(this.engine, req.cid, { peers: req.peers })
         cid = String(record.cid)
         trust = record.keys
+        // It will hold the release, so it serves the name record too (found through this CID).
+        this.engine.announcer.add(await nameCidOf(record))
       } else {
         cid = parseCid(req.cid).toString()
       }
@@ -265,7 +268,11 @@ export class Daemon implements DaemonService {
   private async startFollower (): Promise<void> {
     const followRoot = join(this.options.dataDir, 'follow')
     this.follower = new Follower(this.options.dataDir, {
-      resolve: async ref => await resolveName(this.engine, ref),
+      resolve: async ref => {
+        const record = await resolveName(this.engine, ref)
+        this.engine.announcer.add(await nameCidOf(record))
+        return record
+      },
       canonical: async ref => formatRef(await this.engine.names.parseRef(ref)),
       fetch: async (cid, path, trust) => { await this.queueFetch(cid, path, trust, []) },
       drop: async (version: FollowedVersion) => {

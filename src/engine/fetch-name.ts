@@ -5,7 +5,7 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { nameCid, type NameRecord } from '../names/record.js'
+import { nameCidOf, type NameRecord } from '../names/record.js'
 import type { Engine } from './engine.js'
 import type { FetchOptions, FetchSummary } from './fetch.js'
 import type { PeerId } from '@libp2p/interface'
@@ -48,6 +48,6 @@ export async function fetchName (engine: Engine, text: string, options: FetchOpt
   const record = await resolveName(engine, text, options)
   const summary = await engine.fetch((record.cid as NonNullable<NameRecord['cid']>).toString(), { ...options, trust: record.keys })
   // Holding the release, this node now serves its name record too: say so in the DHT.
-  if (options.keepSeeding === true) engine.announcer.add(await nameCid(peerIdFromString(record.publisher).publicKey?.raw ?? new Uint8Array(), record.name))
+  if (options.keepSeeding === true) engine.announcer.add(await nameCidOf(record))
   return { ...summary, name: `${record.publisher}/${record.name}`, version: record.version }
 }

@@ -113,6 +113,22 @@ export async function signRotation (previous: PrivateKey, publisherRaw: Uint8Arr
   return { key: next, sig }
 }
 
+/**
+ * Checks a rotation chain: rotation i must be signed by key i-1 (the root for i = 0). Returns
+ * the last key, the one that may sign records now.
+ */
+export async function verifyRotations (publisher: Uint8Array, rotations: Rotation[]): Promise<Uint8Array> {
+  let signer = publisher
+  for (const [index, r] of rotations.entries()) {
+    const message = prefixed(ROTATION_DOMAIN, dagCbor.encode({ publisher, index, key: r.key }))
+    if (!await publicKeyFromRaw(signer).verify(message, r.sig)) {
+      throw new ForgedNameRecordError(`key rotation ${index} of ${publisherId(publisher)} is not signed by the key before it`)
+    }
+    signer = r.key
+  }
+  return signer
+}
+
 export async function signNameRecord (key: PrivateKey, options: SignOptions): Promise<NameRecord> {
   if (key.type !== 'Ed25519') throw new ForgedNameRecordError('name records are signed with Ed25519 keys')
   const issued = options.issued ?? Date.now()
@@ -178,14 +194,7 @@ export async function openNameRecord (bytes: Uint8Array, options: OpenOptions = 
     bad('stored under the DHT key of another name or publisher')
   }
 
-  let signer = fields.publisher
-  for (const [index, r] of fields.rotations.entries()) {
-    const message = prefixed(ROTATION_DOMAIN, dagCbor.encode({ publisher: fields.publisher, index, key: r.key }))
-    if (!await publicKeyFromRaw(signer).verify(message, r.sig)) {
-      throw new ForgedNameRecordError(`key rotation ${index} of ${publisherId(fields.publisher)} is not signed by the key before it`)
-    }
-    signer = r.key
-  }
+  const signer = await verifyRotations(fields.publisher, fields.rotations)
   if (!await publicKeyFromRaw(signer).verify(prefixed(NAME_DOMAIN, dagCbor.encode(fields)), sig)) {
     throw new ForgedNameRecordError(`the name record for ${publisherId(fields.publisher)}/${fields.name} is not signed by its publisher: forged or damaged`)
   }
@@ -206,6 +215,11 @@ export async function openNameRecord (bytes: Uint8Array, options: OpenOptions = 
       'the publisher has not republished it (pass --allow-expired to use it anyway)')
   }
   return record
+}
+
+/** The name's provider CID for a verified record. */
+export async function nameCidOf (record: NameRecord): Promise<CID> {
+  return await nameCid(rootKeyOf(record), record.name)
 }
 
 /** The raw root key of a record (its `publisher` field), from already-verified bytes. */

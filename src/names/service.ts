@@ -11,10 +11,11 @@ import {
 } from './errors.js'
 import { getNameFromPeer, NameServer, pushNameToPeer } from './protocol.js'
 import {
-  compareRecords, DEFAULT_VALIDITY, nameCid, nameDigest, nameKey, openNameRecord, rootKeyOf as rootOf, signNameRecord, type NameRecord
+  compareRecords, DEFAULT_VALIDITY, nameCid, nameDigest, nameKey, openNameRecord, rootKeyOf as rootOf, signNameRecord,
+  type NameRecord, type Rotation
 } from './record.js'
 import { formatRef, parseNameRef, type NameRef } from './ref.js'
-import { NameStore } from './store.js'
+import { NameStore, type KeyChain } from './store.js'
 import { publisherId } from '../manifest/signed.js'
 import { sleep } from '../util/sleep.js'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -41,6 +42,8 @@ export interface ResolveOptions {
 
 export interface Published {
   key: PrivateKey
+  root: Uint8Array
+  rotations: Rotation[]
   name: string
   cid: CID
   record: NameRecord
@@ -170,35 +173,40 @@ export class NameService {
    * its version (a republish), another one gets the next version.
    */
   async publish (key: PrivateKey, name: string, cid: CID, options: { peers?: PeerId[], timeout?: number } = {}): Promise<NameRecord> {
-    const root = key.publicKey.raw
-    const ref: NameRef = { publisher: formatPublisher(key), root, name }
+    const { publisher: root, rotations } = await this.chainFor(key)
+    const ref: NameRef = { publisher: publisherId(root), root, name }
     await this.settle()
     const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: options.timeout ?? 5_000 }).catch(() => undefined)
     const seen = await this.store.seen(root, name)
     const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
     const same = highest?.cid?.equals(cid) === true && !highest.withdrawn.some(c => c.equals(cid))
     const version = highest == null ? 1 : same ? highest.version : highest.version + 1
-    const record = await signNameRecord(key, { name, version, cid, withdrawn: highest?.withdrawn ?? [], validity: this.validity })
+    const record = await signNameRecord(key, { name, version, cid, withdrawn: highest?.withdrawn ?? [], validity: this.validity, publisher: root, rotations })
     await this.store.accept(record)
     const digest = toHex(await nameDigest(root, name), 'base16')
-    this.published.set(digest, { key, name, cid, record })
+    this.published.set(digest, { key, root, rotations, name, cid, record })
     await this.announce(record, root)
     return record
   }
 
   /** Publishes a new version that withdraws `cid`; the name then points at `replacement` (or nothing). */
   async withdraw (key: PrivateKey, name: string, cid: CID, replacement: CID | null, options: { peers?: PeerId[] } = {}): Promise<NameRecord> {
-    const root = key.publicKey.raw
-    const ref: NameRef = { publisher: formatPublisher(key), root, name }
+    const { publisher: root, rotations } = await this.chainFor(key)
+    const ref: NameRef = { publisher: publisherId(root), root, name }
     const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: 5_000 }).catch(() => undefined)
     const seen = await this.store.seen(root, name)
     const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
     const withdrawn = [...(highest?.withdrawn ?? []).filter(c => !c.equals(cid)), cid].slice(-32)
-    const record = await signNameRecord(key, { name, version: (highest?.version ?? 0) + 1, cid: replacement, withdrawn, validity: this.validity })
+    const record = await signNameRecord(key, { name, version: (highest?.version ?? 0) + 1, cid: replacement, withdrawn, validity: this.validity, publisher: root, rotations })
     await this.store.accept(record)
     this.published.delete(toHex(await nameDigest(root, name), 'base16'))
     await this.announce(record, root)
     return record
+  }
+
+  /** The root publisher and rotation chain a key signs under: its own, unless it was rotated to. */
+  private async chainFor (key: PrivateKey): Promise<KeyChain> {
+    return await this.store.chainOf(key.publicKey.raw) ?? { publisher: key.publicKey.raw, rotations: [] }
   }
 
   /**
@@ -239,7 +247,7 @@ export class NameService {
   private async republish (): Promise<void> {
     for (const [digest, p] of this.published) {
       // Look first: another machine with the same key may have published or withdrawn since.
-      const ref: NameRef = { publisher: p.record.publisher, root: p.key.publicKey.raw, name: p.name }
+      const ref: NameRef = { publisher: p.record.publisher, root: p.root, name: p.name }
       const found = await this.lookup(ref, { allowExpired: true, timeout: 5_000 }).catch(() => undefined)
       if (found != null) await this.store.accept(found).catch(() => false)
       const seen = await this.store.seenByDigest(digest)
@@ -249,9 +257,9 @@ export class NameService {
         continue
       }
       try {
-        p.record = await signNameRecord(p.key, { name: p.name, version: p.record.version, cid: p.cid, withdrawn: p.record.withdrawn, validity: this.validity })
+        p.record = await signNameRecord(p.key, { name: p.name, version: p.record.version, cid: p.cid, withdrawn: p.record.withdrawn, validity: this.validity, publisher: p.root, rotations: p.rotations })
         await this.store.accept(p.record)
-        await this.announce(p.record, p.key.publicKey.raw)
+        await this.announce(p.record, p.root)
       } catch (err: any) {
         this.components.onWarning?.(`republishing ${formatRef(p.record)} failed: ${err.message}`)
       }
@@ -268,6 +276,3 @@ export class NameService {
   }
 }
 
-function formatPublisher (key: PrivateKey): string {
-  return publisherId(key.publicKey.raw)
-}

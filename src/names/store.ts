@@ -13,8 +13,14 @@ import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { toString as toHex } from 'uint8arrays/to-string'
 import { InvalidNameRefError, NameRollbackError, RetiredKeyError } from './errors.js'
-import { compareRecords, nameDigest, openNameRecord, rootKeyOf, type NameRecord } from './record.js'
+import * as dagCbor from '@ipld/dag-cbor'
+import { equals } from 'uint8arrays/equals'
+import { compareRecords, MAX_ROTATIONS, nameDigest, openNameRecord, rootKeyOf, signRotation, verifyRotations, type NameRecord, type Rotation } from './record.js'
+import type { PrivateKey } from '@libp2p/interface'
 import { writeFileAtomic } from '../store/atomic.js'
+
+/** The rotation chain that lets a key sign for a root publisher (old key vouches for new). */
+export interface KeyChain { publisher: Uint8Array, rotations: Rotation[] }
 
 export interface TrustEntry { publisher: string, alias?: string, addedAt: string }
 
@@ -23,12 +29,14 @@ const ALIAS = /^[a-z0-9][a-z0-9_-]{0,31}$/
 export class NameStore {
   private readonly seenDir: string
   private readonly trustPath: string
+  private readonly chainsDir: string
   /** One accept() at a time, so two sources cannot interleave a read and a write. */
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor (dataDir: string) {
     this.seenDir = join(dataDir, 'names', 'seen')
     this.trustPath = join(dataDir, 'names', 'trust.json')
+    this.chainsDir = join(dataDir, 'names', 'chains')
   }
 
   private async fileOf (record: Pick<NameRecord, 'name'>, root: Uint8Array): Promise<string> {
@@ -90,6 +98,37 @@ export class NameStore {
     await mkdir(this.seenDir, { recursive: true })
     await writeFileAtomic(await this.fileOf(record, root), record.bytes)
     return true
+  }
+
+  /** The chain for a signing key (raw), if it was rotated to; verified, else ignored. */
+  async chainOf (key: Uint8Array): Promise<KeyChain | undefined> {
+    const bytes = await readFile(join(this.chainsDir, toHex(key, 'base16'))).catch(() => undefined)
+    if (bytes == null) return undefined
+    try {
+      const chain = dagCbor.decode(bytes) as KeyChain
+      if (!(chain.publisher instanceof Uint8Array) || !Array.isArray(chain.rotations) || chain.rotations.length > MAX_ROTATIONS) return undefined
+      return equals(await verifyRotations(chain.publisher, chain.rotations), key) ? chain : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  async saveChain (key: Uint8Array, chain: KeyChain): Promise<void> {
+    if (!equals(await verifyRotations(chain.publisher, chain.rotations), key)) throw new InvalidNameRefError('the rotation chain does not end in this key')
+    await mkdir(this.chainsDir, { recursive: true })
+    await writeFileAtomic(join(this.chainsDir, toHex(key, 'base16')), dagCbor.encode(chain), 0o600)
+  }
+
+  /**
+   * Old key vouches for new: signs a rotation from `current` (a root key, or one rotated to
+   * before) to `next` and keeps the chain, so `next` signs this publisher's names from now on.
+   */
+  async rotate (current: PrivateKey, next: Uint8Array): Promise<KeyChain> {
+    const chain = await this.chainOf(current.publicKey.raw) ?? { publisher: current.publicKey.raw, rotations: [] }
+    if (chain.rotations.length >= MAX_ROTATIONS) throw new InvalidNameRefError(`at most ${MAX_ROTATIONS} key rotations per publisher`)
+    const rotated = { publisher: chain.publisher, rotations: [...chain.rotations, await signRotation(current, chain.publisher, chain.rotations.length, next)] }
+    await this.saveChain(next, rotated)
+    return rotated
   }
 
   async trusted (): Promise<TrustEntry[]> {

@@ -10,7 +10,9 @@ import { readKeyFile } from '../../store/keys.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter } from '../reporter.js'
 import { requireDaemon, type ManageFlags } from './manage.js'
+import { join } from 'node:path'
 import type { NameRecord } from '../../names/record.js'
+import { publisherId } from '../../manifest/signed.js'
 
 export interface ResolveFlags extends NodeFlags {
   peer?: string[]
@@ -105,4 +107,21 @@ export async function withdraw (name: string, cid: string, flags: WithdrawFlags)
   } finally {
     await engine.stop()
   }
+}
+
+export interface RotateFlags { dataDir?: string, key?: string, to: string, json?: boolean }
+
+/**
+ * `rotate-key --to <new key file> [--key <current>]`: the current key vouches for the new one.
+ * Names published with the new key keep the old publisher id; peers that see the rotation refuse
+ * records signed by the retired key from then on.
+ */
+export async function rotateKey (flags: RotateFlags): Promise<void> {
+  const dataDir = flags.dataDir ?? defaultDataDir()
+  const current = await readKeyFile(flags.key ?? join(dataDir, 'publisher.key'))
+  const next = await readKeyFile(flags.to)
+  const rotated = await new NameStore(dataDir).rotate(current, next.publicKey.raw)
+  const result = { publisher: publisherId(rotated.publisher), key: publisherId(next.publicKey.raw), rotations: rotated.rotations.length }
+  if (flags.json === true) new Reporter(true).result({ event: 'rotated', ...result })
+  else process.stdout.write(`${result.key} now signs the names of ${result.publisher} (rotation ${result.rotations}); seed with --key ${flags.to}, and copy ${join(dataDir, 'names', 'chains')} to other machines that publish\n`)
 }

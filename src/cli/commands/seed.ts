@@ -46,7 +46,7 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
         `  peer      ${engine.peerId}`,
         ...engine.addrs.map(a => `  address   ${a}`),
         `fetch it with: p2pweights fetch ${cid}`,
-        ...(release.name != null ? [`  or by name: p2pweights fetch ${release.publisher}/${release.name.name} (version ${release.name.version})`] : []),
+        ...(release.name != null ? [`  or by name: p2pweights fetch ${release.name.publisher}/${release.name.name} (version ${release.name.version})`] : []),
         'press Ctrl-C to stop'
       ].join('\n'))
     }

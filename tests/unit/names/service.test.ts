@@ -124,4 +124,25 @@ describe('NameService over the name protocol', () => {
     expect(err.name).toBe('NameNotFoundError')
     expect(Date.now() - started).toBeLessThan(30_000)
   })
+
+  it('after a key rotation the new key publishes under the old publisher id, and the retired key is refused', { timeout: 60_000 }, async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect(b, a)
+    const root = await generateKeyPair('Ed25519')
+    const next = await generateKeyPair('Ed25519')
+    const publisher = peerIdFromPublicKey(root.publicKey).toString()
+    const ref = parseNameRef(`${publisher}/${NAME}`)
+    await a.names.publish(root, NAME, await cidOf('v1'))
+    await a.names.store.rotate(root, next.publicKey.raw)
+    const v2 = await a.names.publish(next, NAME, await cidOf('v2'))
+    expect(v2).toMatchObject({ publisher, version: 2, rotations: 1 })
+    expect(v2.keys).toEqual([publisher, peerIdFromPublicKey(next.publicKey).toString()])
+    const resolved = await b.names.resolve(ref, { timeout: 5000 })
+    expect(resolved).toMatchObject({ version: 2, rotations: 1 })
+
+    // The retired key (stolen, say) signs a higher version: a peer that saw the rotation refuses it.
+    const { signNameRecord } = await import('../../../src/names/record.js')
+    const byOld = await signNameRecord(root, { name: NAME, version: 3, cid: await cidOf('evil') })
+    expect((await errorOf(async () => await b.names.store.accept(byOld))).name).toBe('RetiredKeyError')
+  })
 })
