@@ -12,9 +12,11 @@ import { Engine, parseCid } from '../engine/engine.js'
 import { resolveName } from '../engine/fetch-name.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
+import { isRepoId } from '../manifest/release-name.js'
 import { Follower, type FollowedVersion } from '../names/follower.js'
 import { nameCidOf } from '../names/record.js'
 import { formatRef, isNameRef } from '../names/ref.js'
+import { readKeyFile } from '../store/keys.js'
 import { SeededFolder } from '../store/seeded-folder.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import { sleep } from '../util/sleep.js'
@@ -26,6 +28,7 @@ import {
 } from './service.js'
 import type { EngineOptions } from '../engine/engine.js'
 import type { EngineEvent } from '../engine/events.js'
+import type { CID } from 'multiformats/cid'
 
 export interface DaemonOptions extends Omit<EngineOptions, 'datastore' | 'onEvent' | 'maxConnections' | 'uploadRate' | 'downloadRate' | 'metrics'> {
   limits: DaemonLimits
@@ -264,6 +267,15 @@ export class Daemon implements DaemonService {
 
   // ---- internals ----------------------------------------------------------------------
 
+  /** A seed published under a name keeps its record fresh after a restart, if it is still the newest. */
+  private async resumeName (name: string, cid: CID): Promise<void> {
+    try {
+      await this.engine.names.resume(await readKeyFile(this.engine.dataDir.publisherKeyPath), name, cid)
+    } catch (err: any) {
+      this.emit({ type: 'warning', message: `republishing the name ${name} failed: ${String(err.message)}` })
+    }
+  }
+
   /** Followed names: their versions are ordinary fetches, in folders under <data-dir>/follow/. */
   private async startFollower (): Promise<void> {
     const followRoot = join(this.options.dataDir, 'follow')
@@ -297,6 +309,7 @@ export class Daemon implements DaemonService {
       }
       try {
         const release = await serveRelease(this.engine, parseCid(record.cid), served)
+        if (record.kind === 'seed' && isRepoId(record.name)) void this.resumeName(record.name, release.cid)
         this.describe(entry, release.publisher, release.manifest.files.length, totalSize(release.manifest))
         entry.verifiedBytes = entry.bytes ?? 0
         entry.state = 'seeding'

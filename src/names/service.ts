@@ -189,6 +189,26 @@ export class NameService {
     return record
   }
 
+  /**
+   * After a restart: keeps republishing `name` -> `cid` only if that is still the newest record
+   * (same version, fresh expiry). If another machine published a newer version since, nothing
+   * is published: an old release must not come back as a new version. Returns the record, if any.
+   */
+  async resume (key: PrivateKey, name: string, cid: CID): Promise<NameRecord | undefined> {
+    const { publisher: root, rotations } = await this.chainFor(key)
+    const ref: NameRef = { publisher: publisherId(root), root, name }
+    await this.settle()
+    const found = await this.lookup(ref, { allowExpired: true, timeout: 5_000 }).catch(() => undefined)
+    const seen = await this.store.seen(root, name)
+    const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
+    if (highest?.cid?.equals(cid) !== true) return undefined
+    const record = await signNameRecord(key, { name, version: highest.version, cid, withdrawn: highest.withdrawn, validity: this.validity, publisher: root, rotations })
+    await this.store.accept(record)
+    this.published.set(toHex(await nameDigest(root, name), 'base16'), { key, root, rotations, name, cid, record })
+    await this.announce(record, root)
+    return record
+  }
+
   /** Publishes a new version that withdraws `cid`; the name then points at `replacement` (or nothing). */
   async withdraw (key: PrivateKey, name: string, cid: CID, replacement: CID | null, options: { peers?: PeerId[] } = {}): Promise<NameRecord> {
     const { publisher: root, rotations } = await this.chainFor(key)

@@ -145,4 +145,19 @@ describe('NameService over the name protocol', () => {
     const byOld = await signNameRecord(root, { name: NAME, version: 3, cid: await cidOf('evil') })
     expect((await errorOf(async () => await b.names.store.accept(byOld))).name).toBe('RetiredKeyError')
   })
+
+  it('after a restart, a name is republished only while its release is still the newest version', { timeout: 60_000 }, async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect(b, a)
+    const key = await generateKeyPair('Ed25519')
+    const v1 = await cidOf('v1')
+    const v2 = await cidOf('v2')
+    expect((await a.names.publish(key, NAME, v1)).version).toBe(1)
+    // another machine with the same key (b) publishes v2, finding v1 through a
+    expect((await b.names.publish(key, NAME, v2)).version).toBe(2)
+    for (let i = 0; i < 100 && (await a.names.store.seen(key.publicKey.raw, NAME))?.version !== 2; i++) await new Promise(resolve => setTimeout(resolve, 50))
+    expect(await a.names.resume(key, NAME, v1)).toBeUndefined()
+    expect((await a.names.store.seen(key.publicKey.raw, NAME))?.version).toBe(2)
+    expect(await b.names.resume(key, NAME, v2)).toMatchObject({ version: 2 })
+  })
 })
