@@ -53,6 +53,7 @@ const RESOLVE_TIMEOUT = 15_000
 const MAX_PEERS_ASKED = 20
 const SETTLE_TIME = 5_000
 const PUT_RETRIES = 4
+const ANNOUNCE_WAIT = 10_000
 
 export class NameService {
   readonly store: NameStore
@@ -185,7 +186,7 @@ export class NameService {
     await this.store.accept(record)
     const digest = toHex(await nameDigest(root, name), 'base16')
     this.published.set(digest, { key, root, rotations, name, cid, record })
-    await this.announce(record, root)
+    await this.announceBounded(record, root)
     return record
   }
 
@@ -205,7 +206,7 @@ export class NameService {
     const record = await signNameRecord(key, { name, version: highest.version, cid, withdrawn: highest.withdrawn, validity: this.validity, publisher: root, rotations })
     await this.store.accept(record)
     this.published.set(toHex(await nameDigest(root, name), 'base16'), { key, root, rotations, name, cid, record })
-    await this.announce(record, root)
+    await this.announceBounded(record, root)
     return record
   }
 
@@ -220,7 +221,7 @@ export class NameService {
     const record = await signNameRecord(key, { name, version: (highest?.version ?? 0) + 1, cid: replacement, withdrawn, validity: this.validity, publisher: root, rotations })
     await this.store.accept(record)
     this.published.delete(toHex(await nameDigest(root, name), 'base16'))
-    await this.announce(record, root)
+    await this.announceBounded(record, root)
     return record
   }
 
@@ -241,6 +242,19 @@ export class NameService {
   /** Stops republishing names that point at `cid` (it is no longer seeded here). */
   unpublish (cid: CID): void {
     for (const [digest, p] of this.published) if (p.cid.equals(cid)) this.published.delete(digest)
+  }
+
+  /**
+   * Announces, but lets the caller go on after ANNOUNCE_WAIT: on the public DHT a put can take
+   * half a minute, and the record is already served to peers meanwhile.
+   */
+  private async announceBounded (record: NameRecord, root: Uint8Array): Promise<void> {
+    const done = new AbortController()
+    try {
+      await Promise.race([this.announce(record, root), sleep(ANNOUNCE_WAIT, AbortSignal.any([done.signal, this.stopping.signal])).catch(() => {})])
+    } finally {
+      done.abort()
+    }
   }
 
   /** DHT record, provider record for the name's CID, and a push to every connected peer. */
