@@ -288,6 +288,9 @@ export class Daemon implements DaemonService {
       canonical: async ref => formatRef(await this.engine.names.parseRef(ref)),
       fetch: async (cid, path, trust) => { await this.queueFetch(cid, path, trust, []) },
       drop: async (version: FollowedVersion) => {
+        // Only what the follower itself fetched: the same release seeded or fetched by hand stays.
+        const entry = this.entries.get(version.cid)
+        if (entry?.record.kind !== 'fetch' || resolve(entry.record.outDir ?? '') !== resolve(version.path)) return
         await this.remove(version.cid)
         if (isInside(resolve(version.path), followRoot)) await rm(version.path, { recursive: true, force: true })
       },
