@@ -54,6 +54,7 @@ const MAX_PEERS_ASKED = 20
 const SETTLE_TIME = 5_000
 const PUT_RETRIES = 4
 const ANNOUNCE_WAIT = 10_000
+const EARLY_FINISH = 2_000
 
 export class NameService {
   readonly store: NameStore
@@ -110,7 +111,10 @@ export class NameService {
   private async lookup (ref: NameRef, options: ResolveOptions): Promise<NameRecord | undefined> {
     const key = await nameKey(ref.root, ref.name)
     const digest = await nameDigest(ref.root, ref.name)
-    const signal = AbortSignal.any([AbortSignal.timeout(options.timeout ?? RESOLVE_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
+    // Ends early a short while after the DHT query is done if something valid was found: on the
+    // public DHT a provider search alone can run until the timeout.
+    const early = new AbortController()
+    const signal = AbortSignal.any([early.signal, AbortSignal.timeout(options.timeout ?? RESOLVE_TIMEOUT), ...(options.signal != null ? [options.signal] : [])])
     const found: NameRecord[] = []
     const errors: Error[] = []
     const consider = async (bytes: Uint8Array): Promise<void> => {
@@ -134,6 +138,7 @@ export class NameService {
           if (event.name === 'VALUE') await consider(event.value)
         }
       } catch {} // a query that ends early (timeout, correction refused) keeps what it found
+      if (found.length > 0) setTimeout(() => early.abort(), EARLY_FINISH).unref()
     }
     const fromProviders = async (): Promise<void> => {
       try {
@@ -148,6 +153,7 @@ export class NameService {
     }
     const direct = [...(options.peers ?? []), ...this.components.node.getConnections().map(c => c.remotePeer)]
     await Promise.all([fromDht(), fromProviders(), ...direct.map(ask)])
+    early.abort()
 
     const best = found.sort(compareRecords)[0]
     if (best == null) {
