@@ -176,7 +176,7 @@ export class Daemon implements DaemonService {
     try {
       if (isNameRef(req.cid)) {
         // A name: resolved under the name rules, then fetched trusting only the keys it vouches for.
-        const record = await resolveName(this.engine, req.cid, { peers: req.peers })
+        const record = await resolveName(this.engine, req.cid, { peers: req.peers, allowExpired: req.allowExpired })
         cid = String(record.cid)
         trust = record.keys
         // It will hold the release, so it serves the name record too (found through this CID).

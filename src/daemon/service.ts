@@ -98,6 +98,8 @@ export interface AddFetchRequest {
   outDir?: string
   trust?: string[]
   peers?: string[]
+  /** A name whose newest record has expired is used anyway (normally refused). */
+  allowExpired?: boolean
 }
 
 /** Errors the API maps to HTTP statuses. */

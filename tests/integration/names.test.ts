@@ -225,5 +225,11 @@ describe('signed names', () => {
     expect(unfollow.exitInfo?.code, unfollow.tail()).toBe(0);
     expect(await daemon.api.ok('/api/v1/follows')).toEqual([]);
     expect((await daemon.api.model(pub2.ready.cid))?.state).toBe('seeding');
+
+    // The fetch API takes a name too: it resolves to the newest release (held already here).
+    expect((await daemon.api.fetch(ref)).cid).toBe(pub2.ready.cid);
+    const unknown = await daemon.api.post('/api/v1/fetches', { cid: 'nobody/acme/tiny' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error).toMatch(/trust add/);
   });
 });

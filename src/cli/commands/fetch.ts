@@ -29,7 +29,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
   const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
   if (client != null) {
     try {
-      await fetchThroughDaemon(client, cid, { outDir: flags.output, trust: flags.trust, peers: flags.peer, wait: flags.wait }, reporter, shutdown.signal)
+      await fetchThroughDaemon(client, cid, { outDir: flags.output, trust: flags.trust, peers: flags.peer, wait: flags.wait, allowExpired: flags.allowExpired }, reporter, shutdown.signal)
     } finally {
       shutdown.dispose()
     }

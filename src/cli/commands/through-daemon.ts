@@ -22,10 +22,11 @@ export interface FetchThroughDaemon {
   trust?: string[]
   peers?: string[]
   wait?: boolean
+  allowExpired?: boolean
 }
 
 export async function fetchThroughDaemon (client: DaemonClient, cid: string, flags: FetchThroughDaemon, reporter: Reporter, signal: AbortSignal): Promise<void> {
-  const model = await client.addFetch({ cid, outDir: flags.outDir == null ? undefined : resolve(flags.outDir), trust: flags.trust, peers: flags.peers })
+  const model = await client.addFetch({ cid, outDir: flags.outDir == null ? undefined : resolve(flags.outDir), trust: flags.trust, peers: flags.peers, ...(flags.allowExpired === true ? { allowExpired: true } : {}) })
   reporter.result({ event: 'added', ...model })
   if (flags.wait !== true) {
     reporter.info(`the daemon at ${client.url} is fetching ${model.cid}; follow it with \`p2pweights ls\` (or fetch --wait)`)

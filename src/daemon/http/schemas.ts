@@ -35,7 +35,9 @@ export const fetchBody = {
     /** Publisher ids (12D3KooW…). */
     trust: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 200 } },
     /** Multiaddrs of peers to try first. */
-    peers: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } }
+    peers: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } },
+    /** With a name: accept an expired name record. */
+    allowExpired: { type: 'boolean' }
   }
 } as const
 
