@@ -176,6 +176,20 @@ describe('signed names', () => {
     expect(allowed.resolved).toMatchObject({ version: 5, cid: cid.toString(), publisher: publisher.publisher });
     expect(allowed.stderr).toMatch(/^warning: .*expired/m);
 
+    // An alias from the trust store stands for the publisher id; removed, it no longer resolves.
+    const client = await h.tempDir('c-alias');
+    const added = await h.run('trust-add', ['trust', 'add', publisher.publisher, '--as', 'acme', '--data-dir', client], 20_000);
+    expect(added.exitInfo?.code, added.tail()).toBe(0);
+    const listed = await h.run('trust-ls', ['trust', 'ls', '--json', '--data-dir', client], 20_000);
+    expect(listed.all('trust')[0]).toMatchObject({ publishers: [{ publisher: publisher.publisher, alias: 'acme' }] });
+    const byAlias = await resolve('resolve-alias', `acme/${NAME}`, client, ['--peer', expiredPeer, '--allow-expired']);
+    expect(byAlias.code, byAlias.stderr).toBe(0);
+    expect(byAlias.resolved).toMatchObject({ version: 5, publisher: publisher.publisher });
+    expect((await h.run('trust-rm', ['trust', 'rm', 'acme', '--data-dir', client], 20_000)).exitInfo?.code).toBe(0);
+    const gone = await resolve('resolve-alias-gone', `acme/${NAME}`, client, ['--peer', expiredPeer, '--allow-expired']);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/^error: .*trust add/m);
+
     const forgedPeer = await serve(forged);
     const forgedResult = await resolve('resolve-forged', ref, await h.tempDir('c3'), ['--peer', forgedPeer]);
     expect(forgedResult.code).toBe(1);

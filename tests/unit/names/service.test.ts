@@ -30,12 +30,12 @@ async function cidOf (text: string): Promise<CID> {
 
 interface Peer { node: P2PNode, names: NameService, updates: NameRecord[] }
 
-async function peer (): Promise<Peer> {
+async function peer (validity?: number): Promise<Peer> {
   const dir = await mkdtemp(join(tmpdir(), 'p2pw-names-svc-'))
   const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dhtProtocol: '/p2pweights-unit/kad/1.0.0', mdns: false })
   const updates: NameRecord[] = []
   const announcer = new Announcer(node.services.dht, { timeout: 2000 })
-  const names = new NameService({ node, announcer, dataDir: dir, onUpdate: r => updates.push(r) })
+  const names = new NameService({ node, announcer, dataDir: dir, onUpdate: r => updates.push(r) }, validity)
   await names.start()
   await node.start()
   cleanups.push(async () => { announcer.stop(); await names.stop(); await node.stop(); await rm(dir, { recursive: true, force: true }) })
@@ -158,5 +158,19 @@ describe('NameService over the name protocol', () => {
     expect(await a.names.resume(key, NAME, v1)).toBeUndefined()
     expect((await a.names.store.seen(key.publicKey.raw, NAME))?.version).toBe(2)
     expect(await b.names.resume(key, NAME, v2)).toMatchObject({ version: 2 })
+  })
+
+  it('while published, a record is re-signed with a fresh expiry and the same version', { timeout: 60_000 }, async () => {
+    const a = await peer(4000) // republished every second
+    const key = await generateKeyPair('Ed25519')
+    const first = await a.names.publish(key, NAME, await cidOf('v1'))
+    let latest = first
+    for (let i = 0; i < 100 && latest.expires === first.expires; i++) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+      latest = (await a.names.store.seen(key.publicKey.raw, NAME)) ?? latest
+    }
+    expect(latest.expires).toBeGreaterThan(first.expires)
+    expect(latest.version).toBe(1)
+    expect(latest.cid?.toString()).toBe(first.cid?.toString())
   })
 })
