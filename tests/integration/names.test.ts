@@ -246,4 +246,43 @@ describe('signed names', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.body.error).toMatch(/trust add/);
   });
+
+  it('withdraw stops fetching by name; after rotate-key the new key publishes under the old publisher id', { timeout: 240_000 }, async () => {
+    const dht = await dhtNode();
+    const keyDir = await h.tempDir('key');
+    const key = path.join(keyDir, 'publisher.key');
+    const publisher = await h.keygen(key);
+    const v1 = await h.tempDir('v1');
+    await makeModelFolder(v1, V1, 'wd-v1');
+    const pubDir = await h.tempDir('pub');
+    const pub1 = await h.seed('publisher-1', v1, { dataDir: pubDir, key, name: NAME, bootstrap: [dht] });
+    const ref = `${publisher.publisher}/${NAME}`;
+    const client = await h.tempDir('client');
+    expect((await resolve('resolve-v1', ref, client, ['--bootstrap', dht])).resolved?.version).toBe(1);
+    pub1.proc.signal('SIGINT');
+    await pub1.proc.waitForExit(15_000);
+
+    const withdrawn = await h.run('withdraw', ['withdraw', NAME, pub1.ready.cid, '--key', key, '--data-dir', pubDir, '--json', ...LOCAL_ONLY, '--bootstrap', dht], 60_000);
+    expect(withdrawn.exitInfo?.code, withdrawn.tail()).toBe(0);
+    expect(withdrawn.all('withdrawn')[0]).toMatchObject({ version: 2, cid: null, withdrawn: pub1.ready.cid });
+    const refused = await resolve('resolve-withdrawn', ref, client, ['--bootstrap', dht]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: .*withdrew .*not fetching it by name/m);
+
+    // Rotate to a new key; seeding with it continues the name (version 3) under the old id.
+    const newKey = path.join(keyDir, 'new.key');
+    const next = await h.keygen(newKey);
+    const rotated = await h.run('rotate', ['rotate-key', '--to', newKey, '--key', key, '--data-dir', pubDir, '--json'], 20_000);
+    expect(rotated.exitInfo?.code, rotated.tail()).toBe(0);
+    expect(rotated.all('rotated')[0]).toMatchObject({ publisher: publisher.publisher, key: next.publisher, rotations: 1 });
+    const v2 = await h.tempDir('v2');
+    await makeModelFolder(v2, V2, 'wd-v2');
+    const pub2 = await h.seed('publisher-2', v2, { dataDir: pubDir, key: newKey, name: NAME, bootstrap: [dht] });
+    expect(pub2.ready.publisher).toBe(next.publisher); // the release is signed by the new key
+    expect((pub2.ready as NamedReady).version).toBe(3);
+    const out = path.join(await h.tempDir('out'), 'model');
+    const done = await fetchByName('fetch-rotated', ref, out, client, dht);
+    expect(done).toMatchObject({ cid: pub2.ready.cid, version: 3, publisher: next.publisher });
+    await compareFolders(v2, out);
+  });
 });
