@@ -270,7 +270,7 @@ export class NameService {
     let stored = 0
     try {
       for await (const event of this.components.node.services.dht.put(key, record.bytes, { signal: AbortSignal.any([AbortSignal.timeout(30_000), this.stopping.signal]) })) {
-        if (event.name === 'PEER_RESPONSE') stored++
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
       }
     } catch {}
     if (stored === 0) {

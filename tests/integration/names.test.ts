@@ -125,7 +125,7 @@ describe('signed names', () => {
     let stored = 0;
     for (let attempt = 0; attempt < 10 && stored === 0; attempt++) {
       for await (const event of hostile.services.dht.put(dhtKey, capturedV1, { signal: AbortSignal.timeout(10_000) })) {
-        if (event.name === 'PEER_RESPONSE') stored++;
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++;
       }
       if (stored === 0) await new Promise((r) => setTimeout(r, 500));
     }

@@ -173,4 +173,38 @@ describe('NameService over the name protocol', () => {
     expect(latest.version).toBe(1)
     expect(latest.cid?.toString()).toBe(first.cid?.toString())
   })
+
+  it('a DHT node stores a valid record a peer puts, and refuses a forged or an expired one', { timeout: 60_000 }, async () => {
+    const [a, b] = [await peer(), await peer()]
+    await connect(b, a)
+    const { nameKey, signNameRecord } = await import('../../../src/names/record.js')
+    const dagCbor = await import('@ipld/dag-cbor')
+    const key = await generateKeyPair('Ed25519')
+    const dhtKey = await nameKey(key.publicKey.raw, NAME)
+    const put = async (bytes: Uint8Array): Promise<number> => {
+      let stored = 0
+      for await (const event of b.node.services.dht.put(dhtKey, bytes, { signal: AbortSignal.timeout(10_000) })) {
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
+      }
+      return stored
+    }
+    const valid = await signNameRecord(key, { name: NAME, version: 1, cid: await cidOf('v1') })
+    let stored = 0
+    for (let i = 0; i < 20 && stored === 0; i++) { // until b's routing table holds a
+      stored = await put(valid.bytes)
+      if (stored === 0) await new Promise(resolve => setTimeout(resolve, 250))
+    }
+    expect(stored).toBe(1)
+    const forged = dagCbor.encode({ ...(dagCbor.decode(valid.bytes) as Record<string, unknown>), version: 7 })
+    const expired = await signNameRecord(key, { name: NAME, version: 8, cid: await cidOf('v8'), issued: Date.now() - 7200_000, validity: 3600_000 })
+    expect(await put(forged)).toBe(0)
+    expect(await put(expired.bytes)).toBe(0)
+    // what a holds is still the valid record
+    const values: Uint8Array[] = []
+    for await (const event of a.node.services.dht.get(dhtKey, { signal: AbortSignal.timeout(10_000) })) {
+      if (event.name === 'VALUE') values.push(event.value)
+    }
+    expect(values.length).toBeGreaterThan(0)
+    expect(values.every(v => Buffer.from(v).equals(Buffer.from(valid.bytes)))).toBe(true)
+  })
 })
