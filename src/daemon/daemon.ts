@@ -300,7 +300,6 @@ export class Daemon implements DaemonService {
     await this.follower.start()
   }
 
-
   /** Serves what was seeded and fetched before, and resumes unfinished fetches. */
   private async restore (): Promise<void> {
     for (const record of await this.store.load()) {

@@ -6,11 +6,11 @@ import { buildManifest } from '../manifest/build.js'
 import { totalSize } from '../manifest/manifest.js'
 import { isRepoId } from '../manifest/release-name.js'
 import { signRelease, type Release } from '../manifest/signed.js'
-import type { NameRecord } from '../names/record.js'
 import { HashCache } from '../store/hash-cache.js'
 import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
 import { serveFolder } from './serve.js'
 import type { Engine } from './engine.js'
+import type { NameRecord } from '../names/record.js'
 
 export interface SeedOptions {
   /** Publisher key file; default: the data dir's publisher.key, created on first use. */
