@@ -10,15 +10,24 @@ function render () {
   const rows = [...follows.values()].sort((a, b) => (a.ref < b.ref ? -1 : 1)).map((f) => {
     const tr = document.createElement('tr')
     tr.setAttribute('data-testid', 'follow-row')
-    const cell = (text, cls = '') => { const td = document.createElement('td'); td.className = cls; td.textContent = text; tr.appendChild(td); return td }
-    cell(f.ref, 'mono')
-    cell(f.version == null ? '–' : String(f.version), 'num')
-    cell(f.versions.map((v) => `v${v.version}`).join(', ') || 'none yet')
-    cell(f.lastCheck ? new Date(f.lastCheck).toLocaleTimeString() : '–')
-    cell([f.error, ...(f.warnings || [])].filter(Boolean).join('; '), 'error')
+    tr.setAttribute('data-ref', f.ref)
+    const cell = (text, cls, testid) => {
+      const td = document.createElement('td')
+      td.className = cls
+      td.setAttribute('data-testid', testid)
+      td.textContent = text
+      tr.appendChild(td)
+      return td
+    }
+    cell(f.ref, 'mono', 'follow-ref-cell')
+    cell(f.version == null ? '–' : String(f.version), 'num', 'follow-version')
+    cell(f.versions.map((v) => `v${v.version}`).join(', ') || 'none yet', '', 'follow-kept')
+    cell(f.lastCheck ? new Date(f.lastCheck).toLocaleTimeString() : '–', '', 'follow-checked')
+    cell([f.error, ...(f.warnings || [])].filter(Boolean).join('; '), 'error', 'follow-notes')
     const button = document.createElement('button')
     button.type = 'button'
     button.className = 'remove'
+    button.setAttribute('data-testid', 'follow-remove')
     button.textContent = 'Unfollow'
     button.addEventListener('click', () => { void unfollow(f.ref, button) })
     tr.appendChild(document.createElement('td')).appendChild(button)
