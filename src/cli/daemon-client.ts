@@ -5,7 +5,7 @@
 import { request as httpRequest } from 'node:http'
 import { loginUrl, readApiFile, readToken, tokenPath } from '../daemon/api-file.js'
 import { isProcessAlive } from '../util/process.js'
-import type { AddFetchRequest, AddSeedRequest, DaemonEvent, ModelInfo, NodeStatus, PeerSummary } from '../daemon/service.js'
+import type { AddFetchRequest, AddSeedRequest, DaemonEvent, FollowEntry, FollowRequest, ModelInfo, NodeStatus, PeerSummary } from '../daemon/service.js'
 
 /** A daemon runs for the data dir, but its API token cannot be read by this user. */
 export class DaemonTokenError extends Error {
@@ -83,6 +83,18 @@ export class DaemonClient {
 
   async remove (cid: string): Promise<void> {
     await this.request('DELETE', `/api/v1/models/${encodeURIComponent(cid)}`)
+  }
+
+  async follows (): Promise<FollowEntry[]> {
+    return await this.request('GET', '/api/v1/follows')
+  }
+
+  async follow (req: FollowRequest): Promise<FollowEntry> {
+    return await this.request('POST', '/api/v1/follows', req)
+  }
+
+  async unfollow (ref: string): Promise<void> {
+    await this.request('DELETE', `/api/v1/follows/${ref.split('/').map(encodeURIComponent).join('/')}`)
   }
 
   /** The daemon's live events (Server-Sent Events), until `signal` aborts or the daemon goes. */

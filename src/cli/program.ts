@@ -7,6 +7,7 @@ import { daemon, DEFAULT_API } from './commands/daemon.js'
 import { fetch } from './commands/fetch.js'
 import { keygen } from './commands/keygen.js'
 import { loginUrlCommand, ls, rm, status } from './commands/manage.js'
+import { follow, resolve, rotateKey, trustAdd, trustLs, trustRm, unfollow, withdraw } from './commands/names.js'
 import { DEFAULT_CHUNK_MIB, seed } from './commands/seed.js'
 import { addNodeFlags, count, megabytesPerSecond, mebibytes, seconds } from './options.js'
 import { sanitizeText } from '../util/terminal-text.js'
@@ -41,7 +42,7 @@ addNodeFlags(program.command('seed')
 
 addNodeFlags(program.command('fetch')
   .description('download a release by CID from every peer that has it, verifying every chunk')
-  .argument('<cid>', 'the release CID printed by `p2pweights seed`')
+  .argument('<cid>', 'the release CID printed by `p2pweights seed`, or a name: <publisher-id>/<org>/<model> or <alias>/<org>/<model>')
   .option('-o, --output <dir>', 'write the model folder here (default: ./<release name>)')
   .option('--trust <publisher>', 'accept only releases signed by this publisher id, repeatable', collect)
   .option('--peer <multiaddr>', 'also fetch from this peer (full address with /p2p/<id>), repeatable', collect)
@@ -52,6 +53,7 @@ addNodeFlags(program.command('fetch')
   .option('--wait', 'with a running daemon: wait until the fetch completes, showing progress')
   .option('--into-existing', 'write into an output folder that already holds other files (files at the release\'s paths are replaced); without it such a folder is refused')
   .option('--no-daemon', 'run here even if a daemon runs for this data dir')
+  .option('--allow-expired', 'fetching by name: accept an expired name record (normally refused)')
   .addOption(new Option('--find-timeout <seconds>', 'give up when nothing arrives for this long').default(60_000, '60').argParser(seconds))
   .addOption(new Option('--stall-timeout <seconds>', 'drop a peer that sends nothing for this long').default(20_000, '20').argParser(seconds)))
   .action(fetch)
@@ -64,6 +66,7 @@ addNodeFlags(program.command('daemon')
   .addOption(new Option('--max-download-rate <MB/s>', 'download limit across all peers, 0 = none').default(0).argParser(megabytesPerSecond))
   .option('--allow-folder <dir>', 'seed and fetch only under this folder (checked on real paths), repeatable (default: anywhere but the data dir)', collect)
   .option('--trust <publisher>', 'fetch through the API only releases signed by this publisher id, repeatable', collect)
+  .addOption(new Option('--follow-interval <seconds>', 'how often followed names are checked for a new version').default(600_000, '600').argParser(seconds))
   .addOption(new Option('--check-interval <seconds>', 'how often seeded folders are checked for changes on disk').default(30_000, '30').argParser(seconds)))
   .action(daemon)
 
@@ -76,6 +79,47 @@ manage(program.command('status').description('show the running daemon\'s node, t
 manage(program.command('rm').description('stop seeding or fetching a release (never deletes its folder)')
   .argument('<cid>', 'the release CID')).action(rm)
 manage(program.command('login-url').description('print the dashboard URL that logs a browser in to the running daemon (it holds the API token: keep it private)')).action(loginUrlCommand)
+
+// ---- signed names (docs/names.md) ----
+addNodeFlags(program.command('resolve')
+  .description('resolve a name to the newest release its publisher signed, under the name rules')
+  .argument('<name>', '<publisher-id>/<org>/<model> or <alias>/<org>/<model>')
+  .option('--peer <multiaddr>', 'also ask this peer (full address with /p2p/<id>), repeatable', collect)
+  .option('--allow-expired', 'accept an expired name record (normally refused)')
+  .addOption(new Option('--find-timeout <seconds>', 'how long to look').default(15_000, '15').argParser(seconds)))
+  .action(resolve)
+
+addNodeFlags(program.command('withdraw')
+  .description('publish a new version of a name that withdraws a release: clients warn and stop fetching it by name')
+  .argument('<name>', 'org/model, as published with seed --name')
+  .argument('<cid>', 'the release CID to withdraw')
+  .option('--key <file>', 'publisher key file (default: the data dir\'s publisher.key)')
+  .option('--replacement <cid>', 'point the name at this release instead (default: at none)')
+  .option('--peer <multiaddr>', 'also tell this peer (full address with /p2p/<id>), repeatable', collect))
+  .action(withdraw)
+
+program.command('rotate-key')
+  .description('let a new publisher key sign your names (the current key vouches for it); the publisher id stays')
+  .requiredOption('--to <file>', 'the new key file (make one with `keygen --out`)')
+  .option('--key <file>', 'the current key file (default: the data dir\'s publisher.key)')
+  .option('--data-dir <dir>', 'where the rotation is kept (names/chains/)')
+  .option('--json', 'print one JSON object on stdout')
+  .action(rotateKey)
+
+const trust = program.command('trust').description('publishers whose names you use, with short aliases')
+trust.command('add').description('trust a publisher; with --as, fetch <alias>/<org>/<model> works')
+  .argument('<publisher-id>', '12D3KooW… as printed by keygen and seed')
+  .option('--as <alias>', 'a short name for the publisher').option('--data-dir <dir>', 'the data dir').option('--json', 'print JSON')
+  .action(trustAdd)
+trust.command('ls').description('list trusted publishers').option('--data-dir <dir>', 'the data dir').option('--json', 'print JSON').action(trustLs)
+trust.command('rm').description('stop trusting a publisher').argument('<publisher-or-alias>', 'publisher id or alias')
+  .option('--data-dir <dir>', 'the data dir').option('--json', 'print JSON').action(trustRm)
+
+manage(program.command('follow').description('let the daemon fetch, seed and keep the newest versions of a name')
+  .argument('<name>', '<publisher-id>/<org>/<model> or <alias>/<org>/<model>')
+  .addOption(new Option('--keep <n>', 'how many of the newest versions to keep').default(2).argParser(count))).action(follow)
+manage(program.command('unfollow').description('stop following a name (fetched versions stay)')
+  .argument('<name>', 'the followed name')).action(unfollow)
 
 async function main (): Promise<void> {
   try {

@@ -5,24 +5,33 @@
  * retried with backoff for as long as they are on the list; a seeded folder that changes on
  * disk stops being served.
  */
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { FsDatastore } from 'datastore-fs'
 import { Engine, parseCid } from '../engine/engine.js'
+import { resolveName } from '../engine/fetch-name.js'
 import { FolderChangedError, serveRelease } from '../engine/serve.js'
 import { totalSize } from '../manifest/manifest.js'
 import { openRelease } from '../manifest/signed.js'
 import { pathFilter, selectFiles } from '../manifest/select.js'
+import { isRepoId } from '../manifest/repo-id.js'
+import { Follower, followRoot, type FollowedVersion } from '../names/follower.js'
+import { nameCidOf } from '../names/record.js'
+import { formatRef, isNameRef } from '../names/ref.js'
+import { readKeyFile } from '../store/keys.js'
 import { SeededFolder } from '../store/seeded-folder.js'
+import { isInside } from '../util/real-path.js'
 import { sleep } from '../util/sleep.js'
 import { ModelStore, type FetchRecord, type ModelRecord } from './model-store.js'
 import { FolderPolicy, TrustPolicy } from './policy.js'
 import {
   BadRequestError,
   type AddFetchRequest, type AddSeedRequest, type DaemonEvent, type DaemonLimits, type DaemonService,
-  type ModelInfo, type ModelState, type NodeStatus, type PeerSummary, type ServedRelease
+  type FollowEntry, type FollowRequest, type ModelInfo, type ModelState, type NodeStatus, type PeerSummary, type ServedRelease
 } from './service.js'
 import type { EngineOptions } from '../engine/engine.js'
 import type { EngineEvent } from '../engine/events.js'
+import type { CID } from 'multiformats/cid'
 
 export interface DaemonOptions extends Omit<EngineOptions, 'datastore' | 'onEvent' | 'maxConnections' | 'uploadRate' | 'downloadRate' | 'metrics'> {
   limits: DaemonLimits
@@ -38,6 +47,8 @@ export interface DaemonOptions extends Omit<EngineOptions, 'datastore' | 'onEven
   engineMetrics?: EngineOptions['metrics']
   /** Publisher ids every API fetch must be signed by (`daemon --trust`); empty = any. */
   trust?: string[]
+  /** How often followed names are checked for a new version (ms); default 10 min. */
+  followInterval?: number
 }
 
 interface Entry {
@@ -71,6 +82,7 @@ export class Daemon implements DaemonService {
   private hashingFolder?: string
   private stopped = false
   private readonly folders: FolderPolicy
+  private follower?: Follower
 
   private constructor (readonly engine: Engine, private readonly store: ModelStore, private readonly datastore: FsDatastore, private readonly options: DaemonOptions, private readonly trust: TrustPolicy) {
     this.folders = new FolderPolicy(options.dataDir, options.limits.allowedFolders)
@@ -96,6 +108,7 @@ export class Daemon implements DaemonService {
     daemon = new Daemon(engine, new ModelStore(join(options.dataDir, 'daemon')), datastore, options, trust)
     await engine.start()
     await daemon.restore()
+    await daemon.startFollower()
     daemon.timers.push(setInterval(() => { void daemon?.checkFolders() }, options.checkInterval ?? CHANGE_CHECK_INTERVAL))
     daemon.timers.push(setInterval(() => daemon?.sampleRates(), RATE_INTERVAL))
     for (const t of daemon.timers) t.unref()
@@ -105,6 +118,7 @@ export class Daemon implements DaemonService {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.follower?.stop()
     for (const t of this.timers) clearInterval(t)
     for (const entry of this.entries.values()) {
       entry.controller?.abort(new Error('daemon stopping'))
@@ -168,16 +182,25 @@ export class Daemon implements DaemonService {
 
   async addFetch (req: AddFetchRequest): Promise<ModelInfo> {
     let cid: string
+    let trust = req.trust ?? []
     try {
-      cid = parseCid(req.cid).toString()
+      if (isNameRef(req.cid)) {
+        // A name: resolved under the name rules, then fetched trusting only the keys it vouches for.
+        const record = await resolveName(this.engine, req.cid, { peers: req.peers, allowExpired: req.allowExpired })
+        cid = String(record.cid)
+        trust = record.keys
+        // It will hold the release, so it serves the name record too (found through this CID).
+        this.engine.announcer.add(await nameCidOf(record))
+      } else {
+        cid = parseCid(req.cid).toString()
+      }
     } catch (err: any) {
       throw new BadRequestError(err.message)
     }
     // Checked before anything else, also for a CID this daemon already holds.
-    const trust = this.trust.forFetch(req.trust)
     const existing = this.entries.get(cid)
     if (existing != null) {
-      await this.checkHeldTrust(existing, trust)
+      await this.checkHeldTrust(existing, this.trust.forFetch(trust))
       return this.info(existing)
     }
     const outDir = req.outDir == null ? undefined : await this.folders.outputFolder(req.outDir)
@@ -187,16 +210,23 @@ export class Daemon implements DaemonService {
     } catch (err: any) {
       throw new BadRequestError(err.message)
     }
+    return await this.queueFetch(cid, outDir, trust, req.peers ?? [], { include: req.include, exclude: req.exclude, hfCache })
+  }
+
+  /** A fetch into `outDir` (already checked, or the daemon's own follow folder). */
+  private async queueFetch (cid: string, outDir: string | undefined, trust: string[], peers: string[], selection: { include?: string[], exclude?: string[], hfCache?: string } = {}): Promise<ModelInfo> {
+    const existing = this.entries.get(cid)
+    if (existing != null) return this.info(existing)
     const record: FetchRecord = {
       kind: 'fetch',
       cid,
       outDir,
       baseDir: this.folders.downloads,
-      trust: req.trust ?? [],
-      peers: req.peers ?? [],
-      ...(req.include != null ? { include: req.include } : {}),
-      ...(req.exclude != null ? { exclude: req.exclude } : {}),
-      ...(hfCache != null ? { hfCache } : {}),
+      trust,
+      peers,
+      ...(selection.include != null ? { include: selection.include } : {}),
+      ...(selection.exclude != null ? { exclude: selection.exclude } : {}),
+      ...(selection.hfCache != null ? { hfCache: selection.hfCache } : {}),
       complete: false,
       addedAt: new Date().toISOString()
     }
@@ -258,7 +288,59 @@ export class Daemon implements DaemonService {
     return [...this.entries.values()].map(e => ({ cid: e.record.cid, name: e.name, ...this.engine.stats(e.record.cid) }))
   }
 
+  follows (): FollowEntry[] {
+    return this.follower?.list() ?? []
+  }
+
+  async follow (req: FollowRequest): Promise<FollowEntry> {
+    if (this.follower == null) throw new BadRequestError('the daemon is still starting')
+    try {
+      return await this.follower.follow(req.ref, req.keep)
+    } catch (err: any) {
+      throw new BadRequestError(err.message)
+    }
+  }
+
+  async unfollow (ref: string): Promise<boolean> {
+    return await (this.follower?.unfollow(ref) ?? Promise.resolve(false))
+  }
+
   // ---- internals ----------------------------------------------------------------------
+
+  /** A seed published under a name keeps its record fresh after a restart, if it is still the newest. */
+  private async resumeName (name: string, cid: CID): Promise<void> {
+    try {
+      await this.engine.names.resume(await readKeyFile(this.engine.dataDir.publisherKeyPath), name, cid)
+    } catch (err: any) {
+      this.emit({ type: 'warning', message: `republishing the name ${name} failed: ${String(err.message)}` })
+    }
+  }
+
+  /**
+   * Followed names: their versions are ordinary fetches, in folders under followRoot().
+   */
+  private async startFollower (): Promise<void> {
+    const root = followRoot(this.options.dataDir)
+    this.follower = new Follower(this.options.dataDir, {
+      resolve: async ref => {
+        const record = await resolveName(this.engine, ref)
+        this.engine.announcer.add(await nameCidOf(record))
+        return record
+      },
+      canonical: async ref => formatRef(await this.engine.names.parseRef(ref)),
+      fetch: async (cid, path, trust) => { await this.queueFetch(cid, path, trust, []) },
+      drop: async (version: FollowedVersion) => {
+        // Only what the follower itself fetched: the same release seeded or fetched by hand stays.
+        const entry = this.entries.get(version.cid)
+        if (entry?.record.kind !== 'fetch' || resolve(entry.record.outDir ?? '') !== resolve(version.path)) return
+        await this.remove(version.cid)
+        if (isInside(resolve(version.path), root)) await rm(version.path, { recursive: true, force: true })
+      },
+      onChange: entry => this.emit({ type: 'follow', follow: entry }),
+      onWarning: message => this.emit({ type: 'warning', message })
+    }, this.options.followInterval)
+    await this.follower.start()
+  }
 
   /** Serves what was seeded and fetched before, and resumes unfinished fetches. */
   private async restore (): Promise<void> {
@@ -277,6 +359,7 @@ export class Daemon implements DaemonService {
         // An HF snapshot's links lead into its entry's blobs/ (snapshots/<commit>/ -> ../../blobs).
         const roots = record.kind === 'seed' ? record.symlinkRoots : record.hfCache != null ? [join(served, '..', '..', 'blobs')] : undefined
         const release = await serveRelease(this.engine, parseCid(record.cid), served, { ...selection, allowSymlinksInto: roots })
+        if (record.kind === 'seed' && isRepoId(record.name)) void this.resumeName(record.name, release.cid)
         // A partial fetch counts the files it holds.
         const held = selectFiles(release.manifest, selection)
         const bytes = held == null ? totalSize(release.manifest) : [...held].reduce((n, i) => n + release.manifest.files[i].size, 0)
@@ -335,6 +418,10 @@ export class Daemon implements DaemonService {
 
   private onEngineEvent (e: EngineEvent): void {
     this.options.onEvent?.(e)
+    if (e.event === 'name-updated') {
+      this.follower?.onRecord(e)
+      return
+    }
     if (e.event === 'warning') {
       this.emit({ type: 'warning', message: e.message })
       return

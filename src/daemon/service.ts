@@ -73,11 +73,22 @@ export interface PeerSummary {
   openFor: number
 }
 
+import type { FollowEntry } from '../names/follower.js'
+export type { FollowEntry }
+
+export interface FollowRequest {
+  /** `<publisher-id>/<org>/<model>` or `<alias>/<org>/<model>`. */
+  ref: string
+  /** How many of the newest versions to keep; default 2. */
+  keep?: number
+}
+
 export type DaemonEvent =
   | { type: 'model', model: ModelInfo }
   | { type: 'removed', cid: string }
   | { type: 'hashing', folder: string, bytes: number, total: number }
   | { type: 'warning', message: string }
+  | { type: 'follow', follow: FollowEntry }
 
 export interface AddSeedRequest {
   folder: string
@@ -97,6 +108,8 @@ export interface AddFetchRequest {
   exclude?: string[]
   /** Write the release into this Hugging Face hub cache (an absolute folder). */
   hfCache?: string
+  /** A name whose newest record has expired is used anyway (normally refused). */
+  allowExpired?: boolean
 }
 
 /** Errors the API maps to HTTP statuses. */
@@ -132,6 +145,12 @@ export interface DaemonService {
   metrics: () => Promise<string>
   /** Releases complete and verified on disk, for the Hugging Face endpoint (`/hf`). */
   servedReleases?: () => ServedRelease[]
+  /** Followed names (src/names/follower.ts). */
+  follows: () => FollowEntry[]
+  /** Resolves once the name was checked once (its first version queued, or the error noted). */
+  follow: (req: FollowRequest) => Promise<FollowEntry>
+  /** False if the name was not followed. Fetched versions stay. */
+  unfollow: (ref: string) => Promise<boolean>
 }
 
 /** A release served in place: complete, verified, each held file with its identity on disk. */

@@ -7,16 +7,16 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
 import { InvalidCidError } from './errors.js'
 import { fetchRelease, type FetchOptions, type FetchSummary } from './fetch.js'
-import { seedFolder, type SeedOptions } from './seed.js'
+import { seedFolder, type SeedOptions, type SeedResult } from './seed.js'
 import { Announcer } from '../discovery/announcer.js'
 import { fileCid } from '../manifest/manifest.js'
+import { NameService } from '../names/service.js'
 import { createNode, type NodeOptions, type P2PNode } from '../net/node.js'
 import { DataDir, DataDirInUseError } from '../store/data-dir.js'
 import { loadOrCreateKeyFile } from '../store/keys.js'
 import { RateLimiter } from '../swarm/rate-limiter.js'
 import { ChunkServer } from '../swarm/server.js'
 import type { EventSink, TransferStats } from './events.js'
-import type { Release } from '../manifest/signed.js'
 import type { ChunkSource } from '../store/chunk-source.js'
 import type { Datastore } from 'interface-datastore'
 
@@ -40,6 +40,8 @@ export interface EngineOptions {
    * peer identity; releases and the hash cache are written atomically and can be shared).
    */
   sharedDataDir?: 'refuse' | 'temporary-identity'
+  /** How long our name records are valid (ms); republished at a quarter of it. */
+  nameValidity?: number
   onEvent?: EventSink
 }
 
@@ -50,6 +52,8 @@ export class Engine {
   readonly sources = new Map<string, ServedSource>()
   readonly announcer: Announcer
   readonly downloadLimiter?: RateLimiter
+  /** Signed names: resolve, publish, serve records (src/names/). */
+  readonly names: NameService
   private readonly transfer = new Map<string, TransferStats>()
   private readonly server: ChunkServer
   private stopped = false
@@ -64,6 +68,13 @@ export class Engine {
       onAnnounced: e => emit({ event: 'announced', ...e }),
       onWarning: message => emit({ event: 'warning', message })
     })
+    this.names = new NameService({
+      node,
+      announcer: this.announcer,
+      dataDir: dataDir.root,
+      onWarning: message => emit({ event: 'warning', message }),
+      onUpdate: record => emit({ event: 'name-updated', publisher: record.publisher, name: record.name, version: record.version, release: record.cid?.toString() ?? null })
+    }, options.nameValidity)
   }
 
   static async create (options: EngineOptions): Promise<Engine> {
@@ -98,6 +109,7 @@ export class Engine {
 
   async start (): Promise<void> {
     await this.server.start()
+    await this.names.start()
     await this.node.start()
     this.announcer.start()
   }
@@ -107,6 +119,7 @@ export class Engine {
     if (this.stopped) return
     this.stopped = true
     this.announcer.stop()
+    await this.names.stop()
     await this.server.stop()
     await this.node.stop()
     await Promise.all([...this.sources.values()].map(async s => await s.close?.()))
@@ -144,7 +157,7 @@ export class Engine {
     return { uploaded, downloaded }
   }
 
-  async seed (folder: string, options: SeedOptions = {}): Promise<Release> {
+  async seed (folder: string, options: SeedOptions = {}): Promise<SeedResult> {
     return await seedFolder(this, folder, options)
   }
 
@@ -157,6 +170,7 @@ export class Engine {
     const source = this.sources.get(cid)
     if (source == null) return false
     this.sources.delete(cid)
+    this.names.unpublish(source.release.cid)
     this.announcer.withdraw(source.release.cid)
     for (const file of source.release.manifest.files) this.announcer.withdraw(fileCid(file))
     await source.close?.()

@@ -12,6 +12,7 @@ export type EngineEvent =
   | { event: 'progress', cid: string, bytes: number, total: number, downloaded: number, peers: number }
   | { event: 'peer-dropped', cid: string, peerId: string, reason: string, connected: boolean }
   | { event: 'file-done', cid: string, path: string, fileCid: string }
+  | { event: 'name-updated', publisher: string, name: string, version: number, release: string | null }
 
 export type EventSink = (event: EngineEvent) => void
 

@@ -6,11 +6,13 @@
  */
 import { buildManifest } from '../manifest/build.js'
 import { totalSize } from '../manifest/manifest.js'
+import { isRepoId } from '../manifest/repo-id.js'
 import { signRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
 import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
 import { dataDirRule, serveFolder } from './serve.js'
 import type { Engine } from './engine.js'
+import type { NameRecord } from '../names/record.js'
 
 export interface SeedOptions {
   /** Publisher key file; default: the data dir's publisher.key, created on first use. */
@@ -25,7 +27,10 @@ export interface SeedOptions {
   allowSymlinksInto?: string[]
 }
 
-export async function seedFolder (engine: Engine, folder: string, options: SeedOptions): Promise<Release> {
+/** A seeded release; `name` is the signed name record published for it (a name `org/model`). */
+export type SeedResult = Release & { name?: NameRecord }
+
+export async function seedFolder (engine: Engine, folder: string, options: SeedOptions): Promise<SeedResult> {
   const key = options.keyFile != null ? await readKeyFile(options.keyFile) : await loadOrCreateKeyFile(engine.dataDir.publisherKeyPath)
   const started = Date.now()
   const { manifest, files, cached, policy } = await buildManifest(folder, {
@@ -40,5 +45,7 @@ export async function seedFolder (engine: Engine, folder: string, options: SeedO
   const release = await signRelease(manifest, key)
   await engine.dataDir.saveRelease(release.cid, release.bytes)
   await serveFolder(engine, release, folder, files, policy)
+  // `--name org/model` also publishes the signed name record, continuing from the highest version found.
+  if (options.name != null && isRepoId(options.name)) return { ...release, name: await engine.names.publish(key, options.name, release.cid) }
   return release
 }

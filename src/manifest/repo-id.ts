@@ -23,6 +23,11 @@ export function isHfRepoId (id: string): boolean {
   return repoIdProblem(id) === undefined
 }
 
+/** True for `org/name` (two parts): the shape a signed name (src/names/) publishes under. */
+export function isRepoId (name: string): boolean {
+  return typeof name === 'string' && name.split('/').length === 2 && repoIdProblem(name) === undefined
+}
+
 /** Why `id` is not a Hub repo id (`name` or `org/name`), or undefined when it is. */
 export function repoIdProblem (id: string): string | undefined {
   if (typeof id !== 'string') return 'not a string'

@@ -18,6 +18,7 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { NAME_NAMESPACE, selectNameRecord, validateNameRecord } from '../names/record.js'
 import type { Identify } from '@libp2p/identify'
 import type { Metrics, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
@@ -86,6 +87,9 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
       ping: ping(),
       dht: kadDHT({
         protocol: dhtProtocol,
+        // Signed name records (/p2pw-name/…): kad-dht stores and hands on only what these accept.
+        validators: { [NAME_NAMESPACE]: validateNameRecord },
+        selectors: { [NAME_NAMESPACE]: selectNameRecord },
         // On the public DHT, server mode is chosen once we are publicly dialable; private
         // addresses are useless to peers there. A closed swarm keeps them and serves at once.
         ...(publicDht ? { peerInfoMapper: removePrivateAddressesMapper } : { clientMode: false, peerInfoMapper: passthroughMapper })

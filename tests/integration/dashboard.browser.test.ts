@@ -175,4 +175,32 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in a browser', () => {
       await page.locator(`tr[data-testid="model-row"][data-cid="${cid}"]`).waitFor({ state: 'attached', timeout: 10_000 });
     });
   });
+
+  it('follows a name typed into the follow form, fetches its release, and unfollows', { timeout: 90_000 }, async () => {
+    const src = await h.tempDir('src');
+    await makeModelFolder(src, FILES.slice(0, 1), 'dashboard-follow');
+    const a = await startDaemon(h, 'daemon-a', await h.tempDir('data-a'));
+    const seeded = await a.api.seed(src, 'acme/dash') as Awaited<ReturnType<typeof a.api.seed>> & { publisher: string }; // org/model: the daemon publishes the name
+    const ref = `${seeded.publisher}/acme/dash`;
+    const b = await startDaemon(h, 'daemon-b', await h.tempDir('data-b'), { bootstrap: [a.addr] });
+
+    await withPage('follow', async (page) => {
+      await page.goto(`${b.ready.api}/`, { timeout: 15_000 });
+      await expect.poll(() => page.getByTestId('conn-state').textContent(), { timeout: 10_000 }).toBe('live');
+      expect(await page.getByTestId('follows-empty').isVisible()).toBe(true);
+      await page.getByTestId('follow-ref').fill(ref);
+      await page.getByTestId('follow-keep').fill('1');
+      await page.getByTestId('follow-submit').click();
+      await expect.poll(() => page.getByTestId('follow-message').getAttribute('class'), { timeout: 30_000 }).toMatch(/\bok\b/);
+      const row = page.locator(`tr[data-testid="follow-row"][data-ref="${ref}"]`);
+      await row.waitFor({ state: 'attached', timeout: 10_000 });
+      expect(await row.getByTestId('follow-version').textContent()).toBe('1');
+      // The followed release arrives as an ordinary model row, fetched and seeded.
+      await page.locator(`tr[data-testid="model-row"][data-cid="${seeded.cid}"][data-state="seeding"]`).waitFor({ state: 'attached', timeout: 30_000 });
+      await row.getByTestId('follow-remove').click();
+      await row.waitFor({ state: 'detached', timeout: 10_000 });
+      expect(await page.getByTestId('follows-empty').isVisible()).toBe(true);
+    });
+    expect(await b.api.ok('/api/v1/follows')).toEqual([]);
+  });
 });

@@ -26,6 +26,7 @@ export interface DaemonFlags extends NodeFlags {
   trust?: string[]
   /** ms */
   checkInterval: number
+  followInterval: number
 }
 
 export const DEFAULT_API = '127.0.0.1:7171'
@@ -49,6 +50,7 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
     },
     checkInterval: flags.checkInterval,
     trust: flags.trust,
+    followInterval: flags.followInterval,
     engineMetrics: metrics.libp2p,
     metrics: metrics.render,
     onEvent: e => { if (e.event === 'warning') reporter.on(e) }

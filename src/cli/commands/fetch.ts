@@ -1,5 +1,7 @@
 /** `p2pweights fetch <cid>`: find, verify and download a release; optionally keep seeding it. */
 import { Engine } from '../../engine/engine.js'
+import { fetchName } from '../../engine/fetch-name.js'
+import { isNameRef } from '../../names/ref.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter, formatBytes } from '../reporter.js'
 import { DaemonClient } from '../daemon-client.js'
@@ -26,6 +28,7 @@ export interface FetchFlags extends NodeFlags {
   wait?: boolean
   /** false with --no-daemon */
   daemon: boolean
+  allowExpired?: boolean
 }
 
 export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
@@ -42,7 +45,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
       throw new Error(`a daemon is running for ${options.dataDir}; --into-existing is not passed through it yet: choose an empty output folder, or stop the daemon, or use --no-daemon`)
     }
     try {
-      await fetchThroughDaemon(client, cid, { outDir: flags.output, trust: flags.trust, peers: flags.peer, wait: flags.wait, ...selection }, reporter, shutdown.signal)
+      await fetchThroughDaemon(client, cid, { outDir: flags.output, trust: flags.trust, peers: flags.peer, wait: flags.wait, allowExpired: flags.allowExpired, ...selection }, reporter, shutdown.signal)
     } finally {
       shutdown.dispose()
     }
@@ -52,7 +55,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
   const started = Date.now()
   try {
     await engine.start()
-    const summary = await engine.fetch(cid, {
+    const fetchOptions = {
       outDir: flags.output,
       trust: flags.trust,
       peers: flags.peer,
@@ -62,7 +65,11 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
       keepSeeding: flags.seed,
       intoExisting: flags.intoExisting,
       signal: shutdown.signal
-    })
+    }
+    // A name (publisher/org/model) is resolved under the name rules first; a CID is fetched as is.
+    const summary = isNameRef(cid)
+      ? await fetchName(engine, cid, { ...fetchOptions, allowExpired: flags.allowExpired })
+      : await engine.fetch(cid, fetchOptions)
     reporter.stopBar()
     const seconds = (Date.now() - started) / 1000
     reporter.result({ event: 'done', ...summary, seconds })

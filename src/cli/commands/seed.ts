@@ -57,7 +57,8 @@ export async function seed (folderArg: string | undefined, flags: SeedFlags): Pr
     const release = await engine.seed(folder, { keyFile: flags.key, name, chunkSize: flags.chunkSize * 1024 * 1024, allowSymlinksInto })
     reporter.stopBar()
     const cid = release.cid.toString()
-    reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs })
+    const named = release.name != null ? { name: release.name.name, version: release.name.version } : {}
+    reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs, ...named })
     if (flags.json !== true) {
       process.stdout.write(cid + '\n')
       reporter.info([
@@ -66,6 +67,7 @@ export async function seed (folderArg: string | undefined, flags: SeedFlags): Pr
         `  peer      ${engine.peerId}`,
         ...engine.addrs.map(a => `  address   ${a}`),
         `fetch it with: p2pweights fetch ${cid}`,
+        ...(release.name != null ? [`  or by name: p2pweights fetch ${release.name.publisher}/${release.name.name} (version ${release.name.version})`] : []),
         'press Ctrl-C to stop'
       ].join('\n'))
     }

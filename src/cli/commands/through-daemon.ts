@@ -26,6 +26,7 @@ export interface FetchThroughDaemon {
   include?: string[]
   exclude?: string[]
   hfCache?: string
+  allowExpired?: boolean
 }
 
 export async function fetchThroughDaemon (client: DaemonClient, cid: string, flags: FetchThroughDaemon, reporter: Reporter, signal: AbortSignal): Promise<void> {
@@ -36,7 +37,8 @@ export async function fetchThroughDaemon (client: DaemonClient, cid: string, fla
     peers: flags.peers,
     ...(flags.include != null ? { include: flags.include } : {}),
     ...(flags.exclude != null ? { exclude: flags.exclude } : {}),
-    ...(flags.hfCache != null ? { hfCache: flags.hfCache } : {})
+    ...(flags.hfCache != null ? { hfCache: flags.hfCache } : {}),
+    ...(flags.allowExpired === true ? { allowExpired: true } : {})
   })
   reporter.result({ event: 'added', ...model })
   if (flags.wait !== true) {

@@ -30,7 +30,8 @@ export const fetchBody = {
   required: ['cid'],
   additionalProperties: false,
   properties: {
-    cid: { type: 'string', minLength: 1, maxLength: MAX_CID },
+    /** A CID, or a name <publisher-id>/<org>/<model> (up to 300 characters). */
+    cid: { type: 'string', minLength: 1, maxLength: 300 },
     outDir: path,
     /** Publisher ids (12D3KooW…). */
     trust: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 200 } },
@@ -39,6 +40,19 @@ export const fetchBody = {
     /** fnmatch globs on file paths, as `hf download --include/--exclude`. */
     include: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } },
     exclude: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } },
-    hfCache: path
+    hfCache: path,
+    /** With a name: accept an expired name record. */
+    allowExpired: { type: 'boolean' }
+  }
+} as const
+
+/** POST /api/v1/follows */
+export const followBody = {
+  type: 'object',
+  required: ['ref'],
+  additionalProperties: false,
+  properties: {
+    ref: { type: 'string', minLength: 3, maxLength: 300 },
+    keep: { type: 'integer', minimum: 1, maximum: 100 }
   }
 } as const

@@ -4,11 +4,11 @@
  * errors to statuses and streams events; everything it answers comes from the service.
  */
 import Fastify from 'fastify'
-import { NotFoundError, type AddFetchRequest, type AddSeedRequest, type DaemonService } from '../service.js'
+import { NotFoundError, type AddFetchRequest, type AddSeedRequest, type DaemonService, type FollowRequest } from '../service.js'
 import { checkOrigin, checkToken, isLoopbackAddress, MIN_TOKEN_LENGTH } from './auth.js'
 import { formatValidationError, toHttpError } from './errors.js'
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventStreams, type EventStreamOptions } from './events.js'
-import { cidParams, fetchBody, seedBody } from './schemas.js'
+import { cidParams, fetchBody, followBody, seedBody } from './schemas.js'
 import { DASHBOARD_HEADERS, DASHBOARD_PATHS, DEFAULT_DASHBOARD_DIR, Dashboard } from './static.js'
 import { registerHfRoutes } from './hf/routes.js'
 import type { AddressInfo } from 'node:net'
@@ -118,6 +118,19 @@ export async function createApiServer (service: DaemonService, options: ApiServe
   })
 
   app.get('/api/v1/peers', async () => service.peers())
+
+  // Followed names (docs/names.md). The name is the rest of the path: <publisher-id>/<org>/<model>.
+  app.get('/api/v1/follows', async () => service.follows())
+
+  app.post<{ Body: FollowRequest }>('/api/v1/follows', { schema: { body: followBody } }, async (request, reply) => {
+    return await reply.code(201).send(await service.follow(request.body))
+  })
+
+  app.delete<{ Params: { '*': string } }>('/api/v1/follows/*', async (request, reply) => {
+    const ref = request.params['*']
+    if (ref.length > 300 || !await service.unfollow(ref)) throw new NotFoundError(`${ref.slice(0, 300)} is not followed; GET /api/v1/follows lists what is`)
+    return await reply.code(204).send()
+  })
 
   app.get('/api/v1/events', { exposeHeadRoute: false }, async (_request, reply) => {
     // Taken before the stream starts, so a failing service is an ordinary JSON error.

@@ -14,6 +14,7 @@ const FILES: Record<string, { file: string, type: string }> = {
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/api.js': { file: 'api.js', type: 'text/javascript; charset=utf-8' },
   '/format.js': { file: 'format.js', type: 'text/javascript; charset=utf-8' },
+  '/names.js': { file: 'names.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' }
 }
 

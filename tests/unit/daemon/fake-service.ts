@@ -3,7 +3,7 @@
  * models, and lets a test push events, make a method throw, or see who is subscribed.
  */
 import { BadRequestError, ForbiddenFolderError, NotFoundError } from '../../../src/daemon/service.js'
-import type { AddFetchRequest, AddSeedRequest, DaemonEvent, DaemonService, ModelInfo, NodeStatus, PeerSummary } from '../../../src/daemon/service.js'
+import type { AddFetchRequest, AddSeedRequest, DaemonEvent, DaemonService, FollowEntry, FollowRequest, ModelInfo, NodeStatus, PeerSummary } from '../../../src/daemon/service.js'
 
 export const CID = 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 export const OTHER_CID = 'bafyreidykglsfhoixmivffc5uwhcgshx4j465xwqntbmu43nb2dzqwfvae'
@@ -91,6 +91,21 @@ export class FakeService implements DaemonService {
   async remove (cid: string): Promise<boolean> {
     this.record('remove', cid)
     return this.models.delete(cid)
+  }
+
+  readonly followed = new Map<string, FollowEntry>()
+  follows (): FollowEntry[] { this.record('follows'); return [...this.followed.values()] }
+
+  async follow (req: FollowRequest): Promise<FollowEntry> {
+    this.record('follow', req)
+    const entry: FollowEntry = { ref: req.ref, keep: req.keep ?? 2, versions: [], warnings: [], addedAt: '2025-01-01T00:00:00.000Z' }
+    this.followed.set(req.ref, entry)
+    return entry
+  }
+
+  async unfollow (ref: string): Promise<boolean> {
+    this.record('unfollow', ref)
+    return this.followed.delete(ref)
   }
 
   subscribe (listener: (event: DaemonEvent) => void): () => void {

@@ -93,7 +93,7 @@ describe('HTTP API request bodies', () => {
     ['peers holding a number', '/api/v1/fetches', { cid: OTHER_CID, peers: [1] }, 400, /body\.peers\[0\] must be a string/],
     ['an unknown property', '/api/v1/fetches', { cid: OTHER_CID, evil: true }, 400, /unknown property "evil"/],
     ['a missing cid', '/api/v1/fetches', { outDir: '/x' }, 400, /required property "cid"/],
-    ['a too long cid', '/api/v1/fetches', { cid: 'b'.repeat(201) }, 400, /body\.cid must NOT have more than 200 characters/],
+    ['a too long cid or name', '/api/v1/fetches', { cid: 'b'.repeat(301) }, 400, /body\.cid must NOT have more than 300 characters/],
     ['a missing folder', '/api/v1/seeds', { name: 'x' }, 400, /required property "folder"/],
     ['a too long folder', '/api/v1/seeds', { folder: '/' + 'a'.repeat(5000) }, 400, /body\.folder/],
     ['a 100 KiB body', '/api/v1/seeds', { folder: '/' + 'a'.repeat(100 * 1024) }, 413, /64 KiB/],

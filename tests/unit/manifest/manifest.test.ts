@@ -107,8 +107,15 @@ describe('validateManifest', () => {
     // org/name is a Hugging Face repo id (repo-id.test.ts); deeper paths are not.
     expect(await invalid(m => { m.name = 'a/b/c' })).toBe('InvalidManifestError')
     expect(await invalid(m => { m.name = 'a--b/c' })).toBe('InvalidManifestError')
+    expect(await invalid(m => { m.name = 'a b/c' })).toBe('InvalidManifestError')
+    expect(await invalid(m => { m.name = '.hidden/x' })).toBe('InvalidManifestError')
     expect(await invalid(m => { m.name = 'x'.repeat(257) })).toBe('InvalidManifestError')
     expect(await invalid(m => { m.name = '..' })).toBe('UnsafePathError')
+  })
+
+  it('accepts an org/model name (a Hugging Face style repo id)', () => {
+    const m = manifestOf([{ path: 'a', bytes: new Uint8Array(3) }], SMALL_CHUNK, 'acme/llama-7b')
+    expect(decodeManifest(encodeManifest(m)).name).toBe('acme/llama-7b')
   })
 
   it('rejects duplicate paths', async () => {

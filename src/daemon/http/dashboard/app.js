@@ -4,6 +4,7 @@
 // textContent, never as HTML.
 import { api, setToken, streamEvents, whenUnauthorized } from './api.js'
 import { bytes, duration, limit, words } from './format.js'
+import { onFollowEvent } from './names.js'
 
 const $ = (id) => document.getElementById(id)
 const POLL_MS = 5000
@@ -48,6 +49,8 @@ function onEvent (type, msg) {
     showHashing(msg)
   } else if (type === 'warning') {
     addWarning(msg.message)
+  } else if (type === 'follow') {
+    onFollowEvent(msg.follow)
   }
   queueRender()
 }
