@@ -185,7 +185,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard in a browser', () => {
     const b = await startDaemon(h, 'daemon-b', await h.tempDir('data-b'), { bootstrap: [a.addr] });
 
     await withPage('follow', async (page) => {
-      await page.goto(`${b.ready.api}/`, { timeout: 15_000 });
+      await page.goto(await loginUrl(h, b), { timeout: 15_000 });
       await expect.poll(() => page.getByTestId('conn-state').textContent(), { timeout: 10_000 }).toBe('live');
       expect(await page.getByTestId('follows-empty').isVisible()).toBe(true);
       await page.getByTestId('follow-ref').fill(ref);
