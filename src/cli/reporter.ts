@@ -64,6 +64,7 @@ export class Reporter {
       case 'announced': if (!this.tty || this.bar == null) this.info(`announced ${e.cid} to ${e.peers} DHT peer(s)`); break
       case 'hashed': this.info(`hashed ${e.files} file(s), ${formatBytes(e.bytes)} in ${e.seconds.toFixed(1)} s${e.cached > 0 ? ` (${e.cached} from the cache)` : ''}`); break
       case 'file-done': break
+      case 'reachability': this.info(`reachable: ${e.state} (${e.reason})`); break
     }
   }
 

@@ -2,6 +2,8 @@
  * What the daemon offers its HTTP API (and so the CLI and the dashboard): the contract between
  * daemon/daemon.ts, which implements it over the engine, and daemon/http/, which serves it.
  */
+import type { ReachabilityReport } from '../net/reachability.js'
+
 export type ModelKind = 'seed' | 'fetch'
 
 /**
@@ -46,6 +48,8 @@ export interface NodeStatus {
   uptime: number
   connections: number
   dhtProtocol: string
+  /** How others reach this node: public, mapped, relayed or lan-only, and why. */
+  reachability: ReachabilityReport
   models: number
   /** Bytes since the daemon started, all models (also removed ones). */
   uploaded: number

@@ -12,6 +12,7 @@ export type EngineEvent =
   | { event: 'progress', cid: string, bytes: number, total: number, downloaded: number, peers: number }
   | { event: 'peer-dropped', cid: string, peerId: string, reason: string, connected: boolean }
   | { event: 'file-done', cid: string, path: string, fileCid: string }
+  | { event: 'reachability', state: string, reason: string, relays: string[] }
 
 export type EventSink = (event: EngineEvent) => void
 

@@ -91,7 +91,7 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
     engine.emit({ event: 'progress', cid: key, bytes: startBytes, total, downloaded: 0, peers: 0 })
     engine.announcer.add(cid)
     const fetcher = new ChunkFetcher({
-      dial: async (peer, signal) => await engine.node.dialProtocol(peer, PROTOCOL, { signal }),
+      dial: async (peer, signal) => await engine.node.dialProtocol(peer, PROTOCOL, { signal, runOnLimitedConnection: true }),
       sink: download,
       startBytes,
       stallTimeout: options.stallTimeout,
@@ -193,7 +193,7 @@ async function locateRelease (
 }
 
 async function askPeer (engine: Engine, peer: PeerId, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
-  const stream = await engine.node.dialProtocol(peer, PROTOCOL, { signal })
+  const stream = await engine.node.dialProtocol(peer, PROTOCOL, { signal, runOnLimitedConnection: true })
   const channel = new Channel(stream, 20_000)
   try {
     return await channel.getRelease(cid, signal)

@@ -36,7 +36,8 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
     const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name, chunkSize: flags.chunkSize * 1024 * 1024 })
     reporter.stopBar()
     const cid = release.cid.toString()
-    reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs })
+    const reach = engine.reachability()
+    reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs, reachability: reach })
     if (flags.json !== true) {
       process.stdout.write(cid + '\n')
       reporter.info([
@@ -44,6 +45,7 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
         `  publisher ${release.publisher}`,
         `  peer      ${engine.peerId}`,
         ...engine.addrs.map(a => `  address   ${a}`),
+        `  reachable ${reach.state}: ${reach.reason}`,
         `fetch it with: p2pweights fetch ${cid}`,
         'press Ctrl-C to stop'
       ].join('\n'))
