@@ -10,7 +10,7 @@ import { fetchRelease, type FetchOptions, type FetchSummary } from './fetch.js'
 import { seedFolder, type SeedOptions } from './seed.js'
 import { Announcer } from '../discovery/announcer.js'
 import { fileCid } from '../manifest/manifest.js'
-import { announceDhts, createNode, type NodeOptions, type P2PNode, type RelayServiceLimits } from '../net/node.js'
+import { announceTargets, createNode, type NodeOptions, type P2PNode, type RelayServiceLimits } from '../net/node.js'
 import type { ReachabilityReport } from '../net/reachability.js'
 import { DataDir, DataDirInUseError } from '../store/data-dir.js'
 import { loadOrCreateKeyFile } from '../store/keys.js'
@@ -66,7 +66,7 @@ export class Engine {
       onUpload: e => { this.stats(e.cid).uploaded += e.bytes }
     })
     if (options.downloadRate != null && options.downloadRate > 0) this.downloadLimiter = new RateLimiter(options.downloadRate)
-    this.announcer = new Announcer(announceDhts(node), {
+    this.announcer = new Announcer(announceTargets(node), {
       onAnnounced: e => emit({ event: 'announced', ...e }),
       onWarning: message => emit({ event: 'warning', message })
     })

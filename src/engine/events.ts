@@ -6,7 +6,7 @@
 export type EngineEvent =
   | { event: 'hashing', file: string, bytes: number, total: number }
   | { event: 'hashed', files: number, cached: number, bytes: number, seconds: number }
-  | { event: 'announced', cid: string, peers: number }
+  | { event: 'announced', cid: string, peers: number, dht?: string }
   | { event: 'warning', message: string }
   | { event: 'manifest', cid: string, name: string, publisher: string, files: number, bytes: number, path: string }
   | { event: 'progress', cid: string, bytes: number, total: number, downloaded: number, peers: number }

@@ -32,7 +32,6 @@ import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
-import merge from 'it-merge'
 import { reachability, type ReachabilityService } from './reachability.js'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
@@ -187,14 +186,8 @@ function relayReservations (limits: RelayServiceLimits): { maxReservations: numb
   }
 }
 
-/**
- * The DHTs a node announces to: the public (or closed) one and the LAN one beside it. One
- * provide() that runs both, so the announcer counts the peers either reached.
- */
-export function announceDhts (node: P2PNode): Pick<KadDHT, 'provide' | 'cancelReprovide'> {
-  const dhts = [node.services.dht, node.services.lanDht].filter((d): d is KadDHT => d != null)
-  return {
-    provide: (cid, options) => merge(...dhts.map(d => d.provide(cid, options))),
-    cancelReprovide: async (cid, options) => { await Promise.all(dhts.map(async d => { await d.cancelReprovide(cid, options) })) }
-  }
+/** The DHTs a node announces to: the public (or closed) one, and the LAN one beside it. */
+export function announceTargets (node: P2PNode): Array<{ name: string, dht: KadDHT }> {
+  const lan = node.services.lanDht
+  return [{ name: lan != null ? 'the public DHT' : 'the DHT', dht: node.services.dht }, ...(lan != null ? [{ name: 'the LAN DHT', dht: lan }] : [])]
 }
