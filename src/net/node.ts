@@ -132,7 +132,8 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
     privateKey: options.privateKey,
     datastore: options.datastore,
     metrics: options.metrics,
-    addresses: { listen, announce: announce.map(a => a.toString()), appendAnnounce: [] },
+    // appendAnnounce, not announce: the latter would replace the LAN addresses that LAN peers use.
+    addresses: { listen, appendAnnounce: announce.map(a => a.toString()) },
     transports: [tcp(), webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     // A stream window that holds a whole chunk response, so a seeder sends a chunk without
@@ -141,9 +142,14 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: STREAM_WINDOW, maxStreamWindowSize: STREAM_WINDOW } })],
     peerDiscovery,
     connectionManager: { maxConnections: options.maxConnections ?? 200 },
+    // A connection busy with chunks (above all a relay's, which carries others' transfers) can
+    // answer a ping late while the DHT pings the same peer: seen in the relay test, the monitor
+    // then aborted the relay connection and every relayed transfer on it. Dead connections are
+    // still found by yamux's keep-alive and by the chunk protocol's own timeouts.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
       dht: kadDHT({
         protocol: dhtProtocol,
         // On the public DHT, server mode is chosen once we are publicly dialable; private

@@ -38,7 +38,9 @@ export function assessReachability (addrs: Addr[], init: ReachabilityInit): Reac
   const circuit = addrs.filter(a => isCircuit(a.multiaddr))
   const relays = [...new Set(circuit.map(a => relayOf(a.multiaddr)).filter((p): p is string => p != null))]
   const direct = addrs.filter(a => !isCircuit(a.multiaddr) && !isPrivate(a.multiaddr))
-  const announced = direct.filter(a => a.type === 'announce')
+  // What the owner announced counts whatever its range: they know their network (a forwarded
+  // port on a private uplink, a VPN) better than an address class does.
+  const announced = addrs.filter(a => a.type === 'announce' && !isCircuit(a.multiaddr))
   const mapped = direct.filter(a => a.type === 'ip-mapping')
   const confirmed = direct.filter(a => a.verified && a.type !== 'ip-mapping' && a.type !== 'announce')
   if (confirmed.length > 0) {

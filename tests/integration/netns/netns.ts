@@ -7,6 +7,8 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { CLI, CliProcess, NODE } from '../harness.js';
 
 /** Why the namespace tests cannot run here, or undefined when they can. */
@@ -125,6 +127,12 @@ export class NetnsLab {
     const procs = this.procs.splice(0);
     for (const p of procs) p.signal('SIGKILL');
     await Promise.allSettled(procs.map(async (p) => await p.waitForExit(10_000)));
+    // P2PW_NETNS_LOGS=<dir> keeps every process's output for debugging (run with DEBUG=libp2p:* for more).
+    const logs = process.env.P2PW_NETNS_LOGS;
+    if (logs != null) {
+      mkdirSync(logs, { recursive: true });
+      for (const p of procs) writeFileSync(path.join(logs, `${p.label}.log`), `${p.events.map((e) => JSON.stringify(e)).join('\n')}\n--- stderr ---\n${p.stderr}`);
+    }
     for (const ns of this.namespaces.splice(0).reverse()) {
       try { sh('ip', 'netns', 'del', ns); } catch { /* already gone */ }
     }
