@@ -83,6 +83,25 @@ describe.skipIf(NETNS_SKIP != null)(`behind NAT: relay, port forward, WebSockets
     seeder.signal('SIGKILL');
   }, 120_000);
 
+  it('2b: through a relay that caps data like a public one (--relay-max-data 1), chunks never flow: the fetch fails saying why', async () => {
+    const small = lab.start(relayNs, 'relay-small', ['daemon', '--relay-service', '--relay-max-data', '1', '--data-dir', await h.tempDir('nat-r2'),
+      '--api', '127.0.0.1:0', '--listen', '/ip4/0.0.0.0/tcp/4002', ...FLAGS]);
+    const smallAddr = addrOn(await small.waitFor<ReadyEvent>('ready', 30_000), '10.78.0.10');
+    const src = await model('capped');
+    // --relay names the relay to reserve on (no search for others)
+    const seeder = lab.start(home.a, 'seeder-capped', ['seed', src, '--data-dir', await h.tempDir('nat-sc'), '--bootstrap', smallAddr, '--relay', smallAddr, ...FLAGS]);
+    const ready = await seeder.waitFor<ReadyEvent>('ready', 30_000);
+    expect(ready.addrs.some((a) => a.startsWith(`${smallAddr}/p2p-circuit/`)), JSON.stringify(ready.addrs)).toBe(true);
+    const out = path.join(await h.tempDir('fetch-capped'), 'out');
+    const fetch = lab.start(home.b, 'fetch-capped', ['fetch', ready.cid, '-o', out, '--data-dir', await h.tempDir('fetch-capped-d'),
+      '--find-timeout', '8', '--bootstrap', smallAddr, ...FLAGS]);
+    const exit = await fetch.waitForExit(40_000);
+    expect(exit.code, fetch.tail()).toBe(1);
+    expect(fetch.errorLines().join('\n')).toMatch(/signalling only/);
+    seeder.signal('SIGKILL');
+    small.signal('SIGKILL');
+  }, 90_000);
+
   it('3: a seeder behind NAT A with a forwarded port and --announce is dialled directly', async () => {
     lab.forward(router.a.ns, router.a.wan, 4001, '10.78.1.2');
     const src = await model('forwarded');

@@ -1,0 +1,33 @@
+/**
+ * Relayed connections carry limits set by the relay (circuit relay v2): a p2pweights relay
+ * (--relay-service) grants GiBs and an hour, so chunks may flow through it; public relays grant
+ * go-libp2p's defaults (128 KiB, 2 minutes), enough for signalling only. A chunk stream on such
+ * a connection would be cut in the middle of the first chunk, so it is never opened there.
+ */
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { P2PNode } from './node.js'
+
+/** The least a relayed connection must allow for chunks to be worth sending over it. */
+export const MIN_RELAYED_BYTES = 64n * 1024n * 1024n
+export const MIN_RELAYED_SECONDS = 60
+
+export class RelayTooLimitedError extends Error {
+  static override name = 'RelayTooLimitedError'
+  override name = 'RelayTooLimitedError'
+}
+
+/** Whether a connection (direct, or relayed within generous limits) may carry chunks. */
+export function carriesChunks (connection: Pick<Connection, 'limits'>): boolean {
+  const limits = connection.limits
+  if (limits == null) return true
+  return (limits.bytes == null || limits.bytes >= MIN_RELAYED_BYTES) && (limits.seconds == null || limits.seconds >= MIN_RELAYED_SECONDS)
+}
+
+/** Opens `protocol` to `peer`, over a relayed connection only when its limits allow chunks. */
+export async function dialChunkStream (node: P2PNode, peer: PeerId, protocol: string, signal: AbortSignal): Promise<Stream> {
+  const connection = await node.dial(peer, { signal })
+  if (!carriesChunks(connection)) {
+    throw new RelayTooLimitedError(`the only connection to ${peer.toString()} is through a relay that allows ${String(connection.limits?.bytes ?? '?')} bytes / ${connection.limits?.seconds ?? '?'} s: signalling only, no chunks`)
+  }
+  return await connection.newStream(protocol, { signal, runOnLimitedConnection: true })
+}
