@@ -25,7 +25,10 @@ export function carriesChunks (connection: Pick<Connection, 'limits'>): boolean 
 
 /** Opens `protocol` to `peer`, over a relayed connection only when its limits allow chunks. */
 export async function dialChunkStream (node: P2PNode, peer: PeerId, protocol: string, signal: AbortSignal): Promise<Stream> {
-  const connection = await node.dial(peer, { signal })
+  // An open connection first: libp2p's dial() sees a relayed one as second best and opens
+  // another through the same relay, which the seeder refuses as a duplicate.
+  const open = node.getConnections(peer).filter(c => c.status === 'open')
+  const connection = open.find(c => c.limits == null) ?? open.find(carriesChunks) ?? await node.dial(peer, { signal })
   if (!carriesChunks(connection)) {
     throw new RelayTooLimitedError(`the only connection to ${peer.toString()} is through a relay that allows ${String(connection.limits?.bytes ?? '?')} bytes / ${connection.limits?.seconds ?? '?'} s: signalling only, no chunks`)
   }
