@@ -48,7 +48,10 @@ export function addNodeFlags (command: Command): Command {
 function collectAddr (needsPeerId: boolean): (value: string, previous: string[] | undefined) => string[] {
   return (value, previous) => {
     let ok = false
-    try { ok = !needsPeerId || multiaddr(value).getComponents().some(c => c.name === 'p2p') } catch {}
+    try {
+      const parts = multiaddr(value).getComponents()
+      ok = !needsPeerId || parts.some(c => c.name === 'p2p')
+    } catch {}
     if (!ok) throw new InvalidArgumentError(`"${value}" is not a multiaddr${needsPeerId ? ' ending in /p2p/<peer id>' : ''}, e.g. /ip4/198.51.100.7/tcp/4001${needsPeerId ? '/p2p/12D3KooW…' : ''}`)
     return [...(previous ?? []), value]
   }

@@ -32,6 +32,7 @@ import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
+import { configuredRelays } from './configured-relays.js'
 import { reachability, type ReachabilityService } from './reachability.js'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
@@ -122,11 +123,7 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
   const relays = options.relays ?? []
   // A relay, or a node whose owner announced its public address, needs no relay itself.
   const searchRelay = relays.length === 0 && options.relayService == null && announce.length === 0
-  const listen = [
-    ...(options.listen ?? DEFAULT_LISTEN),
-    ...relays.map(r => `${r}/p2p-circuit`),
-    ...(searchRelay ? ['/p2p-circuit'] : [])
-  ]
+  const listen = [...(options.listen ?? DEFAULT_LISTEN), ...(searchRelay ? ['/p2p-circuit'] : [])]
 
   return await createLibp2p({
     privateKey: options.privateKey,
@@ -173,6 +170,8 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
       autoNAT: autoNAT(),
       ...(upnp ? { upnpNAT: uPnPNAT() } : {}),
       ...(options.relayService != null ? { relay: circuitRelayServer({ reservations: relayReservations(options.relayService) }) } : {}),
+      // --relay reservations are made after start and kept (a relay that is down must not stop us).
+      ...(relays.length > 0 ? { configuredRelays: configuredRelays(relays) } : {}),
       reachability: reachability({ upnp, relayService: options.relayService != null }),
       // A service rather than plain discovery, so a fetch can listen to LAN peers alone.
       ...(options.mdns === true ? { mdns: mdns() } : {})
