@@ -16,7 +16,7 @@ const DEFAULTS = ['--no-mdns', '--no-default-bootstrap', '--json'];
 describe.skipIf(NETNS_SKIP != null)(`LAN on default flags (netns)${NETNS_SKIP != null ? ` — skipped: ${NETNS_SKIP}` : ''}`, () => {
   const h = new Harness();
   const lab = new NetnsLab();
-  let hostA: string, hostB: string, src: string, cid: string, seederAddr: string, nodeAddr: string;
+  let hostA: string, hostB: string, src: string, cid: string, seederAddr: string, nodeAddr: string, nodeDir: string;
 
   beforeAll(async () => {
     hostA = lab.ns('a');
@@ -25,7 +25,8 @@ describe.skipIf(NETNS_SKIP != null)(`LAN on default flags (netns)${NETNS_SKIP !=
     src = await h.tempDir('lan-src');
     await makeModelFolder(src, FILES, 'lan');
     // An always-on node on host B, and the seeder on host A that joined the DHT through it.
-    const node = lab.start(hostB, 'node-b', ['daemon', '--data-dir', await h.tempDir('lan-n'), '--api', '127.0.0.1:0', ...DEFAULTS]);
+    nodeDir = await h.tempDir('lan-n');
+    const node = lab.start(hostB, 'node-b', ['daemon', '--data-dir', nodeDir, '--api', '127.0.0.1:0', ...DEFAULTS]);
     nodeAddr = addrOn(await node.waitFor<ReadyEvent>('ready', 30_000), '10.77.1.2');
     const seeder = lab.start(hostA, 'seeder-a', ['seed', src, '--data-dir', await h.tempDir('lan-s'), '--bootstrap', nodeAddr, ...DEFAULTS]);
     const ready = await seeder.waitFor<ReadyEvent>('ready', 30_000);
@@ -52,6 +53,16 @@ describe.skipIf(NETNS_SKIP != null)(`LAN on default flags (netns)${NETNS_SKIP !=
   it('a fetch bootstrapped from a third node finds the seeder through the LAN DHT', async () => {
     await fetchFrom('fetch-via-node', nodeAddr);
   }, 90_000);
+
+  it('`status` says how the node is reachable, and why', async () => {
+    const status = lab.start(hostB, 'status', ['status', '--data-dir', nodeDir]);
+    expect((await status.waitForExit(20_000)).code, status.tail()).toBe(0);
+    expect(status.otherStdout.join('\n')).toMatch(/^reachable\s+lan-only: every address of this node is private/m);
+    const json = lab.start(hostB, 'status-json', ['status', '--data-dir', nodeDir, '--json']);
+    await json.waitForExit(20_000);
+    const s = json.all<CliEvent>('status')[0];
+    expect(s.reachability).toMatchObject({ state: 'lan-only', upnp: true, relayService: false, relays: [] });
+  }, 60_000);
 
   it('a fetch bootstrapped from the seeder itself asks it directly', async () => {
     const fetch = await fetchFrom('fetch-via-seeder', seederAddr);
