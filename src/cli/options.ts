@@ -42,7 +42,7 @@ export function addNodeFlags (command: Command): Command {
     .option('--relay-service', 'relay connections for peers that cannot be reached directly (costs upload and download bandwidth, twice per relayed byte)')
     .addOption(new Option('--relay-max-reservations <n>', 'with --relay-service: most peers that hold a slot at once').default(DEFAULT_RELAY_LIMITS.maxReservations).argParser(count))
     .addOption(new Option('--relay-max-duration <seconds>', 'with --relay-service: a relayed connection is closed after this long, 0 = never').default(DEFAULT_RELAY_LIMITS.durationLimit, String(DEFAULT_RELAY_LIMITS.durationLimit / 1000)).argParser(secondsOrZero))
-    .addOption(new Option('--relay-max-data <MiB>', 'with --relay-service: a relayed connection is closed after this many MiB each way, 0 = never').default(DEFAULT_RELAY_LIMITS.dataLimit / 2 ** 20).argParser(wholeOrZero))
+    .addOption(new Option('--relay-max-data <MiB>', 'with --relay-service: a relayed connection is closed after this many MiB (both directions together), 0 = never').default(DEFAULT_RELAY_LIMITS.dataLimit / 2 ** 20).argParser(wholeOrZero))
 }
 
 function collectAddr (needsPeerId: boolean): (value: string, previous: string[] | undefined) => string[] {

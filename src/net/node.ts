@@ -71,7 +71,7 @@ export interface RelayServiceLimits {
   maxReservations: number
   /** ms per relayed connection; 0 = no limit */
   durationLimit: number
-  /** bytes per relayed connection, each direction; 0 = no limit */
+  /** bytes per relayed connection, both directions together (libp2p counts one budget); 0 = no limit */
   dataLimit: number
 }
 
