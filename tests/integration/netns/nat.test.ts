@@ -55,20 +55,20 @@ describe.skipIf(NETNS_SKIP != null)(`behind NAT: relay, port forward, WebSockets
     await h.cleanup();
   });
 
-  async function model(name: string): Promise<string> {
+  async function model(name: string, size = SIZE): Promise<string> {
     const dir = path.join(await h.tempDir(`nat-${name}`), name);
-    await makeModelFolder(dir, [{ path: 'model.safetensors', size: SIZE }, { path: 'config.json', size: 321 }], name);
+    await makeModelFolder(dir, [{ path: 'model.safetensors', size }, { path: 'config.json', size: 321 }], name);
     return dir;
   }
 
-  async function fetchIn(ns: string, label: string, cid: string, src: string, args: string[]): Promise<CliProcess> {
+  async function fetchIn(ns: string, label: string, cid: string, src: string, args: string[], size = SIZE): Promise<CliProcess> {
     const out = path.join(await h.tempDir(label), 'out');
     const fetch = lab.start(ns, label, ['fetch', cid, '-o', out, '--data-dir', await h.tempDir(`${label}-d`), '--find-timeout', '45', ...args, ...FLAGS]);
     const exit = await fetch.waitForExit(60_000);
     expect(exit.code, `${fmtExit(exit)}\n${fetch.tail()}`).toBe(0);
     expect(await compareFolders(src, out)).toEqual([]);
     const done = fetch.all<CliEvent>('done')[0];
-    console.log(`${label}: ${(SIZE / 1e6 / (done.seconds as number)).toFixed(0)} MB/s (${(done.seconds as number).toFixed(2)} s for ${SIZE / MiB} MiB)`);
+    console.log(`${label}: ${(size / 1e6 / (done.seconds as number)).toFixed(0)} MB/s (${(done.seconds as number).toFixed(2)} s for ${size / MiB} MiB, discovery included)`);
     return fetch;
   }
 
@@ -102,6 +102,21 @@ describe.skipIf(NETNS_SKIP != null)(`behind NAT: relay, port forward, WebSockets
     seeder.signal('SIGKILL');
     small.signal('SIGKILL');
   }, 90_000);
+
+  it('2c: a relayed connection cut by the relay\'s data cap mid-fetch is dialled again and the fetch completes', async () => {
+    const capped = lab.start(relayNs, 'relay-80', ['daemon', '--relay-service', '--relay-max-data', '80', '--data-dir', await h.tempDir('nat-r3'),
+      '--api', '127.0.0.1:0', '--listen', '/ip4/0.0.0.0/tcp/4003', ...FLAGS]);
+    const cappedAddr = addrOn(await capped.waitFor<ReadyEvent>('ready', 30_000), '10.78.0.10');
+    const src = await model('cut', 2 * SIZE); // 96 MiB through a relay that allows 80 MiB per connection
+    const seeder = lab.start(home.a, 'seeder-cut', ['seed', src, '--data-dir', await h.tempDir('nat-scut'), '--bootstrap', cappedAddr, '--relay', cappedAddr, ...FLAGS]);
+    const ready = await seeder.waitFor<ReadyEvent>('ready', 30_000);
+    await seeder.waitFor<CliEvent>('reachability', 30_000, (e) => e.state === 'relayed');
+    const fetch = await fetchIn(home.b, 'fetch-cut', ready.cid, src, ['--bootstrap', cappedAddr], 2 * SIZE);
+    // The cap did cut the connection: the seeder was dropped once and came back.
+    expect(fetch.all<CliEvent>('peer-dropped', (e) => e.peerId === ready.peerId && e.connected === true).length).toBeGreaterThan(0);
+    seeder.signal('SIGKILL');
+    capped.signal('SIGKILL');
+  }, 120_000);
 
   it('3: a seeder behind NAT A with a forwarded port and --announce is dialled directly', async () => {
     lab.forward(router.a.ns, router.a.wan, 4001, '10.78.1.2');
