@@ -27,7 +27,10 @@ describe.skipIf(NETNS_SKIP != null)(`LAN on default flags (netns)${NETNS_SKIP !=
     // An always-on node on host B, and the seeder on host A that joined the DHT through it.
     nodeDir = await h.tempDir('lan-n');
     const node = lab.start(hostB, 'node-b', ['daemon', '--data-dir', nodeDir, '--api', '127.0.0.1:0', ...DEFAULTS]);
-    nodeAddr = addrOn(await node.waitFor<ReadyEvent>('ready', 30_000), '10.77.1.2');
+    const nodeReady = await node.waitFor<ReadyEvent>('ready', 30_000);
+    nodeAddr = addrOn(nodeReady, '10.77.1.2');
+    // the daemon listens on WebSockets by default, beside TCP
+    expect(nodeReady.addrs.some((a) => /^\/ip4\/10\.77\.1\.2\/tcp\/\d+\/ws\/p2p\//.test(a)), JSON.stringify(nodeReady.addrs)).toBe(true);
     const seeder = lab.start(hostA, 'seeder-a', ['seed', src, '--data-dir', await h.tempDir('lan-s'), '--bootstrap', nodeAddr, ...DEFAULTS]);
     const ready = await seeder.waitFor<ReadyEvent>('ready', 30_000);
     cid = ready.cid;
