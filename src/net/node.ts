@@ -22,7 +22,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, removePublicAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
@@ -146,6 +146,9 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
     connectionMonitor: { abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
+      // Tells connected peers when our addresses change (a relay reservation made, a port
+      // mapped), so a DHT server hands out the /p2p-circuit address with our provider record.
+      identifyPush: identifyPush(),
       ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
       dht: kadDHT({
         protocol: dhtProtocol,
@@ -185,7 +188,7 @@ function relayReservations (limits: RelayServiceLimits): { maxReservations: numb
   return {
     maxReservations: limits.maxReservations,
     applyDefaultLimit: true,
-    // libp2p reads 0 as "none"; a huge value stands in for "no limit" on one axis only.
+    // libp2p would take 0 literally (close at once): a huge value stands in for "no limit" on one axis.
     defaultDurationLimit: limits.durationLimit === 0 ? 2 ** 31 - 1 : limits.durationLimit,
     defaultDataLimit: BigInt(limits.dataLimit === 0 ? Number.MAX_SAFE_INTEGER : limits.dataLimit)
   }
