@@ -28,9 +28,21 @@ export async function dialChunkStream (node: P2PNode, peer: PeerId, protocol: st
   // An open connection first: libp2p's dial() sees a relayed one as second best and opens
   // another through the same relay, which the seeder refuses as a duplicate.
   const open = node.getConnections(peer).filter(c => c.status === 'open')
-  const connection = open.find(c => c.limits == null) ?? open.find(carriesChunks) ?? await node.dial(peer, { signal })
-  if (!carriesChunks(connection)) {
-    throw new RelayTooLimitedError(`the only connection to ${peer.toString()} is through a relay that allows ${String(connection.limits?.bytes ?? '?')} bytes / ${connection.limits?.seconds ?? '?'} s: signalling only, no chunks`)
+  const usable = open.find(c => c.limits == null) ?? open.find(carriesChunks)
+  if (usable != null) return await usable.newStream(protocol, { signal, runOnLimitedConnection: true })
+  // Only a too-limited relayed connection, or none: a direct route may still exist.
+  const tooLimited = open.find(c => !carriesChunks(c))
+  let connection: Connection
+  try {
+    connection = await node.dial(peer, { signal })
+  } catch (err) {
+    if (tooLimited != null) throw tooLimitedError(peer, tooLimited)
+    throw err
   }
+  if (!carriesChunks(connection)) throw tooLimitedError(peer, connection)
   return await connection.newStream(protocol, { signal, runOnLimitedConnection: true })
+}
+
+function tooLimitedError (peer: PeerId, connection: Pick<Connection, 'limits'>): RelayTooLimitedError {
+  return new RelayTooLimitedError(`the only connection to ${peer.toString()} is through a relay that allows ${String(connection.limits?.bytes ?? '?')} bytes / ${connection.limits?.seconds ?? '?'} s: signalling only, no chunks`)
 }
