@@ -48,7 +48,8 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
     checkInterval: flags.checkInterval,
     engineMetrics: metrics.libp2p,
     metrics: metrics.render,
-    onEvent: e => { if (e.event === 'warning') reporter.on(e) }
+    // Warnings, and each change in how others reach this node (a relay slot won or lost).
+    onEvent: e => { if (e.event === 'warning' || e.event === 'reachability') reporter.on(e) }
   })
   try {
     metrics.attach(running)
