@@ -1,6 +1,7 @@
 /** Flags shared by the commands that run a node, and turning them into EngineOptions. */
 import { type Command, InvalidArgumentError, Option } from 'commander'
-import { AMINO_DHT_PROTOCOL, DEFAULT_BOOTSTRAP, DEFAULT_LISTEN } from '../net/node.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { AMINO_DHT_PROTOCOL, DEFAULT_BOOTSTRAP, DEFAULT_LISTEN, DEFAULT_RELAY_LIMITS } from '../net/node.js'
 import { defaultDataDir } from '../store/data-dir.js'
 import type { EngineOptions } from '../engine/engine.js'
 
@@ -12,6 +13,16 @@ export interface NodeFlags {
   mdns: boolean
   dhtProtocol: string
   json?: boolean
+  relayService: boolean
+  relayMaxReservations: number
+  /** ms; 0 = none */
+  relayMaxDuration: number
+  /** MiB; 0 = none */
+  relayMaxData: number
+  relay?: string[]
+  announce?: string[]
+  /** false with --no-upnp */
+  upnp: boolean
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -25,6 +36,25 @@ export function addNodeFlags (command: Command): Command {
     .option('--no-mdns', 'do not look for peers on the local network')
     .addOption(new Option('--dht-protocol <protocol>', 'DHT protocol id; anything but the default makes a closed swarm').default(AMINO_DHT_PROTOCOL))
     .option('--json', 'print one JSON object per line on stdout')
+    .option('--announce <multiaddr>', 'also advertise this address, e.g. a port forwarded on the router: /ip4/<public ip>/tcp/<port>; repeatable', collectAddr(false))
+    .option('--relay <multiaddr>', 'reserve a slot on this circuit relay (full address with /p2p/<id>) so peers reach this node through it; repeatable', collectAddr(true))
+    .option('--no-upnp', 'do not ask the home router for a port mapping (UPnP)')
+    .option('--relay-service', 'relay connections for peers that cannot be reached directly (costs upload and download bandwidth, twice per relayed byte)')
+    .addOption(new Option('--relay-max-reservations <n>', 'with --relay-service: most peers that hold a slot at once').default(DEFAULT_RELAY_LIMITS.maxReservations).argParser(count))
+    .addOption(new Option('--relay-max-duration <seconds>', 'with --relay-service: a relayed connection is closed after this long, 0 = never').default(DEFAULT_RELAY_LIMITS.durationLimit, String(DEFAULT_RELAY_LIMITS.durationLimit / 1000)).argParser(secondsOrZero))
+    .addOption(new Option('--relay-max-data <MiB>', 'with --relay-service: a relayed connection is closed after this many MiB (both directions together), 0 = never').default(DEFAULT_RELAY_LIMITS.dataLimit / 2 ** 20).argParser(wholeOrZero))
+}
+
+function collectAddr (needsPeerId: boolean): (value: string, previous: string[] | undefined) => string[] {
+  return (value, previous) => {
+    let ok = false
+    try {
+      const parts = multiaddr(value).getComponents()
+      ok = !needsPeerId || parts.some(c => c.name === 'p2p')
+    } catch {}
+    if (!ok) throw new InvalidArgumentError(`"${value}" is not a multiaddr${needsPeerId ? ' ending in /p2p/<peer id>' : ''}, e.g. /ip4/198.51.100.7/tcp/4001${needsPeerId ? '/p2p/12D3KooW…' : ''}`)
+    return [...(previous ?? []), value]
+  }
 }
 
 export function engineOptions (flags: NodeFlags): Omit<EngineOptions, 'onEvent'> {
@@ -37,7 +67,13 @@ export function engineOptions (flags: NodeFlags): Omit<EngineOptions, 'onEvent'>
     listen: flags.listen,
     bootstrap,
     mdns: flags.mdns,
-    dhtProtocol: flags.dhtProtocol
+    dhtProtocol: flags.dhtProtocol,
+    announce: flags.announce,
+    relays: flags.relay,
+    upnp: flags.upnp,
+    relayService: flags.relayService
+      ? { maxReservations: flags.relayMaxReservations, durationLimit: flags.relayMaxDuration, dataLimit: flags.relayMaxData * 2 ** 20 }
+      : undefined
   }
 }
 
@@ -45,6 +81,16 @@ export function seconds (value: string): number {
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number of seconds, got "${value}"`)
   return n * 1000
+}
+
+function secondsOrZero (value: string): number {
+  return value.trim() === '0' ? 0 : seconds(value)
+}
+
+function wholeOrZero (value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number >= 0, got "${value}"`)
+  return n
 }
 
 export function mebibytes (value: string): number {

@@ -68,6 +68,7 @@ export class Reporter {
       case 'hashed': this.info(`hashed ${e.files} file(s), ${formatBytes(e.bytes)} in ${e.seconds.toFixed(1)} s${e.cached > 0 ? ` (${e.cached} from the cache)` : ''}`); break
       case 'file-done': break
       case 'name-updated': this.info(`name ${e.publisher}/${e.name} is now version ${e.version} (${e.release ?? 'withdrawn'})`); break
+      case 'reachability': this.info(`reachable: ${e.state} (${e.reason})`); break
     }
   }
 

@@ -139,6 +139,7 @@ export class Daemon implements DaemonService {
       uptime: Math.round((Date.now() - this.started) / 1000),
       connections: this.engine.node.getConnections().length,
       dhtProtocol: this.options.dhtProtocol ?? '/ipfs/kad/1.0.0',
+      reachability: this.engine.reachability(),
       models: this.entries.size,
       uploaded,
       downloaded,

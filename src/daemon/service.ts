@@ -4,6 +4,7 @@
  */
 import type { ScannedFile } from '../manifest/build.js'
 import type { Release } from '../manifest/signed.js'
+import type { ReachabilityReport } from '../net/reachability.js'
 
 export type ModelKind = 'seed' | 'fetch'
 
@@ -49,6 +50,8 @@ export interface NodeStatus {
   uptime: number
   connections: number
   dhtProtocol: string
+  /** How others reach this node: public, mapped, relayed or lan-only, and why. */
+  reachability: ReachabilityReport
   models: number
   /** Bytes since the daemon started, all models (also removed ones). */
   uploaded: number

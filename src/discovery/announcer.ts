@@ -6,6 +6,10 @@
  * A record that reached no peer is retried with backoff, and said loudly. kad-dht re-provides
  * our records itself before they expire (48 h); a watchdog warns if a CID has gone a day without
  * a successful announce, which means others may soon not find us.
+ *
+ * A node may run several DHTs (the public one and the LAN one beside it): each CID is announced
+ * to each, and retried on each, on its own, so a LAN that answers at once never hides a public
+ * DHT that has no peers yet.
  */
 import type { CID } from 'multiformats/cid'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -17,15 +21,21 @@ export interface AnnouncerInit {
   /** First retry delay after a failed announce; doubles up to maxBackoff (ms). */
   backoff?: number
   maxBackoff?: number
-  onAnnounced?: (event: { cid: string, peers: number }) => void
+  onAnnounced?: (event: { cid: string, peers: number, dht?: string }) => void
   onWarning?: (message: string) => void
 }
 
 const STALE_AFTER = 24 * 60 * 60 * 1000
 const WATCHDOG_INTERVAL = 60 * 60 * 1000
 
+type Dht = Pick<KadDHT, 'provide' | 'cancelReprovide'>
+
+/** A DHT to announce to, and the name warnings give it. */
+export interface AnnounceTarget { name: string, dht: Dht }
+
 interface Entry {
   cid: CID
+  target: AnnounceTarget
   lastSuccess: number
   timer?: NodeJS.Timeout
   backoff: number
@@ -37,7 +47,10 @@ export class Announcer {
   private readonly controller = new AbortController()
   private watchdog?: NodeJS.Timeout
 
-  constructor (private readonly dht: Pick<KadDHT, 'provide' | 'cancelReprovide'>, init: AnnouncerInit = {}) {
+  private readonly targets: AnnounceTarget[]
+
+  constructor (dhts: Dht | AnnounceTarget[], init: AnnouncerInit = {}) {
+    this.targets = Array.isArray(dhts) ? dhts : [{ name: 'the DHT', dht: dhts }]
     this.init = withDefaults({ timeout: 60_000, backoff: 5_000, maxBackoff: 10 * 60_000 }, init)
   }
 
@@ -55,27 +68,36 @@ export class Announcer {
 
   /** Announces `cid` now (in the background) and keeps it announced until withdraw(). */
   add (cid: CID): void {
-    const key = cid.toString()
-    if (this.entries.has(key) || this.controller.signal.aborted) return
-    const entry: Entry = { cid, lastSuccess: Date.now(), backoff: this.init.backoff }
-    this.entries.set(key, entry)
-    void this.announce(entry)
+    for (const target of this.targets) {
+      const key = this.key(cid, target)
+      if (this.entries.has(key) || this.controller.signal.aborted) continue
+      const entry: Entry = { cid, target, lastSuccess: Date.now(), backoff: this.init.backoff }
+      this.entries.set(key, entry)
+      void this.announce(entry)
+    }
+  }
+
+  private key (cid: CID, target: AnnounceTarget): string {
+    return this.targets.length === 1 ? cid.toString() : `${target.name} ${cid.toString()}`
   }
 
   /** Stops retrying and stops kad-dht re-providing `cid`; existing records expire in 48 h. */
   withdraw (cid: CID): void {
-    const entry = this.entries.get(cid.toString())
-    clearTimeout(entry?.timer)
-    this.entries.delete(cid.toString())
-    this.dht.cancelReprovide(cid).catch(() => {})
+    for (const target of this.targets) {
+      const key = this.key(cid, target)
+      clearTimeout(this.entries.get(key)?.timer)
+      this.entries.delete(key)
+      target.dht.cancelReprovide(cid).catch(() => {})
+    }
   }
 
   private async announce (entry: Entry): Promise<void> {
-    const key = entry.cid.toString()
+    const key = this.key(entry.cid, entry.target)
+    const cid = entry.cid.toString()
     let peers = 0
     try {
       const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.timeout)])
-      for await (const event of this.dht.provide(entry.cid, { signal })) {
+      for await (const event of entry.target.dht.provide(entry.cid, { signal })) {
         if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') peers++
       }
     } catch {
@@ -85,10 +107,10 @@ export class Announcer {
     if (peers > 0) {
       entry.lastSuccess = Date.now()
       entry.backoff = this.init.backoff
-      this.init.onAnnounced?.({ cid: key, peers })
+      this.init.onAnnounced?.({ cid, peers, ...(this.targets.length > 1 ? { dht: entry.target.name } : {}) })
       return
     }
-    this.init.onWarning?.(`announcing ${key} reached no DHT peer; others cannot find this node through the DHT yet. Retrying in ${Math.round(entry.backoff / 1000)} s (check the network and --bootstrap)`)
+    this.init.onWarning?.(`announcing ${cid} on ${entry.target.name} reached no peer; others cannot find this node through the DHT yet. Retrying in ${Math.round(entry.backoff / 1000)} s (check the network and --bootstrap)`)
     entry.timer = setTimeout(() => { void this.announce(entry) }, entry.backoff)
     entry.timer.unref()
     entry.backoff = Math.min(entry.backoff * 2, this.init.maxBackoff)
@@ -96,9 +118,9 @@ export class Announcer {
 
   private checkStale (): void {
     const now = Date.now()
-    for (const [key, entry] of this.entries) {
+    for (const entry of this.entries.values()) {
       if (now - entry.lastSuccess > STALE_AFTER) {
-        this.init.onWarning?.(`the DHT announce of ${key} is ${Math.round((now - entry.lastSuccess) / 3_600_000)} h old; provider records expire after 48 h and peers may soon not find this node`)
+        this.init.onWarning?.(`the announce of ${entry.cid.toString()} on ${entry.target.name} is ${Math.round((now - entry.lastSuccess) / 3_600_000)} h old; provider records expire after 48 h and peers may soon not find this node`)
       }
     }
   }

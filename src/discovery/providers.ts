@@ -1,14 +1,16 @@
 /**
  * Finds the peers that may hold a release: the --peer addresses the user gave, providers of the
  * CID in the DHT (asked again every `interval` while the fetch runs, since seeders come and go),
- * and peers found by mDNS on the LAN. Every candidate is reported once per search round; the
- * fetcher decides whom to use and ignores the ones it already has or has banned.
+ * peers found by mDNS on the LAN, and every connected peer that speaks the chunk protocol
+ * (want-broadcast). Every candidate is reported once per search round; the fetcher decides
+ * whom to use and ignores the ones it already has or has banned.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { CID } from 'multiformats/cid'
 import type { PeerId } from '@libp2p/interface'
 import type { P2PNode } from '../net/node.js'
+import { PROTOCOL } from '../swarm/codec.js'
 
 export interface ProviderSearchInit {
   peers?: string[]
@@ -42,6 +44,8 @@ export class ProviderSearch {
   constructor (private readonly node: P2PNode, private readonly cid: CID, private readonly init: ProviderSearchInit) {}
 
   private explicit: PeerId[] = []
+  private topology?: Promise<string>
+  private readonly onChunkPeer = (peer: PeerId): void => { if (!this.controller.signal.aborted) this.init.onPeer(peer) }
 
   async start (): Promise<void> {
     for (const { peer, addr } of (this.init.peers ?? []).map(parsePeerAddress)) {
@@ -51,6 +55,10 @@ export class ProviderSearch {
     }
     const mdns = this.node.services.mdns as EventTarget | undefined
     mdns?.addEventListener('peer', this.onMdnsPeer)
+    // Want-broadcast, as Bitswap does: every connected peer that speaks the chunk protocol
+    // (bootstrap, mDNS, DHT neighbours, relays' clients) is asked directly, beside the DHT.
+    this.topology = this.node.register(PROTOCOL, { onConnect: this.onChunkPeer, notifyOnLimitedConnection: true })
+    for (const peer of this.node.getPeers()) void this.node.peerStore.get(peer).then(p => { if (p.protocols.includes(PROTOCOL)) this.onChunkPeer(peer) }, () => {})
     void this.searchLoop()
   }
 
@@ -59,6 +67,7 @@ export class ProviderSearch {
     clearTimeout(this.timer)
     const mdns = this.node.services.mdns as EventTarget | undefined
     mdns?.removeEventListener('peer', this.onMdnsPeer)
+    void this.topology?.then(id => { this.node.unregister(id) }, () => {})
   }
 
   private async searchLoop (): Promise<void> {

@@ -11,7 +11,8 @@ import { seedFolder, type SeedOptions, type SeedResult } from './seed.js'
 import { Announcer } from '../discovery/announcer.js'
 import { fileCid } from '../manifest/manifest.js'
 import { NameService } from '../names/service.js'
-import { createNode, type NodeOptions, type P2PNode } from '../net/node.js'
+import { announceTargets, createNode, type NodeOptions, type P2PNode, type RelayServiceLimits } from '../net/node.js'
+import type { ReachabilityReport } from '../net/reachability.js'
 import { DataDir, DataDirInUseError } from '../store/data-dir.js'
 import { loadOrCreateKeyFile } from '../store/keys.js'
 import { RateLimiter } from '../swarm/rate-limiter.js'
@@ -26,6 +27,11 @@ export interface EngineOptions {
   bootstrap?: string[]
   mdns?: boolean
   dhtProtocol?: string
+  /** Reachability: see net/node.ts. */
+  announce?: string[]
+  relays?: string[]
+  relayService?: RelayServiceLimits
+  upnp?: boolean
   /** Where libp2p keeps its peer store and DHT records; in memory when absent. */
   datastore?: Datastore
   maxConnections?: number
@@ -64,7 +70,7 @@ export class Engine {
       onUpload: e => { this.stats(e.cid).uploaded += e.bytes }
     })
     if (options.downloadRate != null && options.downloadRate > 0) this.downloadLimiter = new RateLimiter(options.downloadRate)
-    this.announcer = new Announcer(node.services.dht, {
+    this.announcer = new Announcer(announceTargets(node), {
       onAnnounced: e => emit({ event: 'announced', ...e }),
       onWarning: message => emit({ event: 'warning', message })
     })
@@ -94,6 +100,10 @@ export class Engine {
         bootstrap: options.bootstrap,
         mdns: options.mdns,
         dhtProtocol: options.dhtProtocol,
+        announce: options.announce,
+        relays: options.relays,
+        relayService: options.relayService,
+        upnp: options.upnp,
         datastore: options.datastore,
         maxConnections: options.maxConnections,
         metrics: options.metrics
@@ -112,12 +122,24 @@ export class Engine {
     await this.names.start()
     await this.node.start()
     this.announcer.start()
+    this.node.addEventListener('self:peer:update', this.onSelfUpdate)
+  }
+
+  private lastReachability = ''
+  /** Says when how others reach us changes: a relay reservation made or lost, a port mapped. */
+  private readonly onSelfUpdate = (): void => {
+    const r = this.reachability()
+    const key = `${r.state} ${r.relays.join(',')}`
+    if (key === this.lastReachability) return
+    this.lastReachability = key
+    this.emit({ event: 'reachability', state: r.state, reason: r.reason, relays: r.relays })
   }
 
   /** Stops in reverse order of start; safe to call twice. */
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.node.removeEventListener('self:peer:update', this.onSelfUpdate)
     this.announcer.stop()
     await this.names.stop()
     await this.server.stop()
@@ -134,6 +156,11 @@ export class Engine {
   /** Full addresses others can dial, each ending in /p2p/<peer id>. */
   get addrs (): string[] {
     return this.node.getMultiaddrs().map(a => a.toString())
+  }
+
+  /** How others can reach this node (public, mapped, relayed, LAN only) and why. */
+  reachability (): ReachabilityReport {
+    return this.node.services.reachability.report()
   }
 
   /** Transfer counters of a release (created on first use). */

@@ -6,13 +6,14 @@
 export type EngineEvent =
   | { event: 'hashing', file: string, bytes: number, total: number }
   | { event: 'hashed', files: number, cached: number, bytes: number, seconds: number }
-  | { event: 'announced', cid: string, peers: number }
+  | { event: 'announced', cid: string, peers: number, dht?: string }
   | { event: 'warning', message: string }
   | { event: 'manifest', cid: string, name: string, publisher: string, files: number, bytes: number, path: string }
   | { event: 'progress', cid: string, bytes: number, total: number, downloaded: number, peers: number }
   | { event: 'peer-dropped', cid: string, peerId: string, reason: string, connected: boolean }
   | { event: 'file-done', cid: string, path: string, fileCid: string }
   | { event: 'name-updated', publisher: string, name: string, version: number, release: string | null }
+  | { event: 'reachability', state: string, reason: string, relays: string[] }
 
 export type EventSink = (event: EngineEvent) => void
 

@@ -9,6 +9,7 @@ import { ReleaseNotFoundError } from './errors.js'
 import { planTarget } from './fetch-target.js'
 import { rememberHashes, serveRelease } from './serve.js'
 import { ProviderSearch } from '../discovery/providers.js'
+import { dialChunkStream } from '../net/limited.js'
 import { BadSignatureError, InvalidManifestError, UntrustedPublisherError } from '../manifest/errors.js'
 import { fileCid, totalSize } from '../manifest/manifest.js'
 import { openRelease, type Release } from '../manifest/signed.js'
@@ -113,7 +114,7 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
     engine.emit({ event: 'progress', cid: key, bytes: startBytes, total, downloaded: 0, peers: 0 })
     engine.announcer.add(cid)
     const fetcher = new ChunkFetcher({
-      dial: async (peer, signal) => await engine.node.dialProtocol(peer, PROTOCOL, { signal }),
+      dial: async (peer, signal) => await dialChunkStream(engine.node, peer, PROTOCOL, signal),
       sink: download,
       startBytes,
       stallTimeout: options.stallTimeout,
@@ -216,7 +217,7 @@ async function locateRelease (
 }
 
 async function askPeer (engine: Engine, peer: PeerId, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
-  const stream = await engine.node.dialProtocol(peer, PROTOCOL, { signal })
+  const stream = await dialChunkStream(engine.node, peer, PROTOCOL, signal)
   const channel = new Channel(stream, 20_000)
   try {
     return await channel.getRelease(cid, signal)

@@ -23,7 +23,7 @@ import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
 export interface NameServiceComponents {
-  node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'contentRouting'> & { services: { dht: Pick<KadDHT, 'get' | 'put'> } }
+  node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'contentRouting'> & { services: { dht: Pick<KadDHT, 'get' | 'put'>, lanDht?: Pick<KadDHT, 'get' | 'put'> } }
   announcer: { add: (cid: CID) => void, withdraw: (cid: CID) => void }
   dataDir: string
   onWarning?: (message: string) => void
@@ -63,6 +63,12 @@ export class NameService {
   private readonly published = new Map<string, Published>()
   private timer?: NodeJS.Timeout
   private readonly stopping = new AbortController()
+
+  /** Every DHT this node is in: the public one and, beside it, the LAN DHT. */
+  private dhts (): Array<Pick<KadDHT, 'get' | 'put'>> {
+    const { dht, lanDht } = this.components.node.services
+    return lanDht != null ? [dht, lanDht] : [dht]
+  }
 
   constructor (private readonly components: NameServiceComponents, private readonly validity = DEFAULT_VALIDITY) {
     this.store = new NameStore(components.dataDir)
@@ -134,10 +140,15 @@ export class NameService {
     }
     const fromDht = async (): Promise<void> => {
       try {
-        for await (const event of this.components.node.services.dht.get(key, { signal })) {
-          if (event.name === 'VALUE') await consider(event.value)
-        }
-      } catch {} // a query that ends early (timeout, correction refused) keeps what it found
+        // Every DHT this node is in (public and LAN), at once.
+        await Promise.all(this.dhts().map(async dht => {
+          try {
+            for await (const event of dht.get(key, { signal })) {
+              if (event.name === 'VALUE') await consider(event.value)
+            }
+          } catch {} // a query that ends early (timeout, correction refused) keeps what it found
+        }))
+      } catch {}
       if (found.length > 0) setTimeout(() => early.abort(), EARLY_FINISH).unref()
     }
     const fromProviders = async (): Promise<void> => {
@@ -268,11 +279,14 @@ export class NameService {
     const key = await nameKey(root, record.name)
     this.components.announcer.add(await nameCid(root, record.name))
     let stored = 0
-    try {
-      for await (const event of this.components.node.services.dht.put(key, record.bytes, { signal: AbortSignal.any([AbortSignal.timeout(30_000), this.stopping.signal]) })) {
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
-      }
-    } catch {}
+    const signal = AbortSignal.any([AbortSignal.timeout(30_000), this.stopping.signal])
+    await Promise.all(this.dhts().map(async dht => {
+      try {
+        for await (const event of dht.put(key, record.bytes, { signal })) {
+          if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
+        }
+      } catch {}
+    }))
     if (stored === 0) {
       this.components.onWarning?.(`the name record ${formatRef(record)} version ${record.version} reached no DHT peer yet (retrying); peers that hold the release still serve it`)
       if (attempt < PUT_RETRIES && !this.stopping.signal.aborted) {

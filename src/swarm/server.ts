@@ -51,7 +51,10 @@ export class ChunkServer {
   async start (): Promise<void> {
     if (this.started) return
     await this.node.handle(PROTOCOL, (stream, connection) => { void this.serve(stream, connection) }, {
-      maxInboundStreams: this.init.maxInboundStreams
+      maxInboundStreams: this.init.maxInboundStreams,
+      // Relayed connections carry chunks too where the relay allows it (p2pweights relays do,
+      // within their data limits); public relays with tiny caps end such a connection early.
+      runOnLimitedConnection: true
     })
     this.started = true
   }

@@ -20,9 +20,9 @@ export const CLI = process.env.P2PW_TEST_CLI ?? fileURLToPath(new URL('../../dis
 const BUNDLED_NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
 export const NODE = Number(process.versions.node.split('.')[0]) >= 22 ? process.execPath : BUNDLED_NODE;
 
-/** Flags that keep every node on loopback, off mDNS, off the public DHT. */
+/** Flags that keep every node on loopback, off mDNS, off UPnP (no SSDP multicast), off the public DHT. */
 export const TEST_DHT = '/p2pweights-test/kad/1.0.0';
-export const LOCAL_ONLY = ['--no-mdns', '--no-default-bootstrap', '--dht-protocol', TEST_DHT,
+export const LOCAL_ONLY = ['--no-mdns', '--no-upnp', '--no-default-bootstrap', '--dht-protocol', TEST_DHT,
   '--listen', '/ip4/127.0.0.1/tcp/0'];
 
 export interface CliEvent { event: string; [key: string]: unknown }

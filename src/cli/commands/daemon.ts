@@ -10,6 +10,7 @@ import { loadOrCreateToken, loginUrl, removeApiFile, writeApiFile } from '../../
 import { Daemon } from '../../daemon/daemon.js'
 import { createApiServer } from '../../daemon/http/server.js'
 import { createMetrics } from '../../daemon/metrics.js'
+import { DEFAULT_LISTEN, DEFAULT_WS_LISTEN } from '../../net/node.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter } from '../reporter.js'
 import { VERSION } from '../version.js'
@@ -36,7 +37,8 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
   const reporter = new Reporter(flags.json === true)
   // An always-on node must not die of one stray promise: say it loudly and keep serving.
   process.on('unhandledRejection', err => { reporter.error(`internal error, please report it: ${(err as Error)?.stack ?? String(err)}`) })
-  const options = engineOptions(flags)
+  // The always-on node also listens on WebSockets, for peers whose firewall passes web ports only.
+  const options = { ...engineOptions(flags), listen: flags.listen ?? [...DEFAULT_LISTEN, DEFAULT_WS_LISTEN] }
   const { host, port } = parseApiAddress(flags.api)
   const metrics = createMetrics({ statfsLocation: options.dataDir })
   const running = await Daemon.start({
@@ -53,7 +55,8 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
     followInterval: flags.followInterval,
     engineMetrics: metrics.libp2p,
     metrics: metrics.render,
-    onEvent: e => { if (e.event === 'warning') reporter.on(e) }
+    // Warnings, and each change in how others reach this node (a relay slot won or lost).
+    onEvent: e => { if (e.event === 'warning' || e.event === 'reachability') reporter.on(e) }
   })
   try {
     metrics.attach(running)
@@ -63,11 +66,12 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
     try {
       await writeApiFile(options.dataDir, { url: api.url, pid: process.pid, token: true })
       const status = running.status()
-      reporter.result({ event: 'ready', peerId: status.peerId, addrs: status.addrs, api: api.url, models: status.models })
+      reporter.result({ event: 'ready', peerId: status.peerId, addrs: status.addrs, reachability: status.reachability, api: api.url, models: status.models })
       reporter.info([
         `p2pweights daemon ${VERSION}, ${status.models} model(s)`,
         `  peer      ${status.peerId}`,
         ...status.addrs.map(a => `  address   ${a}`),
+        `  reachable ${status.reachability.state}: ${status.reachability.reason}`,
         `  API       ${api.url} (token in ${options.dataDir}/api-token)`,
         'press Ctrl-C to stop'
       ].join('\n'))

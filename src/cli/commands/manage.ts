@@ -46,6 +46,7 @@ export async function status (flags: ManageFlags): Promise<void> {
     `p2pweights daemon ${s.version}, up ${s.uptime} s, API ${client.url}`,
     `peer        ${s.peerId}`,
     ...s.addrs.map(a => `address     ${a}`),
+    `reachable   ${s.reachability.state}: ${s.reachability.reason}`,
     `DHT         ${s.dhtProtocol}`,
     `connections ${s.connections} (max ${s.limits.maxConnections})`,
     `models      ${s.models}`,

@@ -58,7 +58,8 @@ export async function seed (folderArg: string | undefined, flags: SeedFlags): Pr
     reporter.stopBar()
     const cid = release.cid.toString()
     const named = release.name != null ? { name: release.name.name, version: release.name.version } : {}
-    reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs, ...named })
+    const reach = engine.reachability()
+    reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs, reachability: reach, ...named })
     if (flags.json !== true) {
       process.stdout.write(cid + '\n')
       reporter.info([
@@ -66,6 +67,7 @@ export async function seed (folderArg: string | undefined, flags: SeedFlags): Pr
         `  publisher ${release.publisher}`,
         `  peer      ${engine.peerId}`,
         ...engine.addrs.map(a => `  address   ${a}`),
+        `  reachable ${reach.state}: ${reach.reason}`,
         `fetch it with: p2pweights fetch ${cid}`,
         ...(release.name != null ? [`  or by name: p2pweights fetch ${release.name.publisher}/${release.name.name} (version ${release.name.version})`] : []),
         'press Ctrl-C to stop'

@@ -37,6 +37,7 @@ export const STATUS: NodeStatus = {
   uptime: 42,
   connections: 2,
   dhtProtocol: '/ipfs/kad/1.0.0',
+  reachability: { state: 'lan-only', reason: 'every address of this node is private or loopback', relays: [], upnp: true, relayService: false },
   models: 1,
   uploaded: 10,
   downloaded: 0,
