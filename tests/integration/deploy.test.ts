@@ -421,8 +421,14 @@ describe('deployment files', () => {
       if (!mounts.some((m) => m.target === '/models' && m.readOnly)) problems.push(`${where}: /models is not mounted read-only`);
       const api = flagValues(argv.p2pweights, ['--api'])[0]?.value ?? '127.0.0.1:7171';
       const apiPort = api.split(':').pop()!;
-      const swarmPort = /\/tcp\/(\d+)/.exec(flagValues(argv.p2pweights, ['--listen'])[0]?.value ?? '')?.[1];
-      const published = (svc.ports ?? []).map((p) => String(p).split(':').pop());
+      // Ports may be set from the environment (${VAR:-default}): check the defaults, and that
+      // the swarm port is published under the same number it listens on (the one it announces).
+      const swarmPort = /\/tcp\/(\d+)/.exec(interpolate(flagValues(argv.p2pweights, ['--listen'])[0]?.value ?? '').value)?.[1];
+      const portSpecs = (svc.ports ?? []).map((p) => interpolate(String(p)));
+      problems.push(...portSpecs.flatMap((p) => p.problems.map((x) => `${where}.ports: ${x}`)));
+      const published = portSpecs.map((p) => p.value.split(':').pop());
+      const swarmHost = portSpecs.map((p) => p.value.split(':')).find((parts) => parts.at(-1) === swarmPort)?.at(-2);
+      if (swarmPort != null && swarmHost !== swarmPort) problems.push(`${where}: swarm port ${swarmPort} is published as host port ${swarmHost}`);
       if (swarmPort == null || swarmPort === '0') problems.push(`${where}: --listen has no fixed TCP port`);
       else if (!published.includes(swarmPort)) problems.push(`${where}: swarm port ${swarmPort} is not published`);
       if (!published.includes(apiPort)) problems.push(`${where}: API port ${apiPort} is not published`);
