@@ -16,7 +16,7 @@
 # docker-compose, debootstrap, curl and jq if missing; starts its own dockerd (data root, socket
 # and containerd under a temporary folder; no default bridge; --ip-forward=false and
 # --iptables=false, so it changes no host firewall rule and no container traffic is routed off
-# this machine; container networks come from 10.213.0.0/16); builds the base image the
+# this machine; container networks come from a free 10.x/16); builds the base image the
 # Dockerfile names (node:24-bookworm-slim) locally from debootstrap plus the pinned Node binary
 # of the npm package `node`; builds the image the network-free way (APP_SOURCE=prebuilt, from a
 # host-side `npm ci --omit=dev` in ./prebuilt). Nodes use a private DHT protocol and no public
@@ -123,9 +123,16 @@ mkdir -p "$W/client"
 # The open-file limit Debian's docker.service gives the engine (LimitNOFILE=1048576): containers
 # inherit it, and the compose file's `ulimits: nofile: 65536` cannot exceed it.
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Container networks: a private 10.x/16 no route of this host uses yet (another run may hold one).
+pool=
+for _ in $(seq 20); do
+  octet=$((200 + RANDOM % 50))
+  { ip -4 route; ip -4 addr; } 2>/dev/null | grep -q -E "(^|[ /])10\.$octet\." || { pool="10.$octet.0.0/16"; break; }
+done
+[ -n "$pool" ] || fail "no free 10.x/16 for container networks"
 dockerd --data-root "$W/root" --exec-root "$W/exec" --pidfile "$W/dockerd.pid" -H "$DOCKER_HOST" \
   --storage-driver overlay2 --bridge none --iptables=false --ip-forward=false --ip-masq=false \
-  --default-address-pool base=10.213.0.0/16,size=24 >"$W/dockerd.log" 2>&1 &
+  --default-address-pool "base=$pool,size=24" >"$W/dockerd.log" 2>&1 &
 dockerd_pid=$!
 deadline=$((SECONDS + 60))
 until "$DOCKER" version >/dev/null 2>&1; do
@@ -135,7 +142,7 @@ until "$DOCKER" version >/dev/null 2>&1; do
   fi
   sleep 0.5
 done
-say "engine $("$DOCKER" version -f '{{.Server.Version}}'), compose: $("${COMPOSE[@]}" version --short 2>/dev/null || "${COMPOSE[@]}" version | head -n 1)"
+say "engine $("$DOCKER" version -f '{{.Server.Version}}'), networks from $pool, compose: $("${COMPOSE[@]}" version --short 2>/dev/null || "${COMPOSE[@]}" version | head -n 1)"
 
 # ---- the base image: a local stand-in for the one the Dockerfile names -------------------------
 mapfile -t bases < <(awk 'toupper($1) == "FROM" && $2 !~ /^\$/ { print $2 }' Dockerfile | sort -u)
@@ -246,11 +253,22 @@ api() { curl -sS -f -m "${API_TIMEOUT:-10}" -H "Authorization: Bearer $TOKEN" -H
 api "$API/api/v1/models" | jq -e 'length == 0' >/dev/null || fail "the token does not open the API"
 [ "$(curl -s -m 10 "$API/healthz" | jq -r .ok)" = true ] || fail "/healthz without a token"
 
+# Seeded as the README says (the CLI in the container hands it to the daemon), then the API,
+# with the token, knows it and answers a second seed of the folder with the same model.
+nas exec -T p2pweights p2pweights seed /models/test-model --data-dir /data >"$W/exec-seed.log" 2>&1 ||
+  { cat "$W/exec-seed.log" >&2; fail "compose exec … p2pweights seed /models/test-model failed"; }
 seeded=$(API_TIMEOUT=120 api -X POST -d '{"folder":"/models/test-model"}' "$API/api/v1/seeds") || fail "POST /api/v1/seeds failed"
 CID=$(jq -r .cid <<<"$seeded")
 jq -e --argjson b "$model_bytes" '.state == "seeding" and .kind == "seed" and .path == "/models/test-model" and .bytes == $b' <<<"$seeded" >/dev/null ||
   fail "the seed is not served in place: $seeded"
+api "$API/api/v1/models" | jq -e 'length == 1' >/dev/null || fail "the folder was seeded twice: $(api "$API/api/v1/models")"
+grep -q -F "$CID" "$W/exec-seed.log" || fail "compose exec … seed did not print $CID: $(cat "$W/exec-seed.log")"
+nas exec -T p2pweights p2pweights ls --data-dir /data --json | jq -e --arg c "$CID" 'any(.models[]; .cid == $c)' >/dev/null ||
+  fail "compose exec … p2pweights ls does not list $CID"
 say "seeding $CID from /models/test-model ($model_bytes bytes)"
+# Read-only for root in the container too: the mount, not only the file modes, protects it.
+if ro=$("$DOCKER" exec -u 0 "$C" touch /models/test-model/probe 2>&1); then fail "/models is writable in the container"; fi
+grep -q -i 'read-only' <<<"$ro" || fail "/models refused a write for another reason: $ro"
 snapshot_models >"$W/models.after"
 cmp -s "$W/models.before" "$W/models.after" || fail "the read-only model folder changed: $(diff "$W/models.before" "$W/models.after" | head -n 5)"
 data_bytes=$(du -sb "$NAS/data" | cut -f1)
