@@ -19,13 +19,15 @@
 # this machine; container networks come from a free 10.x/16); builds the base image the
 # Dockerfile names (node:24-bookworm-slim) locally from debootstrap plus the pinned Node binary
 # of the npm package `node`; builds the image the network-free way (APP_SOURCE=prebuilt, from a
-# host-side `npm ci --omit=dev` in ./prebuilt). Nodes use a private DHT protocol and no public
+# host-side `npm ci --omit=dev` in ./prebuilt, with dist/ as it is: `npm test` builds it first;
+# run `npm run build` before running this script alone). Nodes use a private DHT protocol and no public
 # bootstrap peers; the only network is the engine's bridges and the host's loopback.
 # It removes everything it made (containers, images, volumes, networks, dockerd, its folders,
 # ./prebuilt), also when a check fails or it is interrupted. Every wait is bounded.
 #
 # Exit status: 0 all checks passed; 1 a check failed; 77 skipped (the reason is printed: not
 # root, P2PW_SKIP_DOCKER=1, or no Docker engine could be installed or started).
+# Takes about 4-5 minutes with the base image cached, 8-9 without (debootstrap), on 2 cores.
 # Environment: P2PW_DOCKER_CACHE (folder for the base image tarball, default ./tmp/docker-cache;
 # set it empty to build the base afresh and keep nothing), P2PW_DEBIAN_MIRROR (default: the
 # first Debian archive in /etc/apt/sources*).
