@@ -199,7 +199,8 @@ const DEMO = ['bootstrap', 'seeder', 'fetcher'];
 interface Instruction { op: string; args: string; line: number }
 interface Stage { name?: string; from: string; instructions: Instruction[] }
 
-function parseDockerfile(text: string): Stage[] {
+/** Stages in order; `globals` gets the ARGs declared before the first FROM, with their defaults. */
+function parseDockerfile(text: string, globals = new Map<string, string>()): Stage[] {
   const stages: Stage[] = [];
   const logical: Array<{ text: string; line: number }> = [];
   let buf = '';
@@ -222,6 +223,9 @@ function parseDockerfile(text: string): Stage[] {
       stages.push({ from, name, instructions: [] });
     } else if (stages.length > 0) {
       stages[stages.length - 1].instructions.push(ins);
+    } else if (ins.op === 'ARG') {
+      const [, name, value] = /^(\w+)(?:=(\S*))?/.exec(ins.args) ?? [];
+      if (name != null) globals.set(name, value ?? '');
     }
   }
   return stages;
@@ -417,8 +421,14 @@ describe('deployment files', () => {
       if (!mounts.some((m) => m.target === '/models' && m.readOnly)) problems.push(`${where}: /models is not mounted read-only`);
       const api = flagValues(argv.p2pweights, ['--api'])[0]?.value ?? '127.0.0.1:7171';
       const apiPort = api.split(':').pop()!;
-      const swarmPort = /\/tcp\/(\d+)/.exec(flagValues(argv.p2pweights, ['--listen'])[0]?.value ?? '')?.[1];
-      const published = (svc.ports ?? []).map((p) => String(p).split(':').pop());
+      // Ports may be set from the environment (${VAR:-default}): check the defaults, and that
+      // the swarm port is published under the same number it listens on (the one it announces).
+      const swarmPort = /\/tcp\/(\d+)/.exec(interpolate(flagValues(argv.p2pweights, ['--listen'])[0]?.value ?? '').value)?.[1];
+      const portSpecs = (svc.ports ?? []).map((p) => interpolate(String(p)));
+      problems.push(...portSpecs.flatMap((p) => p.problems.map((x) => `${where}.ports: ${x}`)));
+      const published = portSpecs.map((p) => p.value.split(':').pop());
+      const swarmHost = portSpecs.map((p) => p.value.split(':')).find((parts) => parts.at(-1) === swarmPort)?.at(-2);
+      if (swarmPort != null && swarmHost !== swarmPort) problems.push(`${where}: swarm port ${swarmPort} is published as host port ${swarmHost}`);
       if (swarmPort == null || swarmPort === '0') problems.push(`${where}: --listen has no fixed TCP port`);
       else if (!published.includes(swarmPort)) problems.push(`${where}: swarm port ${swarmPort} is not published`);
       if (!published.includes(apiPort)) problems.push(`${where}: API port ${apiPort} is not published`);
@@ -445,7 +455,8 @@ describe('deployment files', () => {
   });
 
   it('Dockerfile: non-root node 24 image, CMD flags exist, health check, ports, build context', () => {
-    const stages = parseDockerfile(readFileSync(repo('Dockerfile'), 'utf8'));
+    const globalArgs = new Map<string, string>();
+    const stages = parseDockerfile(readFileSync(repo('Dockerfile'), 'utf8'), globalArgs);
     const image = stages[stages.length - 1];
     const ops = (op: string): Instruction[] => image.instructions.filter((i) => i.op === op);
     const problems: string[] = [];
@@ -459,8 +470,20 @@ describe('deployment files', () => {
     const pkg = JSON.parse(readFileSync(repo('package.json'), 'utf8')) as { bin: Record<string, string> };
     const src = imageSource(image, entrypoint[1] ?? '');
     expect(src?.stage, 'the CLI comes from the build stage').toBeDefined();
-    const build = stages.find((s) => s.name === src?.stage)!;
-    expect(build, `stage ${src?.stage}`).toBeDefined();
+    // That stage is an alias, `FROM ${APP_SOURCE} AS app`: the build stage by default, or the
+    // prebuilt one (the network-free path); both must fill the same /app.
+    const alias = stages.find((s) => s.name === src?.stage)!;
+    expect(alias, `stage ${src?.stage}`).toBeDefined();
+    expect(alias.instructions, 'the alias stage only picks a source').toEqual([]);
+    const sourceArg = /^\$\{?(\w+)\}?$/.exec(alias.from)?.[1];
+    expect(sourceArg, `FROM ${alias.from}: a build argument`).toBeDefined();
+    expect(globalArgs.get(sourceArg!), `${sourceArg} defaults to the stage that compiles with npm ci`).toBe('build');
+    const build = stages.find((s) => s.name === globalArgs.get(sourceArg!))!;
+    expect(build, 'stage build').toBeDefined();
+    const prebuilt = stages.find((s) => s.name === 'prebuilt');
+    expect(prebuilt, 'a prebuilt stage for builds without network').toBeDefined();
+    expect(prebuilt!.instructions.filter((i) => i.op === 'RUN'), 'the prebuilt stage runs nothing').toEqual([]);
+    expect(copies(prebuilt!).flatMap((c) => c.sources)).toEqual(expect.arrayContaining(['package.json', 'prebuil[t]/']));
     // The build stage compiles src/ into dist/ (tsconfig outDir) in its WORKDIR: the bin is there.
     const tsconfig = JSON.parse(readFileSync(repo('tsconfig.json'), 'utf8')) as { compilerOptions: { outDir: string } };
     const buildWorkdir = build.instructions.filter((i) => i.op === 'WORKDIR').at(-1)?.args ?? '/';
@@ -506,12 +529,19 @@ describe('deployment files', () => {
     for (const stage of stages) {
       for (const c of copies(stage).filter((x) => x.from == null)) {
         for (const s of c.sources) {
-          if (!existsSync(repo(s))) problems.push(`COPY ${s}: not in the repo`);
-          if (dockerIgnored(ignore, s.replace(/\/$/, ''))) problems.push(`COPY ${s}: excluded by .dockerignore`);
+          // A glob may match nothing by design (prebuil[t]/ is made only for the network-free path).
+          const glob = /[[*?]/.test(s);
+          const literal = s.replace(/\[(.)\]/g, '$1').replace(/\/$/, '');
+          if (!glob && !existsSync(repo(s))) problems.push(`COPY ${s}: not in the repo`);
+          if (dockerIgnored(ignore, glob ? `${literal}/package.json` : literal)) problems.push(`COPY ${s}: excluded by .dockerignore`);
         }
       }
     }
     expect(dockerIgnored(ignore, 'src/cli/main.ts')).toBe(false);
+    // The network-free path's install goes in whole, nested node_modules included.
+    for (const inside of ['prebuilt/dist/cli/main.js', 'prebuilt/node_modules/libp2p/package.json', 'prebuilt/node_modules/a/node_modules/b/index.js']) {
+      expect(dockerIgnored(ignore, inside), `.dockerignore lets ${inside} in`).toBe(false);
+    }
     for (const out of ['node_modules', 'node_modules/x/index.js', 'dist/cli/main.js', '.git/HEAD', 'data/peer.key',
       'models/big/model.safetensors', 'demo/model/config.json', 'tests/integration/deploy.test.ts', 'tmp/x', 'src/node_modules/y']) {
       expect(dockerIgnored(ignore, out), `.dockerignore keeps ${out} out of the build context`).toBe(true);
