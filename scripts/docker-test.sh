@@ -225,14 +225,14 @@ PROTO=/p2pweights-docker-test/kad/1.0.0
 export P2PWEIGHTS_PORT P2PWEIGHTS_API_PORT
 P2PWEIGHTS_PORT=$(free_port)
 P2PWEIGHTS_API_PORT=$(free_port)
-# The test's only change to the service: a private DHT and no public bootstrap peers (the
-# command is the compose file's own, with two flags added).
+# The test's only change to the service: a private DHT, no public bootstrap peers and no UPnP
+# router search (the command is the compose file's own, with these flags added).
 "$NODE" --input-type=module -e '
   import { readFileSync, writeFileSync } from "node:fs"
   import { parse } from "yaml"
   const [file, out, proto] = process.argv.slice(1)
   const compose = parse(readFileSync(file, "utf8"), { merge: true })
-  const command = [...compose.services.p2pweights.command, "--no-default-bootstrap", "--dht-protocol", proto]
+  const command = [...compose.services.p2pweights.command, "--no-default-bootstrap", "--no-upnp", "--dht-protocol", proto]
   writeFileSync(out, JSON.stringify({ services: { p2pweights: { command } } }, null, 2))
 ' "$NAS/docker-compose.yml" "$NAS/test-override.json" "$PROTO"
 echo "-p p2pwnas --project-directory $NAS -f $NAS/docker-compose.yml -f $NAS/test-override.json" >"$W/nas.project"
