@@ -36,7 +36,7 @@ const BUNDLED_NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.m
 const NODE = Number(process.versions.node.split('.')[0]) >= 22 ? process.execPath : BUNDLED_NODE
 const GiB = 1024 ** 3
 const HEADER = 64 * 1024
-const NET_FLAGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-default-bootstrap',
+const NET_FLAGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-upnp', '--no-default-bootstrap',
   '--dht-protocol', '/p2pweights-bench/kad/1.0.0']
 const READY_TIMEOUT = 120_000
 const SEED_TIMEOUT = 15 * 60_000

@@ -26,7 +26,7 @@ const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
 const BUNDLED_NODE = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url))
 const NODE = Number(process.versions.node.split('.')[0]) >= 22 ? process.execPath : BUNDLED_NODE
 const MiB = 1024 * 1024
-const NET_FLAGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-default-bootstrap', '--dht-protocol', '/p2pweights-bench/kad/1.0.0']
+const NET_FLAGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-upnp', '--no-default-bootstrap', '--dht-protocol', '/p2pweights-bench/kad/1.0.0']
 
 const { values: opts } = parseArgs({ options: { mib: { type: 'string', default: '512' }, runs: { type: 'string', default: '3' }, client: { type: 'string', default: 'curl' } } })
 const SIZE = Number(opts.mib) * MiB

@@ -29,7 +29,7 @@ const RAW = fileURLToPath(new URL('./raw-throughput.mjs', import.meta.url))
 const MiB = 1024 ** 2
 const GiB = 1024 ** 3
 const BLOCK_SIZE = 64 * MiB
-const NET_FLAGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-default-bootstrap',
+const NET_FLAGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-upnp', '--no-default-bootstrap',
   '--dht-protocol', '/p2pweights-bench/kad/1.0.0', '--json']
 const STOP_GRACE_MS = 10_000
 

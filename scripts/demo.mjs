@@ -15,7 +15,7 @@ const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
 const args = process.argv.slice(2)
 const mib = Number(args[args.indexOf('--mib') + 1] ?? 0) || 96
 const keep = args.includes('--keep')
-const NET = ['--no-mdns', '--no-default-bootstrap', '--dht-protocol', '/p2pweights-demo/kad/1.0.0', '--listen', '/ip4/127.0.0.1/tcp/0', '--json']
+const NET = ['--no-mdns', '--no-upnp', '--no-default-bootstrap', '--dht-protocol', '/p2pweights-demo/kad/1.0.0', '--listen', '/ip4/127.0.0.1/tcp/0', '--json']
 const children = []
 
 function run (argv) {

@@ -442,7 +442,7 @@ describe('deployment files', () => {
       const svc = compose.services[name];
       expect(svc?.profiles ?? [], `${name} is in the demo profile`).toContain('demo');
       const { p2pweights, own } = serviceArgv(svc);
-      expect(p2pweights, `${name} stays off the public DHT`).toEqual(expect.arrayContaining(['--no-default-bootstrap', '--no-mdns', '--dht-protocol']));
+      expect(p2pweights, `${name} stays off the public DHT`).toEqual(expect.arrayContaining(['--no-default-bootstrap', '--no-mdns', '--no-upnp', '--dht-protocol']));
       expect(flagValues(p2pweights, ['--dht-protocol'])[0]?.value).not.toBe('/ipfs/kad/1.0.0');
       expect(flagValues(p2pweights, ['--bootstrap']), `${name} gets its bootstrap from the entrypoint, not a fixed peer id`).toEqual([]);
       if (name !== 'bootstrap') expect(own).toContain('--bootstrap-from');

@@ -68,7 +68,7 @@ describe('partial fetch and the Hugging Face cache', () => {
     // ---- --hf-cache DIR: blobs, relative links, refs/main
     const cacheDir = await h.tempDir('hf-cache');
     const dataF = await h.tempDir('data-f');
-    const toCache = h.start('fetch-cache', ['fetch', cid, '--hf-cache', cacheDir, '--data-dir', dataF, '--json', '--no-mdns', '--no-default-bootstrap',
+    const toCache = h.start('fetch-cache', ['fetch', cid, '--hf-cache', cacheDir, '--data-dir', dataF, '--json', '--no-mdns', '--no-upnp', '--no-default-bootstrap',
       '--dht-protocol', '/p2pweights-test/kad/1.0.0', '--listen', '/ip4/127.0.0.1/tcp/0', '--peer', peer]);
     expect((await toCache.waitForExit(60_000)).code, toCache.tail()).toBe(0);
     const commit = commitOf(cid);
@@ -80,7 +80,7 @@ describe('partial fetch and the Hugging Face cache', () => {
     const shard = files[2];
     await fs.rm(path.join(cacheDir, ENTRY, 'blobs', sha256Hex(shard.bytes)));
     await fs.rm(path.join(cacheDir, ENTRY, 'snapshots', commit, 'config.json'));
-    const again = h.start('fetch-cache-2', ['fetch', cid, '--hf-cache', cacheDir, '--data-dir', dataF, '--json', '--no-mdns', '--no-default-bootstrap',
+    const again = h.start('fetch-cache-2', ['fetch', cid, '--hf-cache', cacheDir, '--data-dir', dataF, '--json', '--no-mdns', '--no-upnp', '--no-default-bootstrap',
       '--dht-protocol', '/p2pweights-test/kad/1.0.0', '--listen', '/ip4/127.0.0.1/tcp/0', '--peer', peer]);
     expect((await again.waitForExit(60_000)).code, again.tail()).toBe(0);
     await expectCacheEntry(cacheDir, commit, files);
@@ -90,7 +90,7 @@ describe('partial fetch and the Hugging Face cache', () => {
     // ---- seed --hf-cache DIR org/name: the snapshot, its links into blobs/ allowed
     await seeder.proc.signal('SIGTERM');
     await seeder.proc.waitForExit(15_000);
-    const reseed = h.start('reseed', ['seed', '--hf-cache', cacheDir, REPO, '--data-dir', await h.tempDir('data-r'), '--json', '--no-mdns',
+    const reseed = h.start('reseed', ['seed', '--hf-cache', cacheDir, REPO, '--data-dir', await h.tempDir('data-r'), '--json', '--no-mdns', '--no-upnp',
       '--no-default-bootstrap', '--dht-protocol', '/p2pweights-test/kad/1.0.0', '--listen', '/ip4/127.0.0.1/tcp/0']);
     const ready = await reseed.waitFor<any>('ready', 30_000);
     const out2 = await h.tempDir('out2');
@@ -112,7 +112,7 @@ describe('partial fetch and the Hugging Face cache', () => {
     const peer = localAddr(seeder.ready);
     const cacheDir = await h.tempDir('hf-cache');
     const dataF = await h.tempDir('data-f');
-    const args = ['fetch', seeder.ready.cid, '--hf-cache', cacheDir, '--data-dir', dataF, '--json', '--no-mdns', '--no-default-bootstrap',
+    const args = ['fetch', seeder.ready.cid, '--hf-cache', cacheDir, '--data-dir', dataF, '--json', '--no-mdns', '--no-upnp', '--no-default-bootstrap',
       '--dht-protocol', '/p2pweights-test/kad/1.0.0', '--listen', '/ip4/127.0.0.1/tcp/0', '--peer', peer];
     const first = h.start('fetch-1', args);
     await first.waitFor<ProgressEvent>('progress', 45_000, (e) => e.bytes >= total / 4);
@@ -148,7 +148,7 @@ describe('partial fetch and the Hugging Face cache', () => {
     await fs.writeFile(path.join(root, 'blobs', 'a'.repeat(64)), '{}');
     await fs.symlink(`../../blobs/${'a'.repeat(64)}`, path.join(root, 'snapshots', commit, 'config.json'));
     await fs.symlink(path.join(secretDir, 'publisher.key'), path.join(root, 'snapshots', commit, 'tokenizer.model'));
-    const proc = await h.run('seed', ['seed', '--hf-cache', cacheDir, REPO, '--data-dir', await h.tempDir('data'), '--json', '--no-mdns',
+    const proc = await h.run('seed', ['seed', '--hf-cache', cacheDir, REPO, '--data-dir', await h.tempDir('data'), '--json', '--no-mdns', '--no-upnp',
       '--no-default-bootstrap', '--dht-protocol', '/p2pweights-test/kad/1.0.0', '--listen', '/ip4/127.0.0.1/tcp/0'], 30_000);
     expect(proc.exitInfo?.code).toBe(1);
     expect(proc.stderr).toMatch(/tokenizer\.model .*symlink to .*publisher\.key, outside the folder/);
