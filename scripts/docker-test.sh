@@ -289,7 +289,7 @@ data_bytes=$(du -sb "$NAS/data" | cut -f1)
 PEER=$(api "$API/api/v1/status" | jq -r .peerId)
 phase "a host peer fetches $CID through 127.0.0.1:$P2PWEIGHTS_PORT"
 timeout 180 "$NODE" dist/cli/main.js fetch "$CID" --json --no-daemon --data-dir "$W/host-peer" -o "$W/host-fetched" \
-  --listen /ip4/127.0.0.1/tcp/0 --no-mdns --no-default-bootstrap --dht-protocol "$PROTO" \
+  --listen /ip4/127.0.0.1/tcp/0 --no-mdns --no-upnp --no-default-bootstrap --dht-protocol "$PROTO" \
   --bootstrap "/ip4/127.0.0.1/tcp/$P2PWEIGHTS_PORT/p2p/$PEER" >"$W/host-fetch.log" 2>&1 ||
   { tail -n 5 "$W/host-fetch.log" >&2; fail "the host peer could not fetch through the published swarm port"; }
 diff -r "$MODEL" "$W/host-fetched" >/dev/null || fail "the host peer's bytes differ from the model"
