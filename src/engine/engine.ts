@@ -3,6 +3,8 @@
  * announcer and the registry of what this node serves, starts them in order and stops them in
  * reverse. The CLI and the daemon are thin shells over seed(), fetch() and unseed().
  */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
 import { InvalidCidError } from './errors.js'
@@ -13,6 +15,8 @@ import { fileCid } from '../manifest/manifest.js'
 import { createNode, type NodeOptions, type P2PNode } from '../net/node.js'
 import { DataDir, DataDirInUseError } from '../store/data-dir.js'
 import { loadOrCreateKeyFile } from '../store/keys.js'
+import { writeFileAtomic } from '../store/atomic.js'
+import { BanList } from '../swarm/policy/ban-list.js'
 import { RateLimiter } from '../swarm/rate-limiter.js'
 import { ChunkServer } from '../swarm/server.js'
 import type { EventSink, TransferStats } from './events.js'
@@ -50,6 +54,8 @@ export class Engine {
   readonly sources = new Map<string, ServedSource>()
   readonly announcer: Announcer
   readonly downloadLimiter?: RateLimiter
+  /** Peers banned by earlier fetches (decaying), kept across fetches and restarts. */
+  banList = new BanList()
   private readonly transfer = new Map<string, TransferStats>()
   private readonly server: ChunkServer
   private stopped = false
@@ -97,6 +103,7 @@ export class Engine {
   }
 
   async start (): Promise<void> {
+    if (this.ownsDataDir) this.banList = new BanList({}, await readFile(this.banListPath, 'utf8').then(t => JSON.parse(t), () => undefined))
     await this.server.start()
     await this.node.start()
     this.announcer.start()
@@ -111,7 +118,14 @@ export class Engine {
     await this.node.stop()
     await Promise.all([...this.sources.values()].map(async s => await s.close?.()))
     this.sources.clear()
-    if (this.ownsDataDir) await this.dataDir.unlock()
+    if (this.ownsDataDir) {
+      if (this.banList.size > 0) await writeFileAtomic(this.banListPath, JSON.stringify(this.banList), 0o600).catch(() => {})
+      await this.dataDir.unlock()
+    }
+  }
+
+  private get banListPath (): string {
+    return join(this.dataDir.root, 'bans.json')
   }
 
   get peerId (): string {

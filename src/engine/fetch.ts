@@ -98,6 +98,8 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       giveUpAfter: findTimeout,
       streamsPerPeer: options.streamsPerPeer,
       rateLimiter: engine.downloadLimiter,
+      banList: engine.banList,
+      addressOf: peer => engine.node.getConnections(peer)[0]?.remoteAddr.toString(),
       onProgress: p => {
         stats.chunksVerified++
         stats.downloaded += p.downloaded - downloadedBefore

@@ -162,6 +162,15 @@ export class Harness {
     return proc;
   }
 
+  /** Start a test script under tests/ (Node strips its types), e.g. the malicious peer. */
+  startScript(label: string, script: string, args: string[]): CliProcess {
+    const file = fileURLToPath(new URL(script, import.meta.url));
+    const child = spawn(NODE, ['--no-warnings', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const proc = new CliProcess(label, child);
+    this.procs.push(proc);
+    return proc;
+  }
+
   /** Start a short-lived command and wait for it to exit. */
   async run(label: string, args: string[], timeoutMs: number): Promise<CliProcess> {
     const proc = this.start(label, args);
