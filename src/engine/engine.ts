@@ -137,6 +137,11 @@ export class Engine {
     return this.node.getMultiaddrs().map(a => a.toString())
   }
 
+  /** A peer uploaded verified chunk bytes to us: it earns an unchoke slot (reciprocity). */
+  receivedFrom (peer: string, bytes: number): void {
+    this.server.received(peer, bytes)
+  }
+
   /** Transfer counters of a release (created on first use). */
   stats (cid: string): TransferStats {
     let stats = this.transfer.get(cid)

@@ -100,6 +100,7 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       rateLimiter: engine.downloadLimiter,
       banList: engine.banList,
       addressOf: peer => engine.node.getConnections(peer)[0]?.remoteAddr.toString(),
+      onChunk: (_chunk, peer, bytes) => engine.receivedFrom(peer, bytes),
       onProgress: p => {
         stats.chunksVerified++
         stats.downloaded += p.downloaded - downloadedBefore

@@ -101,8 +101,9 @@ export function decodeRequest (body: Uint8ArrayList): Request {
   throw new ProtocolError(`unknown request type ${type}`)
 }
 
-export function encodeRelease (release: Uint8Array): Uint8Array {
-  return frame(MessageType.Release, release)
+/** The release frame as a header plus the release bytes themselves (no copy per request). */
+export function encodeRelease (release: Uint8Array): Uint8ArrayList {
+  return new Uint8ArrayList(header(MessageType.Release, release.length), release)
 }
 
 export function encodeHave (bitfield: Uint8Array | 'all'): Uint8Array {
@@ -112,12 +113,16 @@ export function encodeHave (bitfield: Uint8Array | 'all'): Uint8Array {
   return frame(MessageType.Have, body)
 }
 
+function header (type: MessageType, bodyLength: number): Uint8Array {
+  const out = new Uint8Array(varint.encodingLength(bodyLength + 1) + 1)
+  varint.encodeUint8Array(bodyLength + 1, out, 0)
+  out[out.length - 1] = type
+  return out
+}
+
 /** The chunk frame as a header plus the data itself, so the data is not copied. */
 export function encodeChunk (data: Uint8Array): Uint8ArrayList {
-  const header = new Uint8Array(varint.encodingLength(data.length + 1) + 1)
-  varint.encodeUint8Array(data.length + 1, header, 0)
-  header[header.length - 1] = MessageType.Chunk
-  return new Uint8ArrayList(header, data)
+  return new Uint8ArrayList(header(MessageType.Chunk, data.length), data)
 }
 
 export function encodeError (code: ErrorCode, reason: string): Uint8Array {

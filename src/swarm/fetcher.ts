@@ -68,7 +68,7 @@ export interface FetcherInit {
   /** The remote address of a connected peer (for address-prefix bans). */
   addressOf?: (peer: PeerId) => string | undefined
   /** Each chunk verified in this fetch (so the server can push HAVE updates). */
-  onChunk?: (chunk: number, peer: string) => void
+  onChunk?: (chunk: number, peer: string, bytes: number) => void
   onProgress?: (progress: FetchProgress) => void
   onPeerDropped?: (event: { peerId: string, reason: string, banned: boolean, connected: boolean }) => void
 }
@@ -230,7 +230,7 @@ export class ChunkFetcher {
         this.downloaded += bytes
         this.fromPeers[peer] = (this.fromPeers[peer] ?? 0) + bytes
         this.lastProgress = Date.now()
-        this.init.onChunk?.(chunk, peer)
+        this.init.onChunk?.(chunk, peer, bytes)
         this.init.onProgress?.({ bytes: this.init.startBytes + this.downloaded, total: this.totalBytes, downloaded: this.downloaded, peers: this.sessions.size })
       }
     } catch (err: any) {

@@ -1,8 +1,11 @@
 /**
  * The serving side of the chunk protocol. Answers GET_RELEASE, GET_HAVE and GET_CHUNK from any
  * registered ChunkSource. Everything a peer can make us do is bounded: request size, streams per
- * connection, uploads in flight across all peers (and so memory), idle time between requests,
- * and time to drain a response to a peer that stopped reading.
+ * connection, uploads in flight across all peers (and so memory) and per peer, idle time between
+ * requests, and progress while a response drains: a peer that stops reading (withholds yamux
+ * window updates) loses the stream and its upload slot within `readTimeout`. Upload slots are
+ * shared fairly (UploadSlots) and go only to unchoked peers (policy/choker.ts): others get
+ * "busy" at once.
  */
 import { byteStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -10,7 +13,8 @@ import {
   PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode, ProtocolError,
   decodeRequest, encodeChunk, encodeError, encodeHave, encodeRelease, readFrame, type Request
 } from './codec.js'
-import { Semaphore } from './semaphore.js'
+import { Choker, type ChokerInit } from './policy/choker.js'
+import { UploadSlots } from './upload-slots.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { ChunkSource } from '../store/chunk-source.js'
 import { withDefaults } from '../util/defaults.js'
@@ -23,6 +27,12 @@ export interface ChunkServerInit {
   maxInboundStreams?: number
   /** Chunk reads and sends in flight across all peers; bounds upload memory to this × chunk size. */
   maxUploads?: number
+  /** Uploads in flight for any one peer (its streams beyond this wait). */
+  maxUploadsPerPeer?: number
+  /** Abort a stream whose peer takes no bytes of a response for this long (ms). */
+  readTimeout?: number
+  /** Unchoke slots (reciprocity); absent: BitTorrent's 4 + 1 optimistic. */
+  choker?: ChokerInit
   /** Close a stream after this long without a request. */
   idleTimeout?: number
   /** Abort a stream whose peer does not take a response within this long. */
@@ -37,15 +47,17 @@ export interface SourceLookup {
 }
 
 export class ChunkServer {
-  private readonly uploads: Semaphore
-  private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'rateLimiter'>> & ChunkServerInit
+  private readonly uploads: UploadSlots
+  readonly choker: Choker
+  private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'rateLimiter' | 'choker'>> & ChunkServerInit
   private started = false
   private readonly scratchBuffers: Buffer[] = []
   private scratchCreated = 0
 
   constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
-    this.init = withDefaults({ maxInboundStreams: 32, maxUploads: 32, idleTimeout: 60_000, sendTimeout: 60_000 }, init)
-    this.uploads = new Semaphore(this.init.maxUploads)
+    this.init = withDefaults({ maxInboundStreams: 8, maxUploads: 32, maxUploadsPerPeer: 4, idleTimeout: 60_000, sendTimeout: 60_000, readTimeout: 5_000 }, init)
+    this.uploads = new UploadSlots(this.init.maxUploads, this.init.maxUploadsPerPeer)
+    this.choker = new Choker(init.choker)
   }
 
   async start (): Promise<void> {
@@ -75,7 +87,11 @@ export class ChunkServer {
         const frame = await readFrame(bytes, MAX_REQUEST_BYTES, { signal: AbortSignal.timeout(this.init.idleTimeout) })
         if (frame == null) break
         const request = decodeRequest(frame)
-        const release = await this.uploads.acquire(AbortSignal.timeout(this.init.sendTimeout))
+        if (request.type === MessageType.GetChunk && this.sources.get(request.cid.toString()) != null && !this.choker.request(peer)) {
+          await this.send(stream, encodeError(ErrorCode.Busy, 'choked: upload slots are taken, ask again later'))
+          continue
+        }
+        const release = await this.uploads.acquire(peer, AbortSignal.timeout(this.init.sendTimeout))
         try {
           await this.send(stream, await this.respond(request, peer, scratch))
         } finally {
@@ -109,7 +125,7 @@ export class ChunkServer {
    */
   private async send (stream: Stream, response: Uint8Array | Uint8ArrayList): Promise<void> {
     const limiter = this.init.rateLimiter
-    const drain = async (): Promise<void> => { await stream.onDrain({ signal: AbortSignal.timeout(this.init.sendTimeout) }) }
+    const drain = async (): Promise<void> => { await this.drain(stream) }
     if (limiter == null) {
       if (!stream.send(response)) await drain()
       return
@@ -120,6 +136,32 @@ export class ChunkServer {
       await limiter.take(slice.byteLength, AbortSignal.timeout(this.init.sendTimeout))
       if (!stream.send(slice)) await drain()
     }
+  }
+
+  /**
+   * Waits for the stream to take what we queued. The peer must keep reading: if the queue does
+   * not shrink for `readTimeout`, the stream is aborted and its upload slot freed.
+   */
+  private async drain (stream: Stream): Promise<void> {
+    const controller = new AbortController()
+    let last = stream.writeBufferLength
+    let lastProgress = Date.now()
+    const watch = setInterval(() => {
+      const now = stream.writeBufferLength
+      if (now < last) lastProgress = Date.now()
+      last = now
+      if (Date.now() - lastProgress >= this.init.readTimeout) controller.abort(new ProtocolError(`the peer took no data for ${Math.round(this.init.readTimeout / 1000)} s`))
+    }, Math.min(1000, this.init.readTimeout / 2))
+    try {
+      await stream.onDrain({ signal: AbortSignal.any([controller.signal, AbortSignal.timeout(this.init.sendTimeout)]) })
+    } finally {
+      clearInterval(watch)
+    }
+  }
+
+  /** Bytes this node received from a peer (verified chunks): reciprocity for the choker. */
+  received (peer: string, bytes: number): void {
+    this.choker.received(peer, bytes)
   }
 
   private async respond (request: Request, peer: string, scratch: { buffer?: Buffer }): Promise<Uint8Array | Uint8ArrayList> {
@@ -145,6 +187,7 @@ export class ChunkServer {
         } catch (err: any) {
           return encodeError(ErrorCode.Unavailable, String(err.message))
         }
+        this.choker.sent(peer, data.byteLength)
         this.init.onUpload?.({ peer, cid, bytes: data.byteLength })
         return encodeChunk(data)
       }

@@ -149,6 +149,9 @@ export class Harness {
   private readonly procs: CliProcess[] = [];
   private readonly dirs: string[] = [];
 
+  /** The processes started so far (for tests that sample their memory). */
+  get processes(): readonly CliProcess[] { return this.procs; }
+
   async tempDir(prefix: string): Promise<string> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), `p2pw-${prefix}-`));
     this.dirs.push(dir);

@@ -129,20 +129,23 @@ async function hog (): Promise<void> {
   const cid = CID.parse(args.cid ?? '')
   const want = Number(args.streams)
   const pipeline = Number(args.pipeline)
-  let open = 0
+  const streams = new Set<any>()
   const openOne = async (i: number): Promise<void> => {
     const stream: any = await node.dialProtocol(target, PROTOCOL, { signal: AbortSignal.timeout(10_000) })
     stream.sendPause?.() // yamux: stop sending window updates; responses stall in the seeder
     stream.addEventListener('message', () => {})
-    open++
+    streams.add(stream)
     for (let k = 0; k < pipeline; k++) stream.send(codec.encodeRequest({ type: MessageType.GetChunk, cid, file: 0, chunk: (i * pipeline + k) % 4 }))
-    stream.addEventListener('close', () => { open--; later(500, () => { void openOne(i).catch(() => {}) }) })
+    // Lost it: take another, half a second later (the run ends when the test kills us).
+    stream.addEventListener('close', () => { streams.delete(stream); later(500, () => { void openOne(i).catch(() => {}) }) })
   }
   await Promise.allSettled(Array.from({ length: want }, async (_, i) => await openOne(i)))
-  print({ event: 'hog', streams: open })
-  // Report how many streams the seeder let us keep, now and then.
-  const report = (): void => { print({ event: 'hog', streams: open }); later(2000, report) }
-  later(2000, report)
+  // Report how many streams the seeder let us keep open, every second.
+  const report = (): void => {
+    print({ event: 'hog', streams: [...streams].filter(s => s.status === 'open').length })
+    later(1000, report)
+  }
+  later(1000, report)
 }
 
 function print (event: Record<string, unknown>): void {

@@ -86,3 +86,46 @@ describe('hostile providers beside one honest seeder', () => {
     expect(await fs.readFile(path.join(out, 'config.json'))).toEqual(await fs.readFile(path.join(s.src, 'config.json')));
   });
 });
+
+/** Resident memory of a process in MiB (Linux). */
+async function rssMiB(pid: number): Promise<number> {
+  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+describe('a hostile connection against a seeder', () => {
+  const h = new Harness();
+  afterEach(() => h.cleanup(), 30_000);
+
+  // One connection used to take all 32 upload slots (32 streams, each response stuck for 60 s
+  // behind withheld yamux window updates). Now it gets a few streams, a few slots, and loses
+  // each stuck one within seconds.
+  it('floods, takes every stream it can and withholds window updates: an honest fetcher is still served', { timeout: 120_000 }, async () => {
+    const s = await seeder(h);
+    const hog = h.startScript('hog', './malicious-peer.ts', ['--mode', 'hog', '--target', localAddr(s.ready), '--cid', s.ready.cid, '--streams', '64', '--pipeline', '16']);
+    const first = await hog.waitFor<{ event: string; streams: number }>('hog', 30_000);
+    expect(first.streams).toBeGreaterThan(0);
+    const out = await h.tempDir('out');
+    const fetcher = h.fetch('fetcher', s.ready.cid, { out, dataDir: await h.tempDir('data-f'), peers: [localAddr(s.ready)] });
+    let peakRss = 0;
+    const sampler = setInterval(() => { void rssMiB(seederPid(h)).then((m) => { peakRss = Math.max(peakRss, m); }, () => {}); }, 250);
+    try {
+      const exit = await fetcher.waitForExit(60_000);
+      expect(exit.code, fetcher.tail()).toBe(0);
+    } finally { clearInterval(sampler); }
+    expect(await compareFolders(s.src, out)).toEqual([]);
+    // The seeder let the hog keep only its per-connection share of streams (after the first
+    // report: a refused stream is reset a moment after it opened).
+    const reports = hog.all<{ event: string; streams: number }>('hog');
+    expect(reports.length, hog.tail()).toBeGreaterThan(1);
+    expect(Math.max(...reports.slice(1).map((r) => r.streams))).toBeLessThanOrEqual(8);
+    // Upload memory is bounded by slots x chunk size, whatever the hog asked for.
+    expect(peakRss).toBeGreaterThan(0);
+    expect(peakRss).toBeLessThan(450);
+    console.log(`seeder peak RSS ${peakRss.toFixed(0)} MiB; hog streams ${reports.map((r) => r.streams).join(',')}`);
+  });
+});
+
+function seederPid(h: Harness): number {
+  return h.processes.find((p) => p.label === 'seeder')?.pid ?? 0;
+}

@@ -76,7 +76,7 @@ describe('requests', () => {
 describe('responses', () => {
   it('frames RELEASE, HAVE and CHUNK bodies behind their type byte', () => {
     const release = bytesOf(100)
-    const r = unframe(encodeRelease(release))
+    const r = unframe(encodeRelease(release).subarray())
     expect(r.length).toBe(101)
     expect(r.rest[0]).toBe(0x11)
     expect(Buffer.from(parseResponse(new Uint8ArrayList(r.rest), MessageType.Release).subarray())).toEqual(Buffer.from(release))
@@ -124,7 +124,7 @@ describe('readFrame', () => {
     const [a, b] = await pair()
     const reader = byteStream(b)
     const one = encodeRequest({ type: MessageType.GetHave, cid })
-    const two = encodeRelease(bytesOf(1000))
+    const two = encodeRelease(bytesOf(1000)).subarray()
     const all = new Uint8Array([...one, ...two])
     a.send(all.subarray(0, 5))
     a.send(all.subarray(5, 700))
@@ -151,5 +151,14 @@ describe('readFrame', () => {
     const [c, d] = await pair()
     c.send(Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x01))
     expect((await errorOf(() => readFrame(byteStream(d), 300, { signal: AbortSignal.timeout(2000) }))).name).toBe('ProtocolError')
+  })
+})
+
+describe('release frames', () => {
+  it('send the release bytes themselves, not a copy (32 uploads of a large release share them)', () => {
+    const release = bytesOf(5000)
+    const list = encodeRelease(release)
+    const bufs = [...list]
+    expect(bufs[bufs.length - 1]).toBe(release)
   })
 })
