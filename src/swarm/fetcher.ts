@@ -67,6 +67,10 @@ export interface FetcherInit {
   banList?: BanRegistry
   /** The remote address of a connected peer (for address-prefix bans). */
   addressOf?: (peer: PeerId) => string | undefined
+  /** Peers a peer told us about (binary multiaddrs with /p2p/): the caller may offer them. */
+  onPeers?: (addrs: Uint8Array[]) => void
+  /** Most peers fetched from at once. */
+  maxPeers?: number
   /** Each chunk verified in this fetch (so the server can push HAVE updates). */
   onChunk?: (chunk: number, peer: string, bytes: number) => void
   onProgress?: (progress: FetchProgress) => void
@@ -134,14 +138,16 @@ export class ChunkFetcher {
       haveChanged: (before, after) => {
         if (before != null && before !== 'all') this.picker.addHave(before, -1)
         if (after !== 'all') this.picker.addHave(after, 1)
-      }
+      },
+      chunksAdded: chunks => { for (const c of chunks) this.picker.addChunk(c) },
+      morePeers: addrs => init.onPeers?.(addrs)
     }
   }
 
   /** Offers a provider. Ignored if already in use, banned, or backing off (it is retried then). */
   addPeer (peer: PeerId): void {
     const id = peer.toString()
-    if (this.sessions.has(id) || this.controller.signal.aborted) return
+    if (this.sessions.has(id) || this.controller.signal.aborted || this.sessions.size >= (this.init.maxPeers ?? 32)) return
     const admit = this.book.admit(id)
     if (!admit.ok) {
       if (admit.retryAt != null && !this.retryTimers.has(id)) this.retryLater(peer, admit.retryAt)
@@ -163,14 +169,6 @@ export class ChunkFetcher {
       () => this.endSession(peer, session, undefined),
       (err: Error) => this.endSession(peer, session, err)
     )
-  }
-
-  /** A partial peer we fetch from got a chunk (a HAVE update). */
-  peerGotChunk (peer: string, chunk: number): void {
-    const session = this.sessions.get(peer)
-    if (session?.have == null || session.have === 'all' || session.have.has(chunk) || chunk >= session.have.length) return
-    session.have.set(chunk)
-    this.picker.addChunk(chunk)
   }
 
   /** Resolves when every chunk is verified; rejects with NoProgressError when stuck. */

@@ -59,7 +59,7 @@ describe('hostile providers beside one honest seeder', () => {
     const out = await h.tempDir('out');
     const fetcher = h.fetch('fetcher', s.ready.cid, {
       out, dataDir: await h.tempDir('data-f'), peers: [...liars.map(localAddr), localAddr(s.ready)],
-      extra: ['--stall-timeout', '3'],
+      extra: ['--stall-timeout', '3', '--max-download-rate', '20'], // >= 2 s: every peer gets asked
     });
     const exit = await fetcher.waitForExit(60_000);
     expect(exit.code, fetcher.tail()).toBe(0);
