@@ -146,6 +146,11 @@ export class Engine {
     return this.node.getMultiaddrs().map(a => a.toString())
   }
 
+  /** This node published `cid` just now: serve it in initial seeding mode (super-seeding). */
+  superSeed (cid: string): void {
+    this.server.superSeed(cid)
+  }
+
   /** A chunk of a release we serve was verified: peers that watch it are told. */
   chunkAdded (cid: string, chunk: number): void {
     this.server.chunkAdded(cid, chunk)

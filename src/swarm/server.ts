@@ -15,6 +15,7 @@ import {
 } from './codec.js'
 import { HaveWatchers } from './have-watchers.js'
 import { Choker, type ChokerInit } from './policy/choker.js'
+import { SuperSeeder } from './policy/super-seeder.js'
 import { UploadSlots } from './upload-slots.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { ChunkSource } from '../store/chunk-source.js'
@@ -54,6 +55,8 @@ export class ChunkServer {
   readonly choker: Choker
   private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'onInterest' | 'rateLimiter' | 'choker'>> & ChunkServerInit
   private readonly watchers = new HaveWatchers()
+  /** Releases this node is the origin of, in initial seeding (policy/super-seeder.ts). */
+  private readonly superSeeders = new Map<string, SuperSeeder>()
   /** Peers that recently asked about each release (for GET_PEERS), oldest first, bounded. */
   private readonly recent = new Map<string, Map<string, PeerId>>()
   private started = false
@@ -173,6 +176,12 @@ export class ChunkServer {
     }
   }
 
+  /** This node is the origin of `cid`: serve it in initial seeding mode until every chunk left once. */
+  superSeed (cid: string): void {
+    const source = this.sources.get(cid)
+    if (source != null && source.index.total > 0) this.superSeeders.set(cid, new SuperSeeder(source.index.total))
+  }
+
   /** A chunk of `cid` became available here: pushed to the peers that watch it. */
   chunkAdded (cid: string, chunk: number): void {
     this.watchers.chunk(cid, chunk)
@@ -182,6 +191,7 @@ export class ChunkServer {
   released (cid: string): void {
     this.watchers.drop(cid)
     this.recent.delete(cid)
+    this.superSeeders.delete(cid)
   }
 
   private interest (cid: string, peer: PeerId): void {
@@ -222,6 +232,8 @@ export class ChunkServer {
         return encodePeers(await this.peersOf(cid, peer))
       case MessageType.WatchHave:
       case MessageType.GetHave: {
+        const seeder = this.superSeeders.get(cid)
+        if (seeder?.active === true) return encodeHave(seeder.bitfield())
         const have = source.have()
         return encodeHave(have.complete ? 'all' : have.bytes)
       }
@@ -230,7 +242,10 @@ export class ChunkServer {
         if (request.file >= index.manifest.files.length || request.chunk >= index.count(request.file)) {
           return encodeError(ErrorCode.BadRequest, 'no such chunk')
         }
-        if (!source.have().has(index.first(request.file) + request.chunk)) return encodeError(ErrorCode.NotFound, 'chunk not held')
+        const global = index.first(request.file) + request.chunk
+        if (!source.have().has(global)) return encodeError(ErrorCode.NotFound, 'chunk not held')
+        const seeder = this.superSeeders.get(cid)
+        if (seeder != null && !seeder.offers(global)) return encodeError(ErrorCode.NotFound, 'initial seeding: ask a peer that has it')
         let data: Uint8Array
         try {
           data = await source.readChunk(request.file, request.chunk, this.scratchFor(scratch, index.chunkSize))
@@ -238,6 +253,10 @@ export class ChunkServer {
           return encodeError(ErrorCode.Unavailable, String(err.message))
         }
         this.choker.sent(peer, data.byteLength)
+        if (seeder?.uploaded(global) === true) {
+          // Initial seeding is over: tell the watchers that every chunk is on offer now.
+          for (let c = 0; c < index.total; c++) this.watchers.chunk(cid, c)
+        }
         this.init.onUpload?.({ peer, cid, bytes: data.byteLength })
         return encodeChunk(data)
       }
