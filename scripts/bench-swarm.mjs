@@ -1,7 +1,6 @@
 // p2pweights swarm benchmark, all on 127.0.0.1, in one run:
-//   crowd    one origin seeder, one fetcher alone (solo time), then N fetchers started together
-//            (crowd time, failures, origin upload / model size, peers used per fetcher, peak RSS
-//            per process). Fetchers find each other through the DHT of the origin (--bootstrap)
+//   crowd    one origin seeder, N fetchers started together (crowd time, failures, origin upload / model size, peers used per fetcher, peak RSS
+//            per process), then one fetcher alone (solo time). Fetchers find each other through the DHT of the origin (--bootstrap)
 //            and through the swarm itself (peer exchange); they also get the origin by --peer.
 //   hostile  (--hostile) issue 6's two figures: a fetch with two tricklers beside one honest
 //            seeder vs the honest seeder alone, and a fetch while a hostile connection floods
@@ -104,9 +103,11 @@ const fmt = n => Number.isFinite(n) ? n.toFixed(2) : String(n)
 
 async function crowd (work, origin, ready) {
   const extra = ['--bootstrap', local(ready), '--peer', local(ready)]
+  // The crowd first, while the origin is in initial seeding (as on release day); then one
+  // fetcher alone for the solo time.
+  const crowdRun = await fetchAll(work, ready.cid, N, extra, 'crowd')
   const solo = await fetchAll(work, ready.cid, 1, extra, 'solo')
   if (solo.results[0].code !== 0) throw new Error(`solo fetch failed: ${solo.results[0].error}`)
-  const crowdRun = await fetchAll(work, ready.cid, N, extra, 'crowd')
   const ok = crowdRun.results.filter(r => r.code === 0)
   const fromOrigin = ok.reduce((n, r) => n + (r.done.fromPeers[ready.peerId] ?? 0), 0)
   const peers = ok.map(r => Object.keys(r.done.fromPeers).length)

@@ -103,6 +103,8 @@ export class ChunkFetcher {
   readonly buffers: ChunkBuffers
   private readonly sessions = new Map<string, PeerSession>()
   private readonly retryTimers = new Map<string, NodeJS.Timeout>()
+  /** Sessions in a row that never reached the peer. */
+  private readonly unreachable = new Map<string, number>()
   /** Requests in flight per chunk, so the losers of an endgame race can be cancelled. */
   private readonly requests = new Map<number, Set<AbortController>>()
   private readonly fromPeers: Record<string, number> = {}
@@ -270,7 +272,10 @@ export class ChunkFetcher {
     const banned = this.book.isBanned(id)
     const retryAt = this.book.sessionEnded(id, session.delivered, err.message)
     const reason = banned ? (this.book.reasons().find(([p]) => p === id)?.[1] ?? err.message) : err.message
-    if (!banned) this.retryLater(peer, retryAt)
+    // A peer we never reached is left to discovery after a few tries (it offers it again).
+    const unreachable = !session.connected && (this.unreachable.get(id) ?? 0) >= 2
+    if (!session.connected) this.unreachable.set(id, (this.unreachable.get(id) ?? 0) + 1)
+    if (!banned && !unreachable) this.retryLater(peer, retryAt)
     this.init.onPeerDropped?.({ peerId: id, reason, banned, connected: session.connected })
   }
 

@@ -64,7 +64,7 @@ export class ChunkServer {
   private scratchCreated = 0
 
   constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'> & Partial<Pick<Libp2p, 'peerStore'>>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
-    this.init = withDefaults({ maxInboundStreams: 8, maxUploads: 32, maxUploadsPerPeer: 4, idleTimeout: 60_000, sendTimeout: 60_000, readTimeout: 5_000 }, init)
+    this.init = withDefaults({ maxInboundStreams: 16, maxUploads: 32, maxUploadsPerPeer: 4, idleTimeout: 60_000, sendTimeout: 60_000, readTimeout: 5_000 }, init)
     this.uploads = new UploadSlots(this.init.maxUploads, this.init.maxUploadsPerPeer)
     this.choker = new Choker(init.choker)
   }
