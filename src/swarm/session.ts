@@ -65,7 +65,7 @@ export interface SessionInit {
 /** Even with HAVE updates pushed, ask a partial peer's HAVE this often (an update may be lost). */
 const HAVE_REFRESH_WHILE_WATCHING = 10_000
 const CHOKE_BACKOFF = 1000
-const MAX_CHOKE_BACKOFF = 8000
+const MAX_CHOKE_BACKOFF = 4000
 
 export class PeerSession {
   /** Whether a stream was ever opened: a stale DHT record never gets this far. */
