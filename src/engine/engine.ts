@@ -3,6 +3,8 @@
  * announcer and the registry of what this node serves, starts them in order and stops them in
  * reverse. The CLI and the daemon are thin shells over seed(), fetch() and unseed().
  */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
 import { InvalidCidError } from './errors.js'
@@ -15,11 +17,14 @@ import { announceTargets, createNode, type NodeOptions, type P2PNode, type Relay
 import type { ReachabilityReport } from '../net/reachability.js'
 import { DataDir, DataDirInUseError } from '../store/data-dir.js'
 import { loadOrCreateKeyFile } from '../store/keys.js'
+import { writeFileAtomic } from '../store/atomic.js'
+import { BanList } from '../swarm/policy/ban-list.js'
 import { RateLimiter } from '../swarm/rate-limiter.js'
 import { ChunkServer } from '../swarm/server.js'
 import type { EventSink, TransferStats } from './events.js'
 import type { ChunkSource } from '../store/chunk-source.js'
 import type { Datastore } from 'interface-datastore'
+import type { PeerId } from '@libp2p/interface'
 
 export interface EngineOptions {
   dataDir: string
@@ -35,6 +40,9 @@ export interface EngineOptions {
   /** Where libp2p keeps its peer store and DHT records; in memory when absent. */
   datastore?: Datastore
   maxConnections?: number
+  /** Crowd limits of the node (net/node.ts): inbound connections per host per second, upgrades at once. */
+  inboundConnectionThreshold?: number
+  maxIncomingPendingConnections?: number
   /** Bytes per second across all peers; unlimited when absent or 0. */
   uploadRate?: number
   downloadRate?: number
@@ -60,12 +68,17 @@ export class Engine {
   readonly downloadLimiter?: RateLimiter
   /** Signed names: resolve, publish, serve records (src/names/). */
   readonly names: NameService
+  /** Fetches in progress, told of peers that ask us about the same release (they fetch it too). */
+  readonly interested = new Map<string, (peer: PeerId) => void>()
+  /** Peers banned by earlier fetches (decaying), kept across fetches and restarts. */
+  banList = new BanList()
   private readonly transfer = new Map<string, TransferStats>()
   private readonly server: ChunkServer
   private stopped = false
 
   private constructor (readonly node: P2PNode, readonly dataDir: DataDir, readonly emit: EventSink, options: EngineOptions, private readonly ownsDataDir: boolean) {
     this.server = new ChunkServer(node, this.sources, {
+      onInterest: (cid, peer) => this.interested.get(cid)?.(peer),
       rateLimiter: options.uploadRate != null && options.uploadRate > 0 ? new RateLimiter(options.uploadRate) : undefined,
       onUpload: e => { this.stats(e.cid).uploaded += e.bytes }
     })
@@ -106,6 +119,8 @@ export class Engine {
         upnp: options.upnp,
         datastore: options.datastore,
         maxConnections: options.maxConnections,
+        inboundConnectionThreshold: options.inboundConnectionThreshold,
+        maxIncomingPendingConnections: options.maxIncomingPendingConnections,
         metrics: options.metrics
       })
       const engine = new Engine(node, dataDir, options.onEvent ?? (() => {}), options, owner)
@@ -118,6 +133,7 @@ export class Engine {
   }
 
   async start (): Promise<void> {
+    if (this.ownsDataDir) this.banList = new BanList({}, await readFile(this.banListPath, 'utf8').then(t => JSON.parse(t), () => undefined))
     await this.server.start()
     await this.names.start()
     await this.node.start()
@@ -146,7 +162,14 @@ export class Engine {
     await this.node.stop()
     await Promise.all([...this.sources.values()].map(async s => await s.close?.()))
     this.sources.clear()
-    if (this.ownsDataDir) await this.dataDir.unlock()
+    if (this.ownsDataDir) {
+      if (this.banList.size > 0) await writeFileAtomic(this.banListPath, JSON.stringify(this.banList), 0o600).catch(() => {})
+      await this.dataDir.unlock()
+    }
+  }
+
+  private get banListPath (): string {
+    return join(this.dataDir.root, 'bans.json')
   }
 
   get peerId (): string {
@@ -161,6 +184,21 @@ export class Engine {
   /** How others can reach this node (public, mapped, relayed, LAN only) and why. */
   reachability (): ReachabilityReport {
     return this.node.services.reachability.report()
+  }
+
+  /** This node published `cid` just now: serve it in initial seeding mode (super-seeding). */
+  superSeed (cid: string): void {
+    this.server.superSeed(cid)
+  }
+
+  /** A chunk of a release we serve was verified: peers that watch it are told. */
+  chunkAdded (cid: string, chunk: number): void {
+    this.server.chunkAdded(cid, chunk)
+  }
+
+  /** A peer uploaded verified chunk bytes to us: it earns an unchoke slot (reciprocity). */
+  receivedFrom (peer: string, bytes: number): void {
+    this.server.received(peer, bytes)
   }
 
   /** Transfer counters of a release (created on first use). */
@@ -198,6 +236,7 @@ export class Engine {
     if (source == null) return false
     this.sources.delete(cid)
     this.names.unpublish(source.release.cid)
+    this.server.released(cid)
     this.announcer.withdraw(source.release.cid)
     for (const file of source.release.manifest.files) this.announcer.withdraw(fileCid(file))
     await source.close?.()

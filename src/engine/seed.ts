@@ -15,6 +15,8 @@ import type { Engine } from './engine.js'
 import type { NameRecord } from '../names/record.js'
 
 export interface SeedOptions {
+  /** Serve in initial seeding mode (every chunk out once before any twice); default on. */
+  initialSeeding?: boolean
   /** Publisher key file; default: the data dir's publisher.key, created on first use. */
   keyFile?: string
   name?: string
@@ -45,6 +47,7 @@ export async function seedFolder (engine: Engine, folder: string, options: SeedO
   const release = await signRelease(manifest, key)
   await engine.dataDir.saveRelease(release.cid, release.bytes)
   await serveFolder(engine, release, folder, files, policy)
+  if (options.initialSeeding !== false) engine.superSeed(release.cid.toString())
   // `--name org/model` also publishes the signed name record, continuing from the highest version found.
   if (options.name != null && isRepoId(options.name)) return { ...release, name: await engine.names.publish(key, options.name, release.cid) }
   return release

@@ -8,11 +8,14 @@
  * request has settled, the channel never writes to its buffer again.
  *
  * A response must keep arriving: if no byte comes for `stallTimeout`, the request fails with
- * StalledError and the stream is aborted, whatever the size of the chunk.
+ * StalledError and the stream is aborted, whatever the size of the chunk. A chunk request also
+ * has a deadline for the whole response (the caller derives it from the slowest rate it
+ * accepts): a peer that trickles bytes just fast enough to dodge the stall timer fails with
+ * DeadlineError when it runs out.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  MAX_ERROR_FRAME, MessageType, ProtocolError, decodeHave, encodeRequest, parseResponse, type Request
+  MAX_ERROR_FRAME, MAX_PEERS_FRAME, MessageType, ProtocolError, decodeHave, decodePeers, encodeRequest, parseResponse, type Request
 } from './codec.js'
 import { MAX_RELEASE_BYTES } from '../manifest/signed.js'
 import type { Stream, StreamMessageEvent } from '@libp2p/interface'
@@ -21,6 +24,12 @@ import type { CID } from 'multiformats/cid'
 export class StalledError extends Error {
   static override name = 'StalledError'
   override name = 'StalledError'
+}
+
+/** A response did not complete within its deadline, though bytes kept coming. */
+export class DeadlineError extends Error {
+  static override name = 'DeadlineError'
+  override name = 'DeadlineError'
 }
 
 const MAX_VARINT_BYTES = 5
@@ -59,11 +68,22 @@ export class Channel {
     return decodeHave(parseResponse(frame as Uint8ArrayList, MessageType.Have), chunks)
   }
 
+  /** Peers the remote saw asking about this release (binary multiaddrs with /p2p/). */
+  async getPeers (cid: CID, signal?: AbortSignal): Promise<Uint8Array[]> {
+    const frame = await this.request({ type: MessageType.GetPeers, cid }, MAX_PEERS_FRAME, undefined, signal)
+    return decodePeers(parseResponse(frame as Uint8ArrayList, MessageType.Peers))
+  }
+
   /** The chunk, received into `target` (at least `length` bytes); returns the filled view. */
-  async getChunk (cid: CID, file: number, chunk: number, length: number, target: Buffer, signal?: AbortSignal): Promise<Buffer> {
-    const result = await this.request({ type: MessageType.GetChunk, cid, file, chunk }, length + 1, target.subarray(0, length), signal)
+  async getChunk (cid: CID, file: number, chunk: number, length: number, target: Buffer, signal?: AbortSignal, deadline?: number): Promise<Buffer> {
+    const result = await this.request({ type: MessageType.GetChunk, cid, file, chunk }, length + 1, target.subarray(0, length), signal, deadline)
     if (result instanceof Uint8ArrayList) throw parseError(result) // an ERROR frame instead of data
     return result
+  }
+
+  /** The stream can carry no more requests (aborted after a failure, or closed). */
+  get closed (): boolean {
+    return this.stream.status !== 'open'
   }
 
   close (): void {
@@ -83,7 +103,7 @@ export class Channel {
     this.fail(new ProtocolError('channel closed'))
   }
 
-  private async request (req: Request, maxBytes: number, target: Buffer | undefined, signal?: AbortSignal): Promise<Uint8ArrayList | Buffer> {
+  private async request (req: Request, maxBytes: number, target: Buffer | undefined, signal?: AbortSignal, deadline?: number): Promise<Uint8ArrayList | Buffer> {
     if (this.pending != null) throw new ProtocolError('a request is already in flight on this channel')
     signal?.throwIfAborted()
     const response = new Promise<Uint8ArrayList | Buffer>((resolve, reject) => {
@@ -100,6 +120,10 @@ export class Channel {
       else timer = setTimeout(watch, this.stallTimeout - idle)
     }
     timer = setTimeout(watch, this.stallTimeout)
+    const started = Date.now()
+    const deadlineTimer = deadline == null
+      ? undefined
+      : setTimeout(() => this.fail(new DeadlineError(`response incomplete after ${Math.round((Date.now() - started) / 1000)} s (${this.received} bytes received)`), true), deadline)
     const onAbort = (): void => this.fail(signal?.reason ?? new Error('aborted'), true)
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
@@ -111,6 +135,7 @@ export class Channel {
       throw err
     } finally {
       clearTimeout(timer)
+      clearTimeout(deadlineTimer)
       signal?.removeEventListener('abort', onAbort)
     }
   }

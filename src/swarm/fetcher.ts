@@ -1,21 +1,21 @@
 /**
- * The fetching side of the swarm: one session per provider, each with a few streams, each stream
- * asking for one chunk at a time as the scheduler decides. Every chunk is verified by the store
- * before it is written; a peer that sends a bad chunk is dropped for the rest of the fetch and
- * its chunk is asked of another; a peer that stalls or fails is dropped and may come back later.
+ * The fetching side of the swarm: one PeerSession per provider (session.ts), each with a few
+ * streams pulling chunks. Policy lives in small units: the PiecePicker chooses chunks (rarest
+ * first, endgame), the PeerBook decides how many requests each peer may hold, strikes and bans
+ * (policy/). Every chunk is verified by the store before it is written; a peer that sends a bad
+ * chunk is banned for the fetch and reported to the engine's ban list.
  */
 import { ChunkBuffers } from './chunk-buffers.js'
-import { ChunkScheduler } from './scheduler.js'
+import { PeerBook, type Offence } from './policy/peer-book.js'
+import { PiecePicker, type PeerView } from './policy/piece-picker.js'
+import { CancelledError, PeerSession, type SessionHost } from './session.js'
 import type { RateLimiter } from './rate-limiter.js'
-import { Channel } from './channel.js'
-import { RemoteError, ErrorCode } from './codec.js'
-import { Bitfield } from '../store/bitfield.js'
+import type { Bitfield } from '../store/bitfield.js'
 import { ChunkHashMismatchError } from '../manifest/verify.js'
 import type { ChunkIndex } from '../manifest/manifest.js'
 import type { Release } from '../manifest/signed.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { withDefaults } from '../util/defaults.js'
-import { sleep } from '../util/sleep.js'
 
 /** What the fetcher needs of a download (store/download.ts). */
 export interface ChunkSink {
@@ -27,6 +27,12 @@ export interface ChunkSink {
   readonly complete: boolean
   /** The chunks to fetch (a partial fetch: --include/--exclude); absent = all. */
   readonly wanted?: Bitfield
+}
+
+/** Bans that outlive one fetch (the engine's BanList). */
+export interface BanRegistry {
+  banned: (peer: string, addr?: string) => string | undefined
+  ban: (peer: string, addr: string | undefined, reason: string) => number
 }
 
 export interface FetchProgress {
@@ -49,6 +55,8 @@ export interface FetcherInit {
   maxInFlight?: number
   /** A request that receives no byte for this long fails and drops the peer (ms). */
   stallTimeout?: number
+  /** A chunk response slower than this in all (bytes/s) fails and costs its peer a strike. */
+  minRate?: number
   /** Give up when no chunk was verified for this long (ms). */
   giveUpAfter?: number
   /**
@@ -58,6 +66,16 @@ export interface FetcherInit {
   retryAfter?: number
   /** Shared download limit; none when absent. */
   rateLimiter?: RateLimiter
+  /** Bans across fetches; consulted before a peer is used, told of every ban. */
+  banList?: BanRegistry
+  /** The remote address of a connected peer (for address-prefix bans). */
+  addressOf?: (peer: PeerId) => string | undefined
+  /** Peers a peer told us about (binary multiaddrs with /p2p/): the caller may offer them. */
+  onPeers?: (addrs: Uint8Array[]) => void
+  /** Most peers fetched from at once. */
+  maxPeers?: number
+  /** Each chunk verified in this fetch (so the server can push HAVE updates). */
+  onChunk?: (chunk: number, peer: string, bytes: number) => void
   onProgress?: (progress: FetchProgress) => void
   onPeerDropped?: (event: { peerId: string, reason: string, banned: boolean, connected: boolean }) => void
 }
@@ -78,47 +96,79 @@ export interface FetchResult {
   fromPeers: Record<string, number>
 }
 
-interface Dropped {
-  reason: string
-  banned: boolean
-  /** Consecutive sessions that ended in an error without delivering a chunk. */
-  failures: number
-  retryAt: number
-  timer?: NodeJS.Timeout
-}
-
-const FIRST_RETRY = 1000
+type Defaults = 'streamsPerPeer' | 'maxInFlight' | 'stallTimeout' | 'minRate' | 'giveUpAfter' | 'retryAfter'
 
 export class ChunkFetcher {
-  private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped' | 'rateLimiter'>> & FetcherInit
-  private readonly scheduler: ChunkScheduler
+  private readonly init: Required<Pick<FetcherInit, Defaults>> & FetcherInit
+  private readonly picker: PiecePicker
+  readonly book: PeerBook
   /** @internal taken by sessions for each request */
   readonly buffers: ChunkBuffers
   private readonly sessions = new Map<string, PeerSession>()
-  private readonly dropped = new Map<string, Dropped>()
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>()
+  /** Sessions in a row that never reached the peer. */
+  private readonly unreachable = new Map<string, number>()
+  /** Requests in flight per chunk, so the losers of an endgame race can be cancelled. */
+  private readonly requests = new Map<number, Set<AbortController>>()
   private readonly fromPeers: Record<string, number> = {}
   private downloaded = 0
   private lastProgress = Date.now()
   private readonly controller = new AbortController()
   private settle?: { resolve: () => void, reject: (err: Error) => void }
   private readonly totalBytes: number
+  private readonly host: SessionHost
 
   constructor (init: FetcherInit) {
-    this.init = withDefaults({ streamsPerPeer: 4, maxInFlight: 8, stallTimeout: 20_000, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
+    this.init = withDefaults({ streamsPerPeer: 4, maxInFlight: 8, stallTimeout: 20_000, minRate: 64 * 1024, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
     const total = init.sink.index.total
     this.buffers = new ChunkBuffers(this.init.maxInFlight, init.sink.index.chunkSize)
     this.totalBytes = wantedBytes(init.sink)
-    this.scheduler = new ChunkScheduler(init.sink.have(), total > 0 ? Math.floor(Math.random() * total) : 0, undefined, init.sink.wanted)
+    this.picker = new PiecePicker(init.sink.have(), { start: total > 0 ? Math.floor(Math.random() * total) : 0, wanted: init.sink.wanted })
+    this.book = new PeerBook({
+      maxSlots: this.init.streamsPerPeer,
+      maxRetry: this.init.retryAfter,
+      bannedElsewhere: peer => init.banList?.banned(peer, this.address(peer)),
+      onBan: (peer, reason) => init.banList?.ban(peer, this.address(peer), reason)
+    })
+    const fetcher = this // eslint-disable-line @typescript-eslint/no-this-alias
+    this.host = {
+      get finished () { return fetcher.finished },
+      slots: peer => this.book.slots(peer),
+      takeBuffer: async signal => await this.buffers.take(signal),
+      giveBuffer: buffer => this.buffers.give(buffer),
+      pick: view => this.pick(view),
+      abandon: (chunk, cancel) => this.untrack(chunk, cancel, false),
+      deliver: async (peer, chunk, data, ms, cancel) => await this.deliver(peer, chunk, data, ms, cancel),
+      offence: (peer, offence, reason) => this.offence(peer, offence, reason),
+      haveChanged: (before, after) => {
+        if (before != null && before !== 'all') this.picker.addHave(before, -1)
+        if (after !== 'all') this.picker.addHave(after, 1)
+      },
+      chunksAdded: chunks => { for (const c of chunks) this.picker.addChunk(c) },
+      morePeers: addrs => init.onPeers?.(addrs)
+    }
   }
 
-  /** Offers a provider. Ignored if already in use, banned, or dropped too recently. */
+  /** Offers a provider. Ignored if already in use, banned, or backing off (it is retried then). */
   addPeer (peer: PeerId): void {
     const id = peer.toString()
-    if (this.sessions.has(id) || this.controller.signal.aborted) return
-    const dropped = this.dropped.get(id)
-    if (dropped != null && (dropped.banned || Date.now() < dropped.retryAt)) return
-    clearTimeout(dropped?.timer)
-    const session = new PeerSession(this, peer, this.init)
+    if (this.sessions.has(id) || this.controller.signal.aborted || this.sessions.size >= (this.init.maxPeers ?? 32)) return
+    const admit = this.book.admit(id)
+    if (!admit.ok) {
+      if (admit.retryAt != null && !this.retryTimers.has(id)) this.retryLater(peer, admit.retryAt)
+      return
+    }
+    clearTimeout(this.retryTimers.get(id))
+    this.retryTimers.delete(id)
+    const session = new PeerSession(this.host, peer, {
+      dial: this.init.dial,
+      cid: this.init.sink.release.cid,
+      index: this.init.sink.index,
+      streams: this.init.streamsPerPeer,
+      stallTimeout: this.init.stallTimeout,
+      minRate: this.init.minRate,
+      rateLimiter: this.init.rateLimiter
+    })
     this.sessions.set(id, session)
     void session.run(this.controller.signal).then(
       () => this.endSession(peer, session, undefined),
@@ -141,76 +191,108 @@ export class ChunkFetcher {
     } finally {
       clearInterval(watchdog)
       signal?.removeEventListener('abort', onAbort)
-      for (const d of this.dropped.values()) clearTimeout(d.timer)
+      for (const t of this.retryTimers.values()) clearTimeout(t)
       this.controller.abort(new Error('fetch ended'))
     }
-  }
-
-  /** @internal called by sessions */
-  nextChunk (view: { has: (c: number) => boolean, inFlight: ReadonlySet<number> }): number | undefined {
-    return this.scheduler.next(view)
-  }
-
-  /** @internal called by sessions with a chunk's bytes; throws ChunkHashMismatchError if they are wrong. */
-  async deliver (peer: string, chunk: number, data: Uint8Array): Promise<void> {
-    let ok = false
-    try {
-      const written = await this.init.sink.writeChunk(chunk, data)
-      ok = true
-      if (written) {
-        const bytes = data.byteLength
-        this.downloaded += bytes
-        this.fromPeers[peer] = (this.fromPeers[peer] ?? 0) + bytes
-        this.lastProgress = Date.now()
-        this.init.onProgress?.({ bytes: this.init.startBytes + this.downloaded, total: this.totalBytes, downloaded: this.downloaded, peers: this.sessions.size })
-      }
-    } catch (err: any) {
-      // A bad chunk is the peer's fault (the caller drops it); anything else is ours (a full
-      // disk, an I/O error) and no other peer can fix it: end the fetch with it.
-      if (!(err instanceof ChunkHashMismatchError)) {
-        this.fail(new LocalStoreError(`cannot store the download: ${err.message}. Fix this (e.g. free disk space), then run the same command again: it resumes`))
-      }
-      throw err
-    } finally {
-      this.scheduler.finish(chunk, ok)
-      if (this.init.sink.complete) this.settle?.resolve()
-    }
-  }
-
-  /** @internal a request failed before any bytes could be checked */
-  abandon (chunk: number): void {
-    this.scheduler.finish(chunk, false)
   }
 
   get finished (): boolean {
     return this.init.sink.complete || this.controller.signal.aborted
   }
 
+  private pick (view: PeerView): { chunk: number, cancel: AbortSignal } | undefined {
+    const chunk = this.picker.next(view)
+    if (chunk === undefined) return undefined
+    const controller = new AbortController()
+    let set = this.requests.get(chunk)
+    if (set == null) this.requests.set(chunk, set = new Set())
+    set.add(controller)
+    return { chunk, cancel: controller.signal }
+  }
+
+  /** One request for `chunk` is over; with `won`, the others are cancelled. */
+  private untrack (chunk: number, cancel: AbortSignal, ok: boolean): void {
+    const set = this.requests.get(chunk)
+    for (const c of set ?? []) {
+      if (c.signal === cancel) set?.delete(c)
+      else if (ok) c.abort(new CancelledError(`chunk ${chunk} arrived from another peer`))
+    }
+    if (set?.size === 0) this.requests.delete(chunk)
+    this.picker.finish(chunk, ok)
+  }
+
+  /** A chunk's bytes from a session; throws ChunkHashMismatchError if they are wrong. */
+  private async deliver (peer: string, chunk: number, data: Uint8Array, ms: number, cancel: AbortSignal): Promise<void> {
+    let ok = false
+    try {
+      const written = await this.init.sink.writeChunk(chunk, data)
+      ok = true
+      this.book.delivered(peer, data.byteLength, ms)
+      if (written) {
+        const bytes = data.byteLength
+        this.downloaded += bytes
+        this.fromPeers[peer] = (this.fromPeers[peer] ?? 0) + bytes
+        this.lastProgress = Date.now()
+        this.init.onChunk?.(chunk, peer, bytes)
+        this.init.onProgress?.({ bytes: this.init.startBytes + this.downloaded, total: this.totalBytes, downloaded: this.downloaded, peers: this.sessions.size })
+      }
+    } catch (err: any) {
+      // A bad chunk is the peer's fault (the caller drops it); anything else is ours (a full
+      // disk, an I/O error) and no other peer can fix it: end the fetch with it.
+      if (err instanceof ChunkHashMismatchError) {
+        this.book.offence(peer, 'corrupt', `sent a corrupt chunk (${err.message})`)
+      } else {
+        this.fail(new LocalStoreError(`cannot store the download: ${err.message}. Fix this (e.g. free disk space), then run the same command again: it resumes`))
+      }
+      throw err
+    } finally {
+      this.untrack(chunk, cancel, ok)
+      if (this.init.sink.complete) this.settle?.resolve()
+    }
+  }
+
+  private offence (peer: string, offence: Offence, reason: string): boolean {
+    return this.book.offence(peer, offence, reason)
+  }
+
+  private address (peer: string): string | undefined {
+    const session = this.sessions.get(peer)
+    return session == null ? undefined : this.init.addressOf?.(session.peerId)
+  }
+
   /**
    * A peer whose session failed is tried again by itself (a closed connection or one stall
-   * should not cost a lone seeder half a minute), sooner if it had been delivering; a peer that
-   * sent a bad chunk never is.
+   * should not cost a lone seeder half a minute), sooner if it had been delivering; a banned
+   * peer never is.
    */
   private endSession (peer: PeerId, session: PeerSession, err: Error | undefined): void {
     const id = peer.toString()
+    // A session that ends without a delivery is not a strike by itself: a busy or overloaded
+    // honest peer (an origin in a crowd) closes streams too, and banning it can strand the
+    // last chunks. Claims without delivery cost strikes per request (stall, deadline, HAVE lie).
     this.sessions.delete(id)
     if (err == null || this.finished) return
-    const banned = err instanceof ChunkHashMismatchError
-    const reason = banned ? `sent a corrupt chunk (${err.message})` : err.message
-    const failures = session.delivered > 0 ? 0 : (this.dropped.get(id)?.failures ?? 0) + 1
-    const delay = Math.min(this.init.retryAfter, FIRST_RETRY * 2 ** Math.max(0, failures - 1))
-    const dropped: Dropped = { reason, banned, failures, retryAt: Date.now() + delay }
-    if (!banned) {
-      dropped.timer = setTimeout(() => this.addPeer(peer), delay)
-      dropped.timer.unref()
-    }
-    this.dropped.set(id, dropped)
+    const banned = this.book.isBanned(id)
+    const retryAt = this.book.sessionEnded(id, session.delivered, err.message)
+    const reason = banned ? (this.book.reasons().find(([p]) => p === id)?.[1] ?? err.message) : err.message
+    // A peer we never reached is left to discovery after a few tries (it offers it again).
+    const unreachable = !session.connected && (this.unreachable.get(id) ?? 0) >= 2
+    if (!session.connected) this.unreachable.set(id, (this.unreachable.get(id) ?? 0) + 1)
+    if (!banned && !unreachable) this.retryLater(peer, retryAt)
     this.init.onPeerDropped?.({ peerId: id, reason, banned, connected: session.connected })
+  }
+
+  private retryLater (peer: PeerId, at: number): void {
+    const id = peer.toString()
+    clearTimeout(this.retryTimers.get(id))
+    const timer = setTimeout(() => { this.retryTimers.delete(id); this.addPeer(peer) }, Math.max(0, at - Date.now()))
+    timer.unref()
+    this.retryTimers.set(id, timer)
   }
 
   private stuckMessage (idle: number): string {
     const missing = this.init.sink.index.total - this.init.sink.have().count
-    const reasons = [...this.dropped].map(([peer, d]) => `${peer}: ${d.reason}`)
+    const reasons = this.book.reasons().map(([peer, reason]) => `${peer}: ${reason}`)
     return `no chunk arrived for ${Math.round(idle / 1000)} s with ${missing} chunk(s) still missing and ${this.sessions.size} peer(s) connected` +
       (reasons.length > 0 ? `; dropped peers: ${reasons.join('; ')}` : '; no provider was reachable') +
       '. Check that a seeder of this CID is online (or pass --peer), then run the same command again: it resumes.'
@@ -230,104 +312,4 @@ function wantedBytes (sink: ChunkSink): number {
     if (sink.wanted == null || (f.size > 0 && sink.wanted.has(sink.index.first(i)))) bytes += f.size
   })
   return bytes
-}
-
-/** One provider: its HAVE set, and `streamsPerPeer` streams pulling chunks. */
-class PeerSession {
-  /** Whether a stream was ever opened: a stale DHT record never gets this far. */
-  connected = false
-  /** Chunks this session delivered (verified or not yet checked). */
-  delivered = 0
-  private have: Bitfield | 'all' = new Bitfield(0)
-  private readonly inFlight = new Set<number>()
-  private readonly id: string
-  private readonly channels: Channel[] = []
-
-  constructor (private readonly fetcher: ChunkFetcher, private readonly peer: PeerId, private readonly init: Required<Omit<FetcherInit, 'onProgress' | 'onPeerDropped' | 'rateLimiter'>> & FetcherInit) {
-    this.id = peer.toString()
-  }
-
-  async run (parent: AbortSignal): Promise<void> {
-    const controller = new AbortController()
-    const signal = AbortSignal.any([parent, controller.signal])
-    const { sink } = this.init
-    try {
-      const first = await this.open(signal)
-      await this.refreshHave(first, signal)
-      const workers = [this.work(first, signal)]
-      for (let i = 1; i < this.init.streamsPerPeer; i++) {
-        workers.push(this.open(signal).then(async ch => { await this.work(ch, signal) }))
-      }
-      // The first failure ends the whole session: the peer is dropped as one.
-      await Promise.all(workers.map(async w => await w.catch(err => { controller.abort(err); throw err })))
-    } catch (err: any) {
-      if (!parent.aborted && !sink.complete) throw signal.reason ?? err
-    } finally {
-      for (const ch of this.channels) ch.close()
-    }
-  }
-
-  private async open (signal: AbortSignal): Promise<Channel> {
-    const stream = await this.init.dial(this.peer, signal)
-    this.connected = true
-    const channel = new Channel(stream, this.init.stallTimeout)
-    this.channels.push(channel)
-    return channel
-  }
-
-  private async refreshHave (channel: Channel, signal: AbortSignal): Promise<void> {
-    const { sink } = this.init
-    const have = await channel.getHave(sink.release.cid, sink.index.total, signal)
-    this.have = have === 'all' ? 'all' : new Bitfield(sink.index.total, have)
-  }
-
-  private async work (channel: Channel, signal: AbortSignal): Promise<void> {
-    const view = { has: (c: number) => this.have === 'all' || this.have.has(c), inFlight: this.inFlight }
-    while (!this.fetcher.finished && !signal.aborted) {
-      const buffer = await this.fetcher.buffers.take(signal)
-      let chunk: number | undefined
-      try {
-        chunk = this.fetcher.nextChunk(view)
-        if (chunk !== undefined) await this.fetchOne(channel, chunk, buffer, signal)
-      } finally {
-        this.fetcher.buffers.give(buffer)
-      }
-      if (chunk !== undefined) continue
-      // Everything is taken: wait, in case a chunk fails elsewhere and comes back to us.
-      // A partial peer may get the chunks we need later: look at its HAVE again.
-      if (this.have === 'all') {
-        await sleep(250, signal)
-      } else {
-        await sleep(2000, signal)
-        await this.refreshHave(channel, signal)
-      }
-    }
-  }
-
-  /** Requests one chunk into `buffer` and hands it to the fetcher. */
-  private async fetchOne (channel: Channel, chunk: number, buffer: Buffer, signal: AbortSignal): Promise<void> {
-    const { sink } = this.init
-    this.inFlight.add(chunk)
-    const { fileIndex, chunk: local } = sink.index.locate(chunk)
-    const length = sink.index.length(fileIndex, local)
-    let data: Uint8Array
-    try {
-      await this.init.rateLimiter?.take(length, signal)
-      data = await channel.getChunk(sink.release.cid, fileIndex, local, length, buffer, signal)
-    } catch (err) {
-      this.inFlight.delete(chunk)
-      this.fetcher.abandon(chunk)
-      if (err instanceof RemoteError && err.code === ErrorCode.NotFound && this.have !== 'all') {
-        await this.refreshHave(channel, signal)
-        return
-      }
-      throw err
-    }
-    try {
-      this.delivered++
-      await this.fetcher.deliver(this.id, chunk, data)
-    } finally {
-      this.inFlight.delete(chunk)
-    }
-  }
 }

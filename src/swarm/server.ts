@@ -1,20 +1,26 @@
 /**
  * The serving side of the chunk protocol. Answers GET_RELEASE, GET_HAVE and GET_CHUNK from any
  * registered ChunkSource. Everything a peer can make us do is bounded: request size, streams per
- * connection, uploads in flight across all peers (and so memory), idle time between requests,
- * and time to drain a response to a peer that stopped reading.
+ * connection, uploads in flight across all peers (and so memory) and per peer, idle time between
+ * requests, and progress while a response drains: a peer that stops reading (withholds yamux
+ * window updates) loses the stream and its upload slot within `readTimeout`. Upload slots are
+ * shared fairly (UploadSlots) and go only to unchoked peers (policy/choker.ts): others get
+ * "busy" at once.
  */
 import { byteStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
   PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode, ProtocolError,
-  decodeRequest, encodeChunk, encodeError, encodeHave, encodeRelease, readFrame, type Request
+  MAX_PEERS, decodeRequest, encodeChunk, encodeError, encodeHave, encodePeers, encodeRelease, readFrame, type Request
 } from './codec.js'
-import { Semaphore } from './semaphore.js'
+import { HaveWatchers } from './have-watchers.js'
+import { Choker, type ChokerInit } from './policy/choker.js'
+import { SuperSeeder } from './policy/super-seeder.js'
+import { UploadSlots } from './upload-slots.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { ChunkSource } from '../store/chunk-source.js'
 import { withDefaults } from '../util/defaults.js'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 
 const RATE_LIMIT_SLICE = 64 * 1024
 
@@ -23,6 +29,12 @@ export interface ChunkServerInit {
   maxInboundStreams?: number
   /** Chunk reads and sends in flight across all peers; bounds upload memory to this × chunk size. */
   maxUploads?: number
+  /** Uploads in flight for any one peer (its streams beyond this wait). */
+  maxUploadsPerPeer?: number
+  /** Abort a stream whose peer takes no bytes of a response for this long (ms). */
+  readTimeout?: number
+  /** Unchoke slots (reciprocity); absent: BitTorrent's 4 + 1 optimistic. */
+  choker?: ChokerInit
   /** Close a stream after this long without a request. */
   idleTimeout?: number
   /** Abort a stream whose peer does not take a response within this long. */
@@ -30,6 +42,8 @@ export interface ChunkServerInit {
   /** Shared upload limit; none when absent. */
   rateLimiter?: RateLimiter
   onUpload?: (event: { peer: string, cid: string, bytes: number }) => void
+  /** A peer asked about a release we serve (a fetcher of it may fetch from that peer too). */
+  onInterest?: (cid: string, peer: PeerId) => void
 }
 
 export interface SourceLookup {
@@ -37,15 +51,22 @@ export interface SourceLookup {
 }
 
 export class ChunkServer {
-  private readonly uploads: Semaphore
-  private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'rateLimiter'>> & ChunkServerInit
+  private readonly uploads: UploadSlots
+  readonly choker: Choker
+  private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'onInterest' | 'rateLimiter' | 'choker'>> & ChunkServerInit
+  private readonly watchers = new HaveWatchers()
+  /** Releases this node is the origin of, in initial seeding (policy/super-seeder.ts). */
+  private readonly superSeeders = new Map<string, SuperSeeder>()
+  /** Peers that recently asked about each release (for GET_PEERS), oldest first, bounded. */
+  private readonly recent = new Map<string, Map<string, PeerId>>()
   private started = false
   private readonly scratchBuffers: Buffer[] = []
   private scratchCreated = 0
 
-  constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
-    this.init = withDefaults({ maxInboundStreams: 32, maxUploads: 32, idleTimeout: 60_000, sendTimeout: 60_000 }, init)
-    this.uploads = new Semaphore(this.init.maxUploads)
+  constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'> & Partial<Pick<Libp2p, 'peerStore'>>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
+    this.init = withDefaults({ maxInboundStreams: 16, maxUploads: 32, maxUploadsPerPeer: 4, idleTimeout: 60_000, sendTimeout: 60_000, readTimeout: 5_000 }, init)
+    this.uploads = new UploadSlots(this.init.maxUploads, this.init.maxUploadsPerPeer)
+    this.choker = new Choker(init.choker)
   }
 
   async start (): Promise<void> {
@@ -78,7 +99,19 @@ export class ChunkServer {
         const frame = await readFrame(bytes, MAX_REQUEST_BYTES, { signal: AbortSignal.timeout(this.init.idleTimeout) })
         if (frame == null) break
         const request = decodeRequest(frame)
-        const release = await this.uploads.acquire(AbortSignal.timeout(this.init.sendTimeout))
+        const cid = request.cid.toString()
+        if (this.sources.get(cid) != null) this.interest(cid, connection.remotePeer)
+        if (request.type === MessageType.WatchHave) {
+          await this.send(stream, await this.respond(request, peer, scratch))
+          if (this.sources.get(cid) == null) continue
+          this.watchers.add(cid, peer, stream)
+          return // the stream now belongs to the watcher
+        }
+        if (request.type === MessageType.GetChunk && this.sources.get(request.cid.toString()) != null && !this.choker.request(peer)) {
+          await this.send(stream, encodeError(ErrorCode.Busy, 'choked: upload slots are taken, ask again later'))
+          continue
+        }
+        const release = await this.uploads.acquire(peer, AbortSignal.timeout(this.init.sendTimeout))
         try {
           await this.send(stream, await this.respond(request, peer, scratch))
         } finally {
@@ -112,7 +145,7 @@ export class ChunkServer {
    */
   private async send (stream: Stream, response: Uint8Array | Uint8ArrayList): Promise<void> {
     const limiter = this.init.rateLimiter
-    const drain = async (): Promise<void> => { await stream.onDrain({ signal: AbortSignal.timeout(this.init.sendTimeout) }) }
+    const drain = async (): Promise<void> => { await this.drain(stream) }
     if (limiter == null) {
       if (!stream.send(response)) await drain()
       return
@@ -125,6 +158,72 @@ export class ChunkServer {
     }
   }
 
+  /**
+   * Waits for the stream to take what we queued. The peer must keep reading: if the queue does
+   * not shrink for `readTimeout`, the stream is aborted and its upload slot freed.
+   */
+  private async drain (stream: Stream): Promise<void> {
+    const controller = new AbortController()
+    let last = stream.writeBufferLength
+    let lastProgress = Date.now()
+    const watch = setInterval(() => {
+      const now = stream.writeBufferLength
+      if (now < last) lastProgress = Date.now()
+      last = now
+      if (Date.now() - lastProgress >= this.init.readTimeout) controller.abort(new ProtocolError(`the peer took no data for ${Math.round(this.init.readTimeout / 1000)} s`))
+    }, Math.min(1000, this.init.readTimeout / 2))
+    try {
+      await stream.onDrain({ signal: AbortSignal.any([controller.signal, AbortSignal.timeout(this.init.sendTimeout)]) })
+    } finally {
+      clearInterval(watch)
+    }
+  }
+
+  /** This node is the origin of `cid`: serve it in initial seeding mode until every chunk left once. */
+  superSeed (cid: string): void {
+    const source = this.sources.get(cid)
+    if (source != null && source.index.total > 0) this.superSeeders.set(cid, new SuperSeeder(source.index.total))
+  }
+
+  /** A chunk of `cid` became available here: pushed to the peers that watch it. */
+  chunkAdded (cid: string, chunk: number): void {
+    this.watchers.chunk(cid, chunk)
+  }
+
+  /** The release is no longer served: its watchers are let go. */
+  released (cid: string): void {
+    this.watchers.drop(cid)
+    this.recent.delete(cid)
+    this.superSeeders.delete(cid)
+  }
+
+  private interest (cid: string, peer: PeerId): void {
+    let peers = this.recent.get(cid)
+    if (peers == null) this.recent.set(cid, peers = new Map())
+    const id = peer.toString()
+    const known = peers.delete(id)
+    peers.set(id, peer)
+    if (peers.size > 2 * MAX_PEERS) peers.delete(peers.keys().next().value as string)
+    if (!known) this.init.onInterest?.(cid, peer)
+  }
+
+  /** Up to MAX_PEERS recent askers of `cid` other than `asker`, with their known addresses. */
+  private async peersOf (cid: string, asker: string): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    for (const [id, peer] of [...(this.recent.get(cid) ?? [])].reverse()) {
+      if (id === asker || out.length >= MAX_PEERS) continue
+      const known = await this.node.peerStore?.get(peer).catch(() => undefined)
+      const addr = known?.addresses.find(a => !a.multiaddr.toString().includes('/p2p-circuit'))?.multiaddr
+      if (addr != null) out.push(addr.encapsulate(`/p2p/${id}`).bytes)
+    }
+    return out
+  }
+
+  /** Bytes this node received from a peer (verified chunks): reciprocity for the choker. */
+  received (peer: string, bytes: number): void {
+    this.choker.received(peer, bytes)
+  }
+
   private async respond (request: Request, peer: string, scratch: { buffer?: Buffer }): Promise<Uint8Array | Uint8ArrayList> {
     const cid = request.cid.toString()
     const source = this.sources.get(cid)
@@ -132,7 +231,12 @@ export class ChunkServer {
     switch (request.type) {
       case MessageType.GetRelease:
         return encodeRelease(source.release.bytes)
+      case MessageType.GetPeers:
+        return encodePeers(await this.peersOf(cid, peer))
+      case MessageType.WatchHave:
       case MessageType.GetHave: {
+        const seeder = this.superSeeders.get(cid)
+        if (seeder?.active === true) return encodeHave(seeder.bitfield())
         const have = source.have()
         return encodeHave(have.complete ? 'all' : have.bytes)
       }
@@ -141,12 +245,20 @@ export class ChunkServer {
         if (request.file >= index.manifest.files.length || request.chunk >= index.count(request.file)) {
           return encodeError(ErrorCode.BadRequest, 'no such chunk')
         }
-        if (!source.have().has(index.first(request.file) + request.chunk)) return encodeError(ErrorCode.NotFound, 'chunk not held')
+        const global = index.first(request.file) + request.chunk
+        if (!source.have().has(global)) return encodeError(ErrorCode.NotFound, 'chunk not held')
+        const seeder = this.superSeeders.get(cid)
+        if (seeder != null && !seeder.offers(global)) return encodeError(ErrorCode.NotFound, 'initial seeding: ask a peer that has it')
         let data: Uint8Array
         try {
           data = await source.readChunk(request.file, request.chunk, this.scratchFor(scratch, index.chunkSize))
         } catch (err: any) {
           return encodeError(ErrorCode.Unavailable, String(err.message))
+        }
+        this.choker.sent(peer, data.byteLength)
+        if (seeder?.uploaded(global) === true) {
+          // Initial seeding is over: tell the watchers that every chunk is on offer now.
+          for (let c = 0; c < index.total; c++) this.watchers.chunk(cid, c)
         }
         this.init.onUpload?.({ peer, cid, bytes: data.byteLength })
         return encodeChunk(data)

@@ -149,6 +149,9 @@ export class Harness {
   private readonly procs: CliProcess[] = [];
   private readonly dirs: string[] = [];
 
+  /** The processes started so far (for tests that sample their memory). */
+  get processes(): readonly CliProcess[] { return this.procs; }
+
   async tempDir(prefix: string): Promise<string> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), `p2pw-${prefix}-`));
     this.dirs.push(dir);
@@ -157,6 +160,15 @@ export class Harness {
 
   start(label: string, args: string[]): CliProcess {
     const child = spawn(NODE, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const proc = new CliProcess(label, child);
+    this.procs.push(proc);
+    return proc;
+  }
+
+  /** Start a test script under tests/ (Node strips its types), e.g. the malicious peer. */
+  startScript(label: string, script: string, args: string[]): CliProcess {
+    const file = fileURLToPath(new URL(script, import.meta.url));
+    const child = spawn(NODE, ['--no-warnings', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
     const proc = new CliProcess(label, child);
     this.procs.push(proc);
     return proc;

@@ -17,6 +17,7 @@ export interface FetchFlags extends NodeFlags {
   peer?: string[]
   findTimeout: number
   stallTimeout: number
+  maxDownloadRate?: number
   seed?: boolean
   include?: string[]
   exclude?: string[]
@@ -51,7 +52,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
     }
     return
   }
-  const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
+  const engine = await Engine.create({ ...options, downloadRate: Math.round((flags.maxDownloadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   const started = Date.now()
   try {
     await engine.start()

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Download } from '../../../src/store/download.js'
-import { ChunkScheduler } from '../../../src/swarm/scheduler.js'
+import { PiecePicker } from '../../../src/swarm/policy/piece-picker.js'
 import { sha256 } from '../helpers.js'
 import { CONFIG, FILES, MODEL, chunkOf, exists, listFiles, read, releaseOf, useDownloadFixture } from './download-fixture.js'
 
@@ -41,11 +41,11 @@ describe('Download of some files only (--include/--exclude)', () => {
     }
   })
 
-  it('the scheduler never hands out a chunk that is not wanted', async () => {
+  it('the piece picker never hands out a chunk that is not wanted', async () => {
     const out = await dirs.make()
     const d = await Download.open(out, await releaseOf(), { files: new Set([2]) })
     try {
-      const s = new ChunkScheduler(d.have(), 0, 2, d.wanted)
+      const s = new PiecePicker(d.have(), { wanted: d.wanted })
       const peer = { has: () => true, inFlight: new Set<number>() }
       const handed: number[] = []
       for (let i = 0; i < 10; i++) {

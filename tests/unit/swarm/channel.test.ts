@@ -153,7 +153,7 @@ describe('Channel', () => {
     expect((await errorOf(() => channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000)))).name).toBe('StalledError')
   })
 
-  it('does not stall a response that keeps arriving, however long it takes in all', async () => {
+  it('does not stall a response that keeps arriving within its deadline', async () => {
     const data = bytesOf(1000, 6)
     const bytes = frame(0x13, data)
     const timers: NodeJS.Timeout[] = []
@@ -161,10 +161,27 @@ describe('Channel', () => {
       for (let i = 0; i < 5; i++) timers.push(setTimeout(() => r.send(bytes.subarray(i * 250, (i + 1) * 250)), (i + 1) * (STALL / 2)))
     })
     const started = Date.now()
-    const got = await channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000))
+    const got = await channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000), undefined, STALL * 10)
     expect(Date.now() - started).toBeGreaterThan(STALL)
     expect(Buffer.from(got)).toEqual(Buffer.from(data))
     timers.forEach(clearTimeout)
+  })
+
+  // A trickle dodges the stall timer forever; the deadline for the whole response ends it.
+  it('fails a trickling response with DeadlineError once its deadline passes', async () => {
+    const bytes = frame(0x13, bytesOf(1000, 7))
+    let timer: NodeJS.Timeout | undefined
+    const { channel, local } = await setup((_req, r) => {
+      let at = 0
+      const drip = (): void => { if (at < bytes.length && r.status === 'open') { r.send(bytes.subarray(at, ++at)); timer = setTimeout(drip, STALL / 4) } }
+      drip()
+    })
+    const started = Date.now()
+    const err = await errorOf(() => channel.getChunk(cid, 0, 0, 1000, Buffer.alloc(1000), undefined, STALL * 3))
+    clearTimeout(timer)
+    expect(err.name).toBe('DeadlineError')
+    expect(Date.now() - started).toBeLessThan(STALL * 10)
+    expect(local.status).toBe('aborted')
   })
 
   it('rejects data that follows a response in the same message', async () => {

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { Bitfield } from '../../../src/store/bitfield.js'
-import { ChunkScheduler } from '../../../src/swarm/scheduler.js'
+import { Bitfield } from '../../../../src/store/bitfield.js'
+import { ManualClock } from '../../../../src/swarm/policy/clock.js'
+import { PiecePicker } from '../../../../src/swarm/policy/piece-picker.js'
 
 /** A peer as the fetcher keeps it: what it has, and what it is fetching (updated here). */
 class Peer {
   readonly inFlight = new Set<number>()
   constructor (readonly has: (chunk: number) => boolean = () => true) {}
 
-  take (s: ChunkScheduler): number | undefined {
+  take (s: PiecePicker): number | undefined {
     const chunk = s.next(this)
     if (chunk !== undefined) {
       expect(this.inFlight.has(chunk)).toBe(false) // never asked of the same peer twice
@@ -16,16 +17,16 @@ class Peer {
     return chunk
   }
 
-  done (s: ChunkScheduler, chunk: number, ok: boolean, verified?: Bitfield): void {
+  done (s: PiecePicker, chunk: number, ok: boolean, verified?: Bitfield): void {
     this.inFlight.delete(chunk)
     if (ok) verified?.set(chunk)
     s.finish(chunk, ok)
   }
 }
 
-describe('ChunkScheduler', () => {
+describe('PiecePicker', () => {
   it('hands out chunks in order from the start, wrapping around the end', () => {
-    const s = new ChunkScheduler(new Bitfield(10), 7)
+    const s = new PiecePicker(new Bitfield(10), { start: 7 })
     const p = new Peer()
     const order = Array.from({ length: 10 }, () => p.take(s))
     expect(order).toEqual([7, 8, 9, 0, 1, 2, 3, 4, 5, 6])
@@ -34,7 +35,7 @@ describe('ChunkScheduler', () => {
 
   it('hands every chunk out once before any duplicate', () => {
     const total = 12
-    const s = new ChunkScheduler(new Bitfield(total), 5)
+    const s = new PiecePicker(new Bitfield(total), { start: 5 })
     const peers = [new Peer(), new Peer(), new Peer()]
     const handed: number[] = []
     for (let i = 0; handed.length < total + 6; i++) {
@@ -51,13 +52,13 @@ describe('ChunkScheduler', () => {
   it('skips chunks already verified', () => {
     const verified = new Bitfield(8)
     for (const c of [0, 1, 5]) verified.set(c)
-    const s = new ChunkScheduler(verified, 4)
+    const s = new PiecePicker(verified, { start: 4 })
     const p = new Peer()
     expect([p.take(s), p.take(s), p.take(s), p.take(s), p.take(s), p.take(s)]).toEqual([4, 6, 7, 2, 3, undefined])
   })
 
   it('retries a failed chunk first', () => {
-    const s = new ChunkScheduler(new Bitfield(10), 0)
+    const s = new PiecePicker(new Bitfield(10), { start: 0 })
     const p = new Peer()
     for (let i = 0; i < 5; i++) p.take(s)
     p.done(s, 2, false)
@@ -69,7 +70,7 @@ describe('ChunkScheduler', () => {
 
   it('does not retry a chunk that was verified meanwhile', () => {
     const verified = new Bitfield(4)
-    const s = new ChunkScheduler(verified, 0, 1) // no endgame duplicates: only retries show
+    const s = new PiecePicker(verified, { start: 0, maxDuplicates: 1 }) // no endgame duplicates: only retries show
     const a = new Peer()
     const b = new Peer()
     for (let i = 0; i < 4; i++) a.take(s)
@@ -82,7 +83,7 @@ describe('ChunkScheduler', () => {
   })
 
   it('keeps the duplicate bound when a copy fails while another is in flight', () => {
-    const s = new ChunkScheduler(new Bitfield(1), 0, 2)
+    const s = new PiecePicker(new Bitfield(1), { start: 0, maxDuplicates: 2 })
     const [a, b, c, d] = [new Peer(), new Peer(), new Peer(), new Peer()]
     expect(a.take(s)).toBe(0)
     expect(b.take(s)).toBe(0)
@@ -92,7 +93,7 @@ describe('ChunkScheduler', () => {
   })
 
   it('gives a peer only chunks it has, and a failed chunk to a peer that has it', () => {
-    const s = new ChunkScheduler(new Bitfield(10), 0)
+    const s = new PiecePicker(new Bitfield(10), { start: 0 })
     const even = new Peer(c => c % 2 === 0)
     const all = new Peer()
     const got: number[] = []
@@ -110,7 +111,7 @@ describe('ChunkScheduler', () => {
   it('in the endgame, duplicates a chunk at most maxDuplicates times and never to a peer fetching it', () => {
     for (const maxDuplicates of [1, 2, 3]) {
       const total = 3
-      const s = new ChunkScheduler(new Bitfield(total), 1, maxDuplicates)
+      const s = new PiecePicker(new Bitfield(total), { start: 1, maxDuplicates })
       const peers = Array.from({ length: 5 }, () => new Peer())
       const count = new Map<number, number>()
       let progress = true
@@ -130,7 +131,7 @@ describe('ChunkScheduler', () => {
 
   it('never duplicates a chunk that is verified, and stops when all are', () => {
     const verified = new Bitfield(2)
-    const s = new ChunkScheduler(verified, 0)
+    const s = new PiecePicker(verified, { start: 0 })
     const a = new Peer()
     const b = new Peer()
     expect([a.take(s), a.take(s)]).toEqual([0, 1])
@@ -144,7 +145,7 @@ describe('ChunkScheduler', () => {
   })
 
   it('frees a slot when a duplicate finishes', () => {
-    const s = new ChunkScheduler(new Bitfield(1), 0, 2)
+    const s = new PiecePicker(new Bitfield(1), { start: 0, maxDuplicates: 2 })
     const [a, b, c] = [new Peer(), new Peer(), new Peer()]
     expect(a.take(s)).toBe(0)
     expect(b.take(s)).toBe(0)
@@ -154,8 +155,51 @@ describe('ChunkScheduler', () => {
   })
 
   it('handles a release with no chunks', () => {
-    const s = new ChunkScheduler(new Bitfield(0), 0)
+    const s = new PiecePicker(new Bitfield(0), { start: 0 })
     expect(s.next(new Peer())).toBeUndefined()
     expect(s.total).toBe(0)
+  })
+})
+
+describe('PiecePicker: rarest first and endgame order', () => {
+  it('asks for the chunk the fewest partial peers hold, ties in order from the start', () => {
+    const s = new PiecePicker(new Bitfield(6), { start: 2 })
+    const held = (cs: number[]): Bitfield => { const b = new Bitfield(6); for (const c of cs) b.set(c); return b }
+    s.addHave(held([2, 3, 4, 5])) // a partial peer holds these
+    s.addHave(held([2, 3]))
+    const seeder = new Peer()
+    // 0 and 1 nobody else holds: they come first, in order from the start (2, 3, 4, 5, 0, 1)
+    expect(seeder.take(s)).toBe(0)
+    expect(seeder.take(s)).toBe(1)
+    expect(seeder.take(s)).toBe(4) // held once
+    expect(seeder.take(s)).toBe(5)
+    expect(seeder.take(s)).toBe(2) // held twice, in order
+    s.addChunk(3) // now held three times: still the only one left
+    expect(seeder.take(s)).toBe(3)
+  })
+
+  it('forgets a peer that left', () => {
+    const s = new PiecePicker(new Bitfield(3), { start: 0 })
+    const b = new Bitfield(3); b.set(0); b.set(1)
+    s.addHave(b)
+    s.addHave(b, -1)
+    expect(new Peer().take(s)).toBe(0)
+  })
+
+  it('in the endgame duplicates the chunk outstanding longest first', () => {
+    const clock = new ManualClock(1000)
+    const verified = new Bitfield(3)
+    const s = new PiecePicker(verified, { start: 0, clock })
+    const slow = new Peer()
+    const fast = new Peer()
+    expect(slow.take(s)).toBe(0)
+    clock.advance(10)
+    expect(fast.take(s)).toBe(1)
+    clock.advance(10)
+    expect(fast.take(s)).toBe(2)
+    fast.done(s, 1, true, verified)
+    fast.done(s, 2, true, verified)
+    expect(fast.take(s)).toBe(0) // the slow peer's, outstanding since 1000
+    expect(s.copies(0)).toBe(2)
   })
 })

@@ -1,0 +1,164 @@
+/**
+ * Chooses which chunk to ask a peer for next. Pure policy (no I/O, an injectable clock), shared
+ * by the real fetcher and the simulator.
+ *
+ * - Failed chunks are retried first.
+ * - Rarest first: among the chunks a peer has that we still need, the one the fewest partial
+ *   peers hold (peers that hold everything count the same for every chunk, so they do not
+ *   change the order). Ties go to the first in order from a random starting point, different
+ *   for every fetcher, so fetchers ask for different chunks while disk access stays sequential.
+ * - Endgame: when nothing is left to hand out, a chunk still in flight may be asked of a second
+ *   peer (at most `maxDuplicates` copies, never twice from one peer), the one outstanding
+ *   longest first: that is the one a slow peer holds. The first copy to verify wins; the
+ *   fetcher cancels the others.
+ */
+import { systemClock, type Clock } from './clock.js'
+import type { Bitfield } from '../../store/bitfield.js'
+
+export interface PeerView {
+  has: (chunk: number) => boolean
+  /** Chunks this peer is already fetching: never asked of it twice. */
+  inFlight: ReadonlySet<number>
+}
+
+/** Anything with `has` over chunk numbers (a Bitfield). */
+export interface ChunkSet { has: (chunk: number) => boolean, readonly length: number }
+
+export interface PiecePickerInit {
+  /** Where in-order tie-breaking starts (random per fetcher). */
+  start?: number
+  maxDuplicates?: number
+  clock?: Clock
+  /** The chunks this fetch needs (a partial fetch: --include/--exclude); absent = all of them. */
+  wanted?: ChunkSet
+}
+
+export class PiecePicker {
+  private cursor = 0
+  private readonly retry: number[] = []
+  /** Copies in flight per chunk, and when the first was asked. */
+  private readonly inFlight = new Map<number, { count: number, since: number }>()
+  /** How many partial peers hold each chunk. */
+  private readonly availability: Uint16Array
+  private readonly start: number
+  private readonly maxDuplicates: number
+  private readonly clock: Clock
+  private readonly wanted?: ChunkSet
+
+  constructor (private readonly verified: Bitfield, init: PiecePickerInit = {}) {
+    this.start = init.start ?? 0
+    this.maxDuplicates = init.maxDuplicates ?? 2
+    this.clock = init.clock ?? systemClock
+    this.wanted = init.wanted
+    this.availability = new Uint16Array(verified.length)
+  }
+
+  get total (): number {
+    return this.verified.length
+  }
+
+  /** Copies of this chunk in flight now. */
+  copies (chunk: number): number {
+    return this.inFlight.get(chunk)?.count ?? 0
+  }
+
+  /** A partial peer's chunks become known (its HAVE), or stop counting (`sign` -1: it left). */
+  addHave (have: ChunkSet, sign: 1 | -1 = 1): void {
+    for (let c = 0; c < this.total; c++) if (have.has(c)) this.bump(c, sign)
+  }
+
+  /** A partial peer got one more chunk (a HAVE update). */
+  addChunk (chunk: number): void {
+    if (chunk >= 0 && chunk < this.total) this.bump(chunk, 1)
+  }
+
+  /** The next chunk for this peer, or undefined when it has none we need. Marks it in flight. */
+  next (peer: PeerView): number | undefined {
+    const chunk = this.fromRetry(peer) ?? this.rarest(peer) ?? this.endgame(peer)
+    if (chunk !== undefined) {
+      const entry = this.inFlight.get(chunk)
+      if (entry != null) entry.count++
+      else this.inFlight.set(chunk, { count: 1, since: this.clock.now() })
+    }
+    return chunk
+  }
+
+  /** A request finished (verified or not): one copy of the chunk is no longer in flight. */
+  finish (chunk: number, ok: boolean): void {
+    const entry = this.inFlight.get(chunk)
+    if (entry != null && entry.count > 1) entry.count--
+    else this.inFlight.delete(chunk)
+    if (!ok && !this.done(chunk) && !this.inFlight.has(chunk)) this.retry.push(chunk)
+  }
+
+  private bump (chunk: number, sign: 1 | -1): void {
+    const n = this.availability[chunk] + sign
+    this.availability[chunk] = n < 0 ? 0 : n > 0xffff ? 0xffff : n
+  }
+
+  private fromRetry (peer: PeerView): number | undefined {
+    for (let i = 0; i < this.retry.length; i++) {
+      const chunk = this.retry[i]
+      if (this.done(chunk) || this.inFlight.has(chunk)) {
+        this.retry.splice(i--, 1)
+        continue
+      }
+      if (peer.has(chunk)) {
+        this.retry.splice(i, 1)
+        return chunk
+      }
+    }
+    return undefined
+  }
+
+  /**
+   * The first chunk (from the cursor) with the lowest availability among those the peer has.
+   * Stops at the first chunk nobody else holds, so with seeders alone this is one step.
+   */
+  private rarest (peer: PeerView): number | undefined {
+    let best: number | undefined
+    let bestCount = Infinity
+    for (let pos = this.advance(); pos < this.total; pos++) {
+      const chunk = this.at(pos)
+      if (this.done(chunk) || this.inFlight.has(chunk) || !peer.has(chunk)) continue
+      const count = this.availability[chunk]
+      if (count < bestCount) {
+        best = chunk
+        bestCount = count
+        if (count === 0) break
+      }
+    }
+    return best
+  }
+
+  private endgame (peer: PeerView): number | undefined {
+    let best: number | undefined
+    let bestSince = Infinity
+    for (const [chunk, { count, since }] of this.inFlight) {
+      if (count < this.maxDuplicates && since < bestSince && !peer.inFlight.has(chunk) && !this.done(chunk) && peer.has(chunk)) {
+        best = chunk
+        bestSince = since
+      }
+    }
+    return best
+  }
+
+  /** Moves the cursor past chunks that are verified or in flight; returns it. */
+  private advance (): number {
+    while (this.cursor < this.total) {
+      const chunk = this.at(this.cursor)
+      if (!this.done(chunk) && !this.inFlight.has(chunk)) break
+      this.cursor++
+    }
+    return this.cursor
+  }
+
+  /** Verified, or not wanted by this fetch: never asked for. */
+  private done (chunk: number): boolean {
+    return this.verified.has(chunk) || (this.wanted != null && !this.wanted.has(chunk))
+  }
+
+  private at (pos: number): number {
+    return (this.start + pos) % this.total
+  }
+}
