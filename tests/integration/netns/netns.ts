@@ -65,7 +65,22 @@ export class NetnsLab {
     this.exec(a, 'ip', 'link', 'set', ifA, 'up');
     this.exec(b, 'ip', 'addr', 'add', ipB, 'dev', ifB);
     this.exec(b, 'ip', 'link', 'set', ifB, 'up');
+    this.waitForCarrier(a, ifA);
+    this.waitForCarrier(b, ifB);
     return [ifA, ifB];
+  }
+
+  /**
+   * Waits (at most 5 s) until the interface has carrier. A veth gets it a moment after both ends
+   * are up, and Node lists an interface's addresses only once it is up *and* running: a node
+   * started before that announces loopback alone (seen on a loaded machine).
+   */
+  private waitForCarrier(ns: string, dev: string): void {
+    for (let i = 0; i < 100; i++) {
+      if (/\bLOWER_UP\b/.test(this.exec(ns, 'ip', '-o', 'link', 'show', 'dev', dev))) return;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+    throw new Error(`${dev} in ${ns} got no carrier within 5 s`);
   }
 
   /** A switch: a namespace with a bridge that plug() connects hosts to. */
@@ -86,6 +101,7 @@ export class NetnsLab {
     this.exec(host, 'ip', 'link', 'set', ifHost, 'up');
     this.exec(inet, 'ip', 'link', 'set', ifPort, 'master', 'br0');
     this.exec(inet, 'ip', 'link', 'set', ifPort, 'up');
+    this.waitForCarrier(host, ifHost);
     return ifHost;
   }
 
