@@ -13,6 +13,7 @@ export interface FetchFlags extends NodeFlags {
   findTimeout: number
   stallTimeout: number
   maxDownloadRate?: number
+  maxUploadRate?: number
   seed?: boolean
   /** With a daemon: wait for the fetch to complete. */
   wait?: boolean
@@ -33,7 +34,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
     }
     return
   }
-  const engine = await Engine.create({ ...options, downloadRate: Math.round((flags.maxDownloadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
+  const engine = await Engine.create({ ...options, downloadRate: Math.round((flags.maxDownloadRate ?? 0) * 1e6), uploadRate: Math.round((flags.maxUploadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   const started = Date.now()
   try {
     await engine.start()

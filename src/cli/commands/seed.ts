@@ -14,6 +14,8 @@ export interface SeedFlags extends NodeFlags {
   name?: string
   /** MiB */
   chunkSize: number
+  /** MB/s, 0 = none */
+  maxUploadRate?: number
   /** false with --no-daemon */
   daemon: boolean
 }
@@ -30,7 +32,7 @@ export async function seed (folder: string, flags: SeedFlags): Promise<void> {
     return
   }
   const shutdown = new ShutdownSignal()
-  const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
+  const engine = await Engine.create({ ...options, uploadRate: Math.round((flags.maxUploadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
     await engine.start()
     const release = await engine.seed(folder, { keyFile: flags.key, name: flags.name, chunkSize: flags.chunkSize * 1024 * 1024 })
