@@ -8,6 +8,8 @@ import type { RelayModel } from './network.js'
 
 export const MiB = 1024 ** 2
 export const GiB = 1024 ** 3
+/** Most pieces a run uses when it chooses the piece size itself. */
+export const MAX_PIECES = 2048
 
 export type Arrivals = { kind: 'flash', windowMs: number } | { kind: 'poisson', perSecond: number }
 
@@ -87,7 +89,8 @@ export class SimConfigError extends Error {
 export function piecePlan (c: SimConfig): { chunks: number, pieceChunks: number, pieces: number, pieceBytes: number, modelBytes: number } {
   const modelBytes = Math.round(c.gib * GiB)
   const chunks = Math.max(1, Math.ceil(modelBytes / c.chunkBytes))
-  const pieceChunks = c.pieceChunks > 0 ? c.pieceChunks : Math.max(1, Math.ceil(chunks * Math.max(1, c.peers) / c.pieceBudget))
+  // Picking scans the pieces, so a run's work grows with peers x pieces^2: bound both.
+  const pieceChunks = c.pieceChunks > 0 ? c.pieceChunks : Math.max(1, Math.ceil(chunks * Math.max(1, c.peers) / c.pieceBudget), Math.ceil(chunks / MAX_PIECES))
   const pieces = Math.ceil(chunks / pieceChunks)
   return { chunks, pieceChunks, pieces, pieceBytes: modelBytes / pieces, modelBytes }
 }

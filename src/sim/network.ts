@@ -33,6 +33,9 @@ export class Transfer {
   last: number
   event?: SimEvent
   done = false
+  /** Scratch for water-filling. */
+  want = 0
+  share = 0
 
   constructor (
     readonly from: number,
@@ -124,36 +127,25 @@ export class Network {
    * water-fills its upload over those amounts.
    */
   private rerate (from: number, to: number): void {
-    const downFills = new Map<number, Map<Transfer, number>>()
-    const downFill = (node: number): Map<Transfer, number> => {
-      let m = downFills.get(node)
-      if (m == null) downFills.set(node, m = this.fill(this.downs[node], this.links[node].down, x => this.links[x.from].up / this.ups[x.from].length))
-      return m
-    }
-    const upFill = (node: number): Map<Transfer, number> =>
-      this.fill(this.ups[node], this.links[node].up, x => downFill(x.to).get(x) as number)
-    const fromRates = upFill(from)
-    for (const t of this.ups[from]) this.reschedule(t, fromRates.get(t) as number)
-    const upFills = new Map<number, Map<Transfer, number>>()
+    this.fillUp(from)
+    for (const t of this.ups[from]) this.reschedule(t, t.share)
     for (const t of this.downs[to]) {
       if (t.from === from) continue
-      let m = upFills.get(t.from)
-      if (m == null) upFills.set(t.from, m = upFill(t.from))
-      this.reschedule(t, m.get(t) as number)
+      this.fillUp(t.from)
+      this.reschedule(t, t.share)
     }
   }
 
-  /** Water-fills `capacity` over transfers, each wanting at most min(its cap, demand(t)). */
-  private fill (list: Transfer[], capacity: number, demand: (t: Transfer) => number): Map<Transfer, number> {
-    const wants = list.map(t => ({ t, want: Math.min(t.cap, demand(t)) })).sort((a, b) => a.want - b.want)
-    const out = new Map<Transfer, number>()
-    let left = capacity
-    for (let i = 0; i < wants.length; i++) {
-      const give = Math.min(wants[i].want, left / (wants.length - i))
-      out.set(wants[i].t, give)
-      left -= give
-    }
-    return out
+  /** Each upload's share of `node`'s upload, water-filled over what its downloader would take. */
+  private fillUp (node: number): void {
+    const list = this.ups[node]
+    for (const t of list) this.fillDown(t.to)
+    fill(list, this.links[node].up, t => t.share)
+  }
+
+  /** Each download's share of `node`'s download, water-filled over its uploader's equal share. */
+  private fillDown (node: number): void {
+    fill(this.downs[node], this.links[node].down, t => Math.min(t.cap, this.links[t.from].up / this.ups[t.from].length))
   }
 
   private reschedule (t: Transfer, rate: number): void {
@@ -173,6 +165,31 @@ export class Network {
       t.remaining = Math.max(0, t.remaining - t.rate * (now - t.last))
       t.last = now
     }
+  }
+}
+
+/**
+ * Water-fills `capacity` over transfers, each wanting at most `want(t)`; writes each one's
+ * amount to `t.share`. With no one wanting less than an equal share, that is the equal share.
+ */
+function fill (list: Transfer[], capacity: number, want: (t: Transfer) => number): void {
+  const n = list.length
+  const equal = capacity / n
+  let min = Infinity
+  for (const t of list) {
+    t.want = want(t)
+    if (t.want < min) min = t.want
+  }
+  if (min >= equal) {
+    for (const t of list) t.share = equal
+    return
+  }
+  const sorted = list.slice().sort((a, b) => a.want - b.want)
+  let left = capacity
+  for (let i = 0; i < n; i++) {
+    const t = sorted[i]
+    t.share = Math.min(t.want, left / (n - i))
+    left -= t.share
   }
 }
 

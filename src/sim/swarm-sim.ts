@@ -243,11 +243,11 @@ export class SwarmSim {
     if (flight.size >= f.book.slots(peer.id)) return Infinity
     const piece = f.picker.next({ has: p => peer.claims(p), inFlight: flight })
     if (piece === undefined) return Infinity
-    this.request(node, f, peer, piece)
-    return true
+    return this.request(node, f, peer, piece)
   }
 
-  private request (node: SimNode, f: FetchState, peer: SimNode, piece: number): void {
+  /** Sends a request; true, or when to try this peer again if it answered busy. */
+  private request (node: SimNode, f: FetchState, peer: SimNode, piece: number): true | number {
     const c = this.config
     this.counters.requests++
     f.free--
@@ -267,7 +267,7 @@ export class SwarmSim {
           this.offence(node, f, peer, 'protocol', 'claimed every chunk but had not got one')
           this.pump(node)
         })
-        return
+        return true
       case 'trickle':
         // Bytes come, too slowly: the chunk's deadline (requestDeadline) fails it, a strike.
         req.transfer = this.net.start(peer.index, node.index, c.chunkBytes, t => {
@@ -282,7 +282,7 @@ export class SwarmSim {
           this.offence(node, f, peer, 'timeout', 'too slow')
           this.pump(node)
         })
-        return
+        return true
       case 'corrupt':
         // The first chunk fails its hash: banned at once (PeerBook: corrupt).
         req.transfer = this.net.start(peer.index, node.index, c.chunkBytes, t => {
@@ -291,21 +291,21 @@ export class SwarmSim {
           this.offence(node, f, peer, 'corrupt', 'sent a corrupt chunk')
           this.pump(node)
         })
-        return
+        return true
     }
     const busy = !(peer.choker as Choker).request(node.id) || this.net.uploads(peer.index) >= c.maxUploads ||
       (peer.uploadsTo.get(node.index) ?? 0) >= c.maxUploadsPerPeer
     if (busy) {
+      // Answered "busy": the chunk goes back, first in line, and the peer is left alone for a
+      // while. (The real answer takes a round trip; it is taken as immediate, which saves an
+      // event per busy answer, the most common event of a crowd.)
       this.counters.busy++
-      this.queue.after(rtt, () => {
-        if (req.ended) return
-        this.requestEnded(node, req)
-        const prev = f.choked.get(peer.index)
-        const count = (prev?.count ?? 0) + 1
-        f.choked.set(peer.index, { until: this.queue.now() + Math.min(MAX_CHOKE_BACKOFF, CHOKE_BACKOFF * 2 ** (count - 1)), count })
-        this.pump(node)
-      })
-      return
+      this.requestEnded(node, req)
+      const prev = f.choked.get(peer.index)
+      const count = (prev?.count ?? 0) + 1
+      const until = this.queue.now() + rtt + Math.min(MAX_CHOKE_BACKOFF, CHOKE_BACKOFF * 2 ** (count - 1))
+      f.choked.set(peer.index, { until, count })
+      return until
     }
     f.choked.delete(peer.index)
     req.uploading = true
@@ -313,6 +313,7 @@ export class SwarmSim {
     const bytes = this.plan.pieceBytes
     peer.choker?.sent(node.id, bytes)
     req.transfer = this.net.start(peer.index, node.index, bytes, t => this.delivered(node, f, req, t))
+    return true
   }
 
   /** A request is over (any outcome): frees its buffer and the server's slot; at most once. */
