@@ -73,6 +73,8 @@ export class SimNode {
   leaveAt = -1
   /** Neighbours any of this node's fetches banned (its peer books are replaced on a restart). */
   readonly bannedSeen = new Set<number>()
+  /** Neighbours it recorded an offence against. */
+  readonly struckSeen = new Set<number>()
 
   constructor (readonly index: number, readonly role: Role, readonly link: Link, pieces: number) {
     this.id = `p${index}`

@@ -27,7 +27,7 @@ export interface SimResult {
   /** Mean upload / model size per link kind. */
   uploadByKind: Record<string, number>
   /** Per hostile role: honest fetchers that asked one, and the share of those pairs banned at the end. */
-  hostileBanned: Record<string, { pairs: number, banned: number }>
+  hostileBanned: Record<string, { pairs: number, struck: number, banned: number }>
   pieces: number
   pieceBytes: number
   pieceChunks: number
@@ -66,11 +66,13 @@ export function summarise (sim: SwarmSim): SimResult {
   const hostileBanned: SimResult['hostileBanned'] = {}
   for (const [role, pairs] of Object.entries(counters.contacted)) {
     let banned = 0
+    let struck = 0
     for (const key of pairs) {
       const [f, h] = key.split(':').map(Number)
       if (nodes[f].bannedSeen.has(h)) banned++
+      if (nodes[f].struckSeen.has(h)) struck++
     }
-    hostileBanned[role] = { pairs: pairs.size, banned }
+    hostileBanned[role] = { pairs: pairs.size, struck, banned }
   }
   const wasted = counters.endgame + counters.corrupt + counters.trickle
   return {

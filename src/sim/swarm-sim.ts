@@ -343,6 +343,7 @@ export class SwarmSim {
   }
 
   private offence (node: SimNode, f: FetchState, peer: SimNode, kind: 'protocol' | 'timeout' | 'corrupt', reason: string): void {
+    node.struckSeen.add(peer.index)
     if (f.book.offence(peer.id, kind, reason)) {
       f.book.sessionEnded(peer.id, 0, reason)
       node.bannedSeen.add(peer.index)
@@ -364,6 +365,15 @@ export class SwarmSim {
     this.gotPiece(node, req.piece)
     if (node.have.complete) {
       node.doneAt = this.queue.now()
+      // The fetch is over: its sessions end, and copies still in flight are waste.
+      for (const list of [...f.requests.values()]) {
+        for (const r of [...list]) {
+          const moved = this.cancel(node, r)
+          if (r.peer.role === 'trickle') this.counters.trickle += moved
+          else if (r.peer.role === 'corrupt') this.counters.corrupt += moved
+          else this.counters.endgame += moved
+        }
+      }
       node.fetch = undefined
       this.honestLeft--
     } else {
