@@ -4,7 +4,7 @@
  * shipped settings unless a run says otherwise.
  */
 import { DEFAULT_LINKS, DEFAULT_RELAY, type LinkClass } from './links.js'
-import type { RelayModel } from './network.js'
+import type { Link, RelayModel } from './network.js'
 
 export const MiB = 1024 ** 2
 export const GiB = 1024 ** 3
@@ -44,6 +44,10 @@ export interface SimConfig {
   trickleRate: number
   /** Give up after this much simulated time (ms). */
   maxTimeMs: number
+  /** Per peer (in order), instead of drawing from `links` (a calibration against a real run). */
+  fixedLinks?: Link[]
+  /** Per peer arrival times (ms), instead of `arrivals`. */
+  fixedArrivals?: number[]
   // The shipped policy's parameters.
   maxInFlight: number
   streamsPerPeer: number
@@ -105,4 +109,6 @@ export function checkConfig (c: SimConfig): void {
   if (c.arrivals.kind === 'poisson' && !(c.arrivals.perSecond > 0)) bad('poisson arrivals need a rate > 0 (peers per second)')
   if (!(c.trickleRate * 1000 < c.minRate)) bad('a trickling peer must be slower than minRate, or it is no trickler')
   if (!Number.isInteger(c.seed)) bad('--seed must be an integer')
+  if (c.fixedLinks != null && c.fixedLinks.length !== c.peers) bad('fixedLinks needs one link per peer')
+  if (c.fixedArrivals != null && c.fixedArrivals.length !== c.peers) bad('fixedArrivals needs one time per peer')
 }

@@ -19,6 +19,10 @@ export interface SimResult {
   p90: number
   p99: number
   originUploadRatio: number
+  /** Verified bytes the honest peers got from the origin / bytes they needed. */
+  originShare: number
+  /** Per peer (in order; -1: hostile or not done): seconds to complete. */
+  perPeer: number[]
   /** (endgame losers + corrupt + trickled bytes) / bytes the honest peers needed. */
   wastedRatio: number
   wasted: { endgame: number, corrupt: number, trickle: number, churn: number }
@@ -87,6 +91,8 @@ export function summarise (sim: SwarmSim): SimResult {
     p90: percentile(times, 0.9),
     p99: percentile(times, 0.99),
     originUploadRatio: net.sent[0] / plan.modelBytes,
+    originShare: needed > 0 ? counters.useful[0] / needed : 0,
+    perPeer: nodes.slice(1).map(n => n.doneAt >= 0 ? (n.doneAt - n.firstArrival) / 1000 : -1),
     wastedRatio: needed > 0 ? wasted / needed : 0,
     wasted: { endgame: counters.endgame, corrupt: counters.corrupt, trickle: counters.trickle, churn: counters.churn },
     uploadShare: { p10: percentile(shares, 0.1), p50: percentile(shares, 0.5), p90: percentile(shares, 0.9), max: shares[shares.length - 1] ?? 0, gini: gini(shares) },

@@ -36,6 +36,8 @@ export interface SimCounters {
   contacted: Record<string, Set<string>>
   busy: number
   requests: number
+  /** Verified bytes each node gave (the first copy of each piece). */
+  useful: Float64Array
 }
 
 export class SwarmSim {
@@ -43,7 +45,7 @@ export class SwarmSim {
   readonly nodes: SimNode[] = []
   readonly net: Network
   readonly plan: ReturnType<typeof piecePlan>
-  readonly counters: SimCounters = { endgame: 0, corrupt: 0, trickle: 0, churn: 0, contacted: {}, busy: 0, requests: 0 }
+  readonly counters: SimCounters
   private readonly rng: Prng
   private readonly chokerRng: Prng
   private honestLeft = 0
@@ -52,6 +54,7 @@ export class SwarmSim {
   constructor (readonly config: SimConfig) {
     checkConfig(config)
     this.plan = piecePlan(config)
+    this.counters = { endgame: 0, corrupt: 0, trickle: 0, churn: 0, contacted: {}, busy: 0, requests: 0, useful: new Float64Array(config.peers + 1) }
     this.rng = new Prng(config.seed)
     const linkRng = this.rng.fork()
     const graphRng = this.rng.fork()
@@ -62,7 +65,7 @@ export class SwarmSim {
     const roles = this.roles(n, roleRng)
     const origin = new SimNode(0, 'origin', { kind: 'origin', up: config.originMbit * 125, down: config.originMbit * 125, latency: 5, relayOnly: false }, this.plan.pieces)
     this.nodes.push(origin)
-    for (let i = 1; i <= n; i++) this.nodes.push(new SimNode(i, roles[i - 1], drawLink(config.links, linkRng), this.plan.pieces))
+    for (let i = 1; i <= n; i++) this.nodes.push(new SimNode(i, roles[i - 1], config.fixedLinks?.[i - 1] ?? drawLink(config.links, linkRng), this.plan.pieces))
     for (const node of this.nodes) if (!node.hostile) node.choker = new Choker({ clock: this.queue, random: this.chokerRng.random })
     this.net = new Network(this.queue, this.nodes.map(x => x.link), config.relay)
     this.buildGraph(graphRng)
@@ -78,7 +81,7 @@ export class SwarmSim {
     let t = 0
     for (const node of this.nodes.slice(1)) {
       t = c.arrivals.kind === 'flash' ? arrivals.next() * c.arrivals.windowMs : t + arrivals.exp(c.arrivals.perSecond) * 1000
-      const at = node.hostile ? 0 : t
+      const at = c.fixedArrivals?.[node.index - 1] ?? (node.hostile ? 0 : t)
       if (node.role === 'honest') {
         this.honestLeft++
         if (churn.next() < c.churn) node.leaveAt = at + churn.next() * c.churnWindowMs
@@ -354,6 +357,7 @@ export class SwarmSim {
     if (req.ended || node.fetch !== f) return
     this.requestEnded(node, req, true)
     f.book.delivered(req.peer.id, t.bytes, this.queue.now() - t.started)
+    if (!node.have.has(req.piece)) this.counters.useful[req.peer.index] += t.bytes
     node.choker?.received(req.peer.id, t.bytes)
     if (node.have.has(req.piece)) {
       this.counters.endgame += t.bytes
