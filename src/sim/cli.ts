@@ -13,7 +13,9 @@ import { SwarmSim } from './swarm-sim.js'
 async function main (): Promise<void> {
   const { config, json, svg } = parseSimArgs(process.argv.slice(2))
   const started = performance.now()
-  const result = new SwarmSim(config).run()
+  const result = new SwarmSim(config).run(p => {
+    process.stderr.write(`${p.simSeconds.toFixed(0)} simulated s: ${p.done}/${p.honest} done, ${p.events} events, ${((performance.now() - started) / 1000).toFixed(0)} s wall\n`)
+  })
   const wall = (performance.now() - started) / 1000
   const path = svg ?? `tmp/out/sim-${config.peers}-${config.gib}-${config.seed}.svg`
   mkdirSync(dirname(path), { recursive: true })

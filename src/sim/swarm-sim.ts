@@ -72,8 +72,11 @@ export class SwarmSim {
     for (const role of HOSTILE_ROLES) this.counters.contacted[role] = new Set()
   }
 
-  /** Runs to the end (every honest peer done, or the time limit) and returns the figures. */
-  run (): SimResult {
+  /**
+   * Runs to the end (every honest peer done, or the time limit) and returns the figures;
+   * `onProgress` hears every simulated minute how many honest peers are done.
+   */
+  run (onProgress?: (p: { simSeconds: number, done: number, honest: number, events: number }) => void): SimResult {
     const c = this.config
     const arrivals = this.rng.fork()
     const churn = this.rng.fork()
@@ -88,7 +91,11 @@ export class SwarmSim {
       }
       this.queue.at(at, () => this.arrive(node, churn.range(c.churnAwayMs[0], c.churnAwayMs[1])))
     }
-    this.queue.run({ until: c.maxTimeMs, stop: () => this.honestLeft === 0 })
+    const honest = this.honestLeft
+    for (let until = 60_000; this.honestLeft > 0 && this.queue.size > 0 && until <= c.maxTimeMs + 60_000; until += 60_000) {
+      this.queue.run({ until: Math.min(until, c.maxTimeMs), stop: () => this.honestLeft === 0 })
+      onProgress?.({ simSeconds: this.queue.now() / 1000, done: honest - this.honestLeft, honest, events: this.queue.processed })
+    }
     return summarise(this)
   }
 
