@@ -35,7 +35,6 @@ export class Transfer {
   done = false
   /** Scratch for water-filling. */
   want = 0
-  share = 0
 
   constructor (
     readonly from: number,
@@ -62,11 +61,16 @@ export class Network {
   private readonly downs: Transfer[][]
   /** Bytes each node sent (including cancelled and wasted transfers). */
   readonly sent: Float64Array
+  /** Each node's water level on its upload and its download (bytes per ms; Infinity: not a limit). */
+  private readonly upLevel: Float64Array
+  private readonly downLevel: Float64Array
 
   constructor (private readonly queue: EventQueue, readonly links: Link[], readonly relay: RelayModel) {
     this.ups = links.map(() => [])
     this.downs = links.map(() => [])
     this.sent = new Float64Array(links.length)
+    this.upLevel = new Float64Array(links.length).fill(Infinity)
+    this.downLevel = new Float64Array(links.length).fill(Infinity)
   }
 
   /** Round trip between two nodes, through a relay when both are relay-only. */
@@ -122,30 +126,21 @@ export class Network {
   }
 
   /**
-   * New rates for every transfer at either end. A downloader first water-fills its download
-   * over what each uploader could give it (an equal share of that upload); an uploader then
-   * water-fills its upload over those amounts.
+   * New rates for every transfer at either end. Each end has a water level: its capacity
+   * shared so that transfers the far end (or a cap) holds below the level take what they can,
+   * and the rest share equally; a transfer runs at the lower of its two ends' levels. The
+   * downloader's level is found, then the uploader's against it, then the downloader's again.
    */
   private rerate (from: number, to: number): void {
-    this.fillUp(from)
-    for (const t of this.ups[from]) this.reschedule(t, t.share)
-    for (const t of this.downs[to]) {
-      if (t.from === from) continue
-      this.fillUp(t.from)
-      this.reschedule(t, t.share)
-    }
+    this.downLevel[to] = this.levelDown(to)
+    this.upLevel[from] = level(this.ups[from], this.links[from].up, t => Math.min(t.cap, this.downLevel[t.to]))
+    this.downLevel[to] = this.levelDown(to)
+    for (const t of this.ups[from]) this.reschedule(t, Math.min(t.cap, this.upLevel[from], this.downLevel[t.to]))
+    for (const t of this.downs[to]) if (t.from !== from) this.reschedule(t, Math.min(t.cap, this.upLevel[t.from], this.downLevel[to]))
   }
 
-  /** Each upload's share of `node`'s upload, water-filled over what its downloader would take. */
-  private fillUp (node: number): void {
-    const list = this.ups[node]
-    for (const t of list) this.fillDown(t.to)
-    fill(list, this.links[node].up, t => t.share)
-  }
-
-  /** Each download's share of `node`'s download, water-filled over its uploader's equal share. */
-  private fillDown (node: number): void {
-    fill(this.downs[node], this.links[node].down, t => Math.min(t.cap, this.links[t.from].up / this.ups[t.from].length))
+  private levelDown (node: number): number {
+    return level(this.downs[node], this.links[node].down, t => Math.min(t.cap, this.upLevel[t.from]))
   }
 
   private reschedule (t: Transfer, rate: number): void {
@@ -169,28 +164,26 @@ export class Network {
 }
 
 /**
- * Water-fills `capacity` over transfers, each wanting at most `want(t)`; writes each one's
- * amount to `t.share`. With no one wanting less than an equal share, that is the equal share.
+ * The water level of `capacity` over transfers that each want at most `want(t)`: the share of
+ * those that want more. Infinity when every transfer gets all it wants (this end is no limit).
  */
-function fill (list: Transfer[], capacity: number, want: (t: Transfer) => number): void {
+export function level (list: Transfer[], capacity: number, want: (t: Transfer) => number): number {
   const n = list.length
-  const equal = capacity / n
+  if (n === 0) return Infinity
   let min = Infinity
   for (const t of list) {
     t.want = want(t)
     if (t.want < min) min = t.want
   }
-  if (min >= equal) {
-    for (const t of list) t.share = equal
-    return
-  }
-  const sorted = list.slice().sort((a, b) => a.want - b.want)
+  if (min >= capacity / n) return capacity / n
+  const wants = list.map(t => t.want).sort((a, b) => a - b)
   let left = capacity
   for (let i = 0; i < n; i++) {
-    const t = sorted[i]
-    t.share = Math.min(t.want, left / (n - i))
-    left -= t.share
+    const share = left / (n - i)
+    if (wants[i] >= share) return share
+    left -= wants[i]
   }
+  return Infinity
 }
 
 function remove<T> (list: T[], item: T): void {
