@@ -3,17 +3,26 @@
  * CID in the DHT (asked again every `interval` while the fetch runs, since seeders come and go),
  * and peers found by mDNS on the LAN. Every candidate is reported once per search round; the
  * fetcher decides whom to use and ignores the ones it already has or has banned.
+ *
+ * Bounds, since anyone can put provider records in the DHT: at most `maxPerRound` DHT providers
+ * are offered per round, and a candidate reported `failed` (unreachable, or no release) is not
+ * offered again until its backoff (5 s doubling to 5 min) has passed. Until a first provider is
+ * found, rounds come sooner (1 s doubling up to `interval`): in a flash crowd the DHT often has
+ * no record yet in the first seconds.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { CID } from 'multiformats/cid'
 import type { PeerId } from '@libp2p/interface'
 import type { P2PNode } from '../net/node.js'
+import { backoffDelay } from '../swarm/policy/backoff.js'
 
 export interface ProviderSearchInit {
   peers?: string[]
   interval?: number
   queryTimeout?: number
+  /** DHT providers offered per round (provider spam must not flood the dial queue). */
+  maxPerRound?: number
   onPeer: (peer: PeerId) => void
 }
 
@@ -42,6 +51,21 @@ export class ProviderSearch {
   constructor (private readonly node: P2PNode, private readonly cid: CID, private readonly init: ProviderSearchInit) {}
 
   private explicit: PeerId[] = []
+  private readonly backoff = new Map<string, { failures: number, until: number }>()
+
+  /** A candidate could not be used (unreachable, no release): offer it again only later. */
+  failed (peer: PeerId): void {
+    const id = peer.toString()
+    const failures = (this.backoff.get(id)?.failures ?? 0) + 1
+    this.backoff.set(id, { failures, until: Date.now() + backoffDelay(failures, { first: 5000, max: 300_000 }) })
+  }
+
+  private offer (peer: PeerId): boolean {
+    const b = this.backoff.get(peer.toString())
+    if (b != null && Date.now() < b.until) return false
+    this.init.onPeer(peer)
+    return true
+  }
 
   async start (): Promise<void> {
     for (const { peer, addr } of (this.init.peers ?? []).map(parsePeerAddress)) {
@@ -63,21 +87,27 @@ export class ProviderSearch {
 
   private async searchLoop (): Promise<void> {
     const { signal } = this.controller
+    const interval = this.init.interval ?? 10_000
+    let empty = 0
     while (!signal.aborted) {
       // Offered again every round: a --peer that was dropped for a stall may be back.
       for (const peer of this.explicit) this.init.onPeer(peer)
+      let offered = 0
       try {
         const query = AbortSignal.any([signal, AbortSignal.timeout(this.init.queryTimeout ?? 30_000)])
         for await (const provider of this.node.contentRouting.findProviders(this.cid, { signal: query })) {
           if (provider.id.equals(this.node.peerId)) continue
           if (provider.multiaddrs.length > 0) await this.node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
-          this.init.onPeer(provider.id)
+          if (this.offer(provider.id)) offered++
+          if (offered >= (this.init.maxPerRound ?? 20)) break
         }
       } catch {
         // a round that timed out or found nobody; the next one may
       }
       if (signal.aborted) return
-      await new Promise(resolve => { this.timer = setTimeout(resolve, this.init.interval ?? 10_000) })
+      empty = offered > 0 || this.explicit.length > 0 ? 0 : empty + 1
+      const wait = empty > 0 ? Math.min(interval, backoffDelay(empty, { first: 1000, max: interval })) : interval
+      await new Promise(resolve => { this.timer = setTimeout(resolve, wait) })
     }
   }
 }

@@ -23,6 +23,7 @@ import type { EventSink, TransferStats } from './events.js'
 import type { Release } from '../manifest/signed.js'
 import type { ChunkSource } from '../store/chunk-source.js'
 import type { Datastore } from 'interface-datastore'
+import type { PeerId } from '@libp2p/interface'
 
 export interface EngineOptions {
   dataDir: string
@@ -33,6 +34,9 @@ export interface EngineOptions {
   /** Where libp2p keeps its peer store and DHT records; in memory when absent. */
   datastore?: Datastore
   maxConnections?: number
+  /** Crowd limits of the node (net/node.ts): inbound connections per host per second, upgrades at once. */
+  inboundConnectionThreshold?: number
+  maxIncomingPendingConnections?: number
   /** Bytes per second across all peers; unlimited when absent or 0. */
   uploadRate?: number
   downloadRate?: number
@@ -54,6 +58,8 @@ export class Engine {
   readonly sources = new Map<string, ServedSource>()
   readonly announcer: Announcer
   readonly downloadLimiter?: RateLimiter
+  /** Fetches in progress, told of peers that ask us about the same release (they fetch it too). */
+  readonly interested = new Map<string, (peer: PeerId) => void>()
   /** Peers banned by earlier fetches (decaying), kept across fetches and restarts. */
   banList = new BanList()
   private readonly transfer = new Map<string, TransferStats>()
@@ -62,6 +68,7 @@ export class Engine {
 
   private constructor (readonly node: P2PNode, readonly dataDir: DataDir, readonly emit: EventSink, options: EngineOptions, private readonly ownsDataDir: boolean) {
     this.server = new ChunkServer(node, this.sources, {
+      onInterest: (cid, peer) => this.interested.get(cid)?.(peer),
       rateLimiter: options.uploadRate != null && options.uploadRate > 0 ? new RateLimiter(options.uploadRate) : undefined,
       onUpload: e => { this.stats(e.cid).uploaded += e.bytes }
     })
@@ -91,6 +98,8 @@ export class Engine {
         dhtProtocol: options.dhtProtocol,
         datastore: options.datastore,
         maxConnections: options.maxConnections,
+        inboundConnectionThreshold: options.inboundConnectionThreshold,
+        maxIncomingPendingConnections: options.maxIncomingPendingConnections,
         metrics: options.metrics
       })
       const engine = new Engine(node, dataDir, options.onEvent ?? (() => {}), options, owner)
@@ -137,6 +146,16 @@ export class Engine {
     return this.node.getMultiaddrs().map(a => a.toString())
   }
 
+  /** This node published `cid` just now: serve it in initial seeding mode (super-seeding). */
+  superSeed (cid: string): void {
+    this.server.superSeed(cid)
+  }
+
+  /** A chunk of a release we serve was verified: peers that watch it are told. */
+  chunkAdded (cid: string, chunk: number): void {
+    this.server.chunkAdded(cid, chunk)
+  }
+
   /** A peer uploaded verified chunk bytes to us: it earns an unchoke slot (reciprocity). */
   receivedFrom (peer: string, bytes: number): void {
     this.server.received(peer, bytes)
@@ -176,6 +195,7 @@ export class Engine {
     const source = this.sources.get(cid)
     if (source == null) return false
     this.sources.delete(cid)
+    this.server.released(cid)
     this.announcer.withdraw(source.release.cid)
     for (const file of source.release.manifest.files) this.announcer.withdraw(fileCid(file))
     await source.close?.()

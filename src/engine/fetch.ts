@@ -6,15 +6,15 @@
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { ReleaseNotFoundError } from './errors.js'
+import { ReleaseLookup } from './release-lookup.js'
 import { rememberHashes, serveRelease } from './serve.js'
-import { ProviderSearch } from '../discovery/providers.js'
-import { BadSignatureError, InvalidManifestError, UntrustedPublisherError } from '../manifest/errors.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ProviderSearch, parsePeerAddress } from '../discovery/providers.js'
+import { BadSignatureError, UntrustedPublisherError } from '../manifest/errors.js'
 import { fileCid, totalSize } from '../manifest/manifest.js'
 import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { openRelease, type Release } from '../manifest/signed.js'
 import { Download } from '../store/download.js'
-import { Channel } from '../swarm/channel.js'
 import { PROTOCOL } from '../swarm/codec.js'
 import { ChunkFetcher } from '../swarm/fetcher.js'
 import type { Engine } from './engine.js'
@@ -49,6 +49,7 @@ export interface FetchSummary {
 }
 
 const FLUSH_INTERVAL = 1000
+const CODE_P2P = 421
 
 export async function fetchRelease (engine: Engine, cid: CID, options: FetchOptions): Promise<FetchSummary> {
   const trust = (options.trust ?? []).map(t => {
@@ -70,7 +71,7 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
   })
   await search.start()
   try {
-    const release = await locateRelease(engine, cid, trust, options, candidates, cb => { onCandidate = cb }, findTimeout)
+    const release = await locateRelease(engine, cid, trust, options, candidates, cb => { onCandidate = cb }, findTimeout, search)
     const outDir = resolve(options.outDir ?? join(options.baseDir ?? '.', release.manifest.name))
     const total = totalSize(release.manifest)
     engine.emit({ event: 'manifest', cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: release.manifest.files.length, bytes: total, path: outDir })
@@ -89,7 +90,10 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
     // Where a resumed fetch starts, before any new chunk arrives.
     const startBytes = download.verifiedBytes
     engine.emit({ event: 'progress', cid: key, bytes: startBytes, total, downloaded: 0, peers: 0 })
-    engine.announcer.add(cid)
+    // Announced once we hold a chunk: in a flash crowd, DHT answers full of fetchers that have
+    // nothing would crowd out the peers that can serve. (We serve from the first chunk.)
+    let announced = startBytes > 0
+    if (announced) engine.announcer.add(cid)
     const fetcher = new ChunkFetcher({
       dial: async (peer, signal) => await engine.node.dialProtocol(peer, PROTOCOL, { signal }),
       sink: download,
@@ -100,7 +104,15 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       rateLimiter: engine.downloadLimiter,
       banList: engine.banList,
       addressOf: peer => engine.node.getConnections(peer)[0]?.remoteAddr.toString(),
-      onChunk: (_chunk, peer, bytes) => engine.receivedFrom(peer, bytes),
+      onPeers: addrs => { void offerPeers(engine, addrs, peer => fetcher.addPeer(peer)) },
+      onChunk: (chunk, peer, bytes) => {
+        engine.chunkAdded(key, chunk)
+        engine.receivedFrom(peer, bytes)
+        if (!announced) {
+          announced = true
+          engine.announcer.add(cid)
+        }
+      },
       onProgress: p => {
         stats.chunksVerified++
         stats.downloaded += p.downloaded - downloadedBefore
@@ -109,10 +121,13 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       },
       onPeerDropped: e => {
         if (e.banned) stats.chunksFailed++
+        if (!e.connected) search.failed(peerIdFromString(e.peerId))
         engine.emit({ event: 'peer-dropped', cid: key, peerId: e.peerId, reason: e.reason, connected: e.connected })
       }
     })
     onCandidate = peer => fetcher.addPeer(peer)
+    // A peer that asks us about this release is fetching it too: fetch from it as well.
+    engine.interested.set(key, peer => fetcher.addPeer(peer))
     for (const id of candidates) fetcher.addPeer(peerIdFromString(id))
     const flusher = setInterval(() => { download.flush().catch(() => {}) }, FLUSH_INTERVAL)
     let result
@@ -120,6 +135,7 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       result = await fetcher.run(options.signal)
     } finally {
       clearInterval(flusher)
+      engine.interested.delete(key)
       engine.sources.delete(key)
       await download.close()
     }
@@ -133,13 +149,13 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
 }
 
 /**
- * The release from local state if we have it, else from the first candidate peer whose bytes
- * verify. A peer whose bytes do not hash to the CID is skipped; a release that hashes right but
- * is badly signed or untrusted is final (every honest peer would send the same bytes).
+ * The release from local state if we have it, else from the swarm (ReleaseLookup): a peer whose
+ * bytes do not hash to the CID is skipped; a release that hashes right but is badly signed or
+ * untrusted is final (every honest peer would send the same bytes).
  */
 async function locateRelease (
   engine: Engine, cid: CID, trust: string[], options: FetchOptions,
-  known: Set<string>, subscribe: (cb: (peer: PeerId) => void) => void, findTimeout: number
+  known: Set<string>, subscribe: (cb: (peer: PeerId) => void) => void, findTimeout: number, search: ProviderSearch
 ): Promise<Release> {
   const local = [
     await engine.dataDir.loadRelease(cid),
@@ -153,54 +169,24 @@ async function locateRelease (
       if (err instanceof UntrustedPublisherError || err instanceof BadSignatureError) throw err
     }
   }
-
-  const controller = new AbortController()
-  const deadline = setTimeout(() => controller.abort(), findTimeout)
-  const tried = new Set<string>()
-  const failures: string[] = []
-  try {
-    return await new Promise<Release>((resolvePromise, reject) => {
-      let settled = false
-      const ask = (peer: PeerId): void => {
-        const id = peer.toString()
-        if (tried.has(id) || settled) return
-        tried.add(id)
-        void askPeer(engine, peer, cid, controller.signal).then(async bytes => await openRelease(cid, bytes, trust)).then(
-          release => { settled = true; resolvePromise(release) },
-          (err: Error) => {
-            if (err instanceof UntrustedPublisherError || err instanceof BadSignatureError || err instanceof InvalidManifestError) {
-              settled = true
-              reject(err)
-            } else {
-              failures.push(`${id}: ${err.message}`)
-            }
-          }
-        )
-      }
-      controller.signal.addEventListener('abort', () => {
-        if (settled) return
-        settled = true
-        reject(new ReleaseNotFoundError(
-          `could not get release ${cid.toString()} from any peer within ${Math.round(findTimeout / 1000)} s` +
-          (failures.length > 0 ? ` (tried: ${failures.join('; ')})` : ' (no provider found)') +
-          '. Check the CID, that a seeder is online, or pass --peer <address the seeder printed>.'
-        ))
-      })
-      subscribe(ask)
-      for (const id of known) ask(peerIdFromString(id))
-    })
-  } finally {
-    clearTimeout(deadline)
-    controller.abort()
-  }
+  const lookup = new ReleaseLookup(engine.node, {
+    cid, trust, findTimeout, stallTimeout: options.stallTimeout ?? 20_000, onFailed: peer => search.failed(peer)
+  })
+  subscribe(peer => lookup.add(peer))
+  for (const id of known) lookup.add(peerIdFromString(id))
+  return await lookup.run()
 }
 
-async function askPeer (engine: Engine, peer: PeerId, cid: CID, signal: AbortSignal): Promise<Uint8Array> {
-  const stream = await engine.node.dialProtocol(peer, PROTOCOL, { signal })
-  const channel = new Channel(stream, 20_000)
-  try {
-    return await channel.getRelease(cid, signal)
-  } finally {
-    channel.close()
+/** Peers from a peer exchange: their addresses go to the peer store, the peers to the fetcher. */
+async function offerPeers (engine: Engine, addrs: Uint8Array[], add: (peer: PeerId) => void): Promise<void> {
+  for (const bytes of addrs) {
+    try {
+      const { peer, addr } = parsePeerAddress(multiaddr(bytes).toString())
+      if (peer.equals(engine.node.peerId)) continue
+      await engine.node.peerStore.merge(peer, { multiaddrs: [addr.decapsulateCode(CODE_P2P)] })
+      add(peer)
+    } catch {
+      // a malformed address from a peer: ignored
+    }
   }
 }

@@ -11,6 +11,8 @@ import { serveFolder } from './serve.js'
 import type { Engine } from './engine.js'
 
 export interface SeedOptions {
+  /** Serve in initial seeding mode (every chunk out once before any twice); default on. */
+  initialSeeding?: boolean
   /** Publisher key file; default: the data dir's publisher.key, created on first use. */
   keyFile?: string
   name?: string
@@ -30,5 +32,6 @@ export async function seedFolder (engine: Engine, folder: string, options: SeedO
   const release = await signRelease(manifest, key)
   await engine.dataDir.saveRelease(release.cid, release.bytes)
   await serveFolder(engine, release, folder, files)
+  if (options.initialSeeding !== false) engine.superSeed(release.cid.toString())
   return release
 }

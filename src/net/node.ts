@@ -48,6 +48,13 @@ export interface NodeOptions {
   mdns?: boolean
   dhtProtocol?: string
   maxConnections?: number
+  /**
+   * Inbound connections one host may open per second, and connections still being upgraded
+   * (Noise, yamux) at once. libp2p's defaults (5 and 10) reset a flash crowd of fetchers arriving
+   * together; these are sized for a few hundred.
+   */
+  inboundConnectionThreshold?: number
+  maxIncomingPendingConnections?: number
   /** Peer store and DHT records; libp2p keeps them in memory when absent. */
   datastore?: Datastore
   metrics?: (components: any) => Metrics
@@ -80,7 +87,11 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
     // of event-loop latency). Both ends assume the same initial window: p2pweights peers do.
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: STREAM_WINDOW, maxStreamWindowSize: STREAM_WINDOW } })],
     peerDiscovery,
-    connectionManager: { maxConnections: options.maxConnections ?? 200 },
+    connectionManager: {
+      maxConnections: options.maxConnections ?? 200,
+      inboundConnectionThreshold: options.inboundConnectionThreshold ?? 100,
+      maxIncomingPendingConnections: options.maxIncomingPendingConnections ?? 64
+    },
     services: {
       identify: identify(),
       ping: ping(),

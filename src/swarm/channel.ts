@@ -15,7 +15,7 @@
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  MAX_ERROR_FRAME, MessageType, ProtocolError, decodeHave, encodeRequest, parseResponse, type Request
+  MAX_ERROR_FRAME, MAX_PEERS_FRAME, MessageType, ProtocolError, decodeHave, decodePeers, encodeRequest, parseResponse, type Request
 } from './codec.js'
 import { MAX_RELEASE_BYTES } from '../manifest/signed.js'
 import type { Stream, StreamMessageEvent } from '@libp2p/interface'
@@ -66,6 +66,12 @@ export class Channel {
   async getHave (cid: CID, chunks: number, signal?: AbortSignal): Promise<Uint8Array | 'all'> {
     const frame = await this.request({ type: MessageType.GetHave, cid }, Math.ceil(chunks / 8) + 2, undefined, signal)
     return decodeHave(parseResponse(frame as Uint8ArrayList, MessageType.Have), chunks)
+  }
+
+  /** Peers the remote saw asking about this release (binary multiaddrs with /p2p/). */
+  async getPeers (cid: CID, signal?: AbortSignal): Promise<Uint8Array[]> {
+    const frame = await this.request({ type: MessageType.GetPeers, cid }, MAX_PEERS_FRAME, undefined, signal)
+    return decodePeers(parseResponse(frame as Uint8ArrayList, MessageType.Peers))
   }
 
   /** The chunk, received into `target` (at least `length` bytes); returns the filled view. */

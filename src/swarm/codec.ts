@@ -9,7 +9,14 @@
  *   GET_RELEASE  0x01  cid                          -> RELEASE 0x11 release-bytes
  *   GET_HAVE     0x02  cid                          -> HAVE    0x12 flags(1: has all) [bitfield]
  *   GET_CHUNK    0x03  u32 file, u32 chunk, cid     -> CHUNK   0x13 chunk-bytes
+ *   GET_PEERS    0x04  cid                          -> PEERS   0x14 u8 n, n x (u16 len, multiaddr)
+ *   WATCH_HAVE   0x05  cid                          -> HAVE    0x12, then HAVE_UPDATE 0x15 u32
+ *                                                      chunk numbers, pushed as chunks verify,
+ *                                                      until either side closes the stream
  *   any request                                     -> ERROR   0x1f code, utf-8 reason (<= 200 B)
+ *
+ * GET_PEERS and WATCH_HAVE came later; a node that predates them aborts the stream on the
+ * unknown type, and a fetcher then does without (HAVE polling, no peer exchange).
  *
  * Chunk bytes go out as they were read and come in as the list of network fragments they
  * arrived in (no concatenation): the fetcher hashes and writes the fragments as they are.
@@ -23,6 +30,13 @@ import type { AbortOptions, MessageStream } from '@libp2p/interface'
 export const PROTOCOL = '/p2pweights/chunks/1.0.0'
 /** A request is a type byte, two u32 and a CID: far below this. */
 export const MAX_REQUEST_BYTES = 256
+/** PEERS: at most this many addresses, each at most MAX_PEER_ADDR_BYTES. */
+export const MAX_PEERS = 32
+const MAX_PEER_ADDR_BYTES = 255
+export const MAX_PEERS_FRAME = 2 + MAX_PEERS * (2 + MAX_PEER_ADDR_BYTES)
+/** HAVE_UPDATE: at most this many chunk numbers per frame. */
+export const MAX_HAVE_UPDATE = 1024
+export const MAX_HAVE_UPDATE_FRAME = 1 + 4 * MAX_HAVE_UPDATE
 const MAX_REASON_BYTES = 200
 /** The largest ERROR frame: type, code and reason. */
 export const MAX_ERROR_FRAME = 2 + MAX_REASON_BYTES
@@ -32,9 +46,13 @@ export enum MessageType {
   GetRelease = 0x01,
   GetHave = 0x02,
   GetChunk = 0x03,
+  GetPeers = 0x04,
+  WatchHave = 0x05,
   Release = 0x11,
   Have = 0x12,
   Chunk = 0x13,
+  Peers = 0x14,
+  HaveUpdate = 0x15,
   Error = 0x1f
 }
 
@@ -48,6 +66,8 @@ export enum ErrorCode {
 export type Request =
   | { type: MessageType.GetRelease, cid: CID }
   | { type: MessageType.GetHave, cid: CID }
+  | { type: MessageType.GetPeers, cid: CID }
+  | { type: MessageType.WatchHave, cid: CID }
   | { type: MessageType.GetChunk, cid: CID, file: number, chunk: number }
 
 export class ProtocolError extends Error {
@@ -88,7 +108,7 @@ export function decodeRequest (body: Uint8ArrayList): Request {
   const bytes = body.subarray()
   const type = bytes[0]
   try {
-    if (type === MessageType.GetRelease || type === MessageType.GetHave) {
+    if (type === MessageType.GetRelease || type === MessageType.GetHave || type === MessageType.GetPeers || type === MessageType.WatchHave) {
       return { type, cid: CID.decode(bytes.subarray(1)) }
     }
     if (type === MessageType.GetChunk && bytes.length > 9) {
@@ -123,6 +143,59 @@ function header (type: MessageType, bodyLength: number): Uint8Array {
 /** The chunk frame as a header plus the data itself, so the data is not copied. */
 export function encodeChunk (data: Uint8Array): Uint8ArrayList {
   return new Uint8ArrayList(header(MessageType.Chunk, data.length), data)
+}
+
+/** PEERS: addresses (binary multiaddrs, each ending in /p2p/<id>); extras beyond the limits are dropped. */
+export function encodePeers (addrs: Uint8Array[]): Uint8Array {
+  const kept = addrs.filter(a => a.length > 0 && a.length <= MAX_PEER_ADDR_BYTES).slice(0, MAX_PEERS)
+  const body = new Uint8Array(1 + kept.reduce((n, a) => n + 2 + a.length, 0))
+  body[0] = kept.length
+  let at = 1
+  for (const a of kept) {
+    body[at] = a.length >> 8
+    body[at + 1] = a.length & 0xff
+    body.set(a, at + 2)
+    at += 2 + a.length
+  }
+  return frame(MessageType.Peers, body)
+}
+
+export function decodePeers (body: Uint8ArrayList): Uint8Array[] {
+  const bytes = body.subarray()
+  if (bytes.length < 1 || bytes[0] > MAX_PEERS) throw new ProtocolError('malformed PEERS')
+  const out: Uint8Array[] = []
+  let at = 1
+  for (let i = 0; i < bytes[0]; i++) {
+    if (at + 2 > bytes.length) throw new ProtocolError('truncated PEERS')
+    const length = (bytes[at] << 8) | bytes[at + 1]
+    if (length === 0 || length > MAX_PEER_ADDR_BYTES || at + 2 + length > bytes.length) throw new ProtocolError('malformed PEERS entry')
+    out.push(bytes.slice(at + 2, at + 2 + length))
+    at += 2 + length
+  }
+  if (at !== bytes.length) throw new ProtocolError('trailing bytes in PEERS')
+  return out
+}
+
+/** HAVE_UPDATE: chunks that became available since the last HAVE or update. */
+export function encodeHaveUpdate (chunks: number[]): Uint8Array {
+  const body = new Uint8Array(4 * chunks.length)
+  const view = new DataView(body.buffer)
+  chunks.forEach((c, i) => view.setUint32(4 * i, c))
+  return frame(MessageType.HaveUpdate, body)
+}
+
+/** The chunk numbers of a HAVE_UPDATE body; every one must be below `total`. */
+export function decodeHaveUpdate (body: Uint8ArrayList, total: number): number[] {
+  const bytes = body.subarray()
+  if (bytes.length === 0 || bytes.length % 4 !== 0 || bytes.length > 4 * MAX_HAVE_UPDATE) throw new ProtocolError('malformed HAVE_UPDATE')
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const out: number[] = []
+  for (let at = 0; at < bytes.length; at += 4) {
+    const c = view.getUint32(at)
+    if (c >= total) throw new ProtocolError(`HAVE_UPDATE names chunk ${c} of ${total}`)
+    out.push(c)
+  }
+  return out
 }
 
 export function encodeError (code: ErrorCode, reason: string): Uint8Array {

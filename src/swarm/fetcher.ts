@@ -67,6 +67,10 @@ export interface FetcherInit {
   banList?: BanRegistry
   /** The remote address of a connected peer (for address-prefix bans). */
   addressOf?: (peer: PeerId) => string | undefined
+  /** Peers a peer told us about (binary multiaddrs with /p2p/): the caller may offer them. */
+  onPeers?: (addrs: Uint8Array[]) => void
+  /** Most peers fetched from at once. */
+  maxPeers?: number
   /** Each chunk verified in this fetch (so the server can push HAVE updates). */
   onChunk?: (chunk: number, peer: string, bytes: number) => void
   onProgress?: (progress: FetchProgress) => void
@@ -99,6 +103,8 @@ export class ChunkFetcher {
   readonly buffers: ChunkBuffers
   private readonly sessions = new Map<string, PeerSession>()
   private readonly retryTimers = new Map<string, NodeJS.Timeout>()
+  /** Sessions in a row that never reached the peer. */
+  private readonly unreachable = new Map<string, number>()
   /** Requests in flight per chunk, so the losers of an endgame race can be cancelled. */
   private readonly requests = new Map<number, Set<AbortController>>()
   private readonly fromPeers: Record<string, number> = {}
@@ -134,14 +140,16 @@ export class ChunkFetcher {
       haveChanged: (before, after) => {
         if (before != null && before !== 'all') this.picker.addHave(before, -1)
         if (after !== 'all') this.picker.addHave(after, 1)
-      }
+      },
+      chunksAdded: chunks => { for (const c of chunks) this.picker.addChunk(c) },
+      morePeers: addrs => init.onPeers?.(addrs)
     }
   }
 
   /** Offers a provider. Ignored if already in use, banned, or backing off (it is retried then). */
   addPeer (peer: PeerId): void {
     const id = peer.toString()
-    if (this.sessions.has(id) || this.controller.signal.aborted) return
+    if (this.sessions.has(id) || this.controller.signal.aborted || this.sessions.size >= (this.init.maxPeers ?? 32)) return
     const admit = this.book.admit(id)
     if (!admit.ok) {
       if (admit.retryAt != null && !this.retryTimers.has(id)) this.retryLater(peer, admit.retryAt)
@@ -163,14 +171,6 @@ export class ChunkFetcher {
       () => this.endSession(peer, session, undefined),
       (err: Error) => this.endSession(peer, session, err)
     )
-  }
-
-  /** A partial peer we fetch from got a chunk (a HAVE update). */
-  peerGotChunk (peer: string, chunk: number): void {
-    const session = this.sessions.get(peer)
-    if (session?.have == null || session.have === 'all' || session.have.has(chunk) || chunk >= session.have.length) return
-    session.have.set(chunk)
-    this.picker.addChunk(chunk)
   }
 
   /** Resolves when every chunk is verified; rejects with NoProgressError when stuck. */
@@ -272,7 +272,10 @@ export class ChunkFetcher {
     const banned = this.book.isBanned(id)
     const retryAt = this.book.sessionEnded(id, session.delivered, err.message)
     const reason = banned ? (this.book.reasons().find(([p]) => p === id)?.[1] ?? err.message) : err.message
-    if (!banned) this.retryLater(peer, retryAt)
+    // A peer we never reached is left to discovery after a few tries (it offers it again).
+    const unreachable = !session.connected && (this.unreachable.get(id) ?? 0) >= 2
+    if (!session.connected) this.unreachable.set(id, (this.unreachable.get(id) ?? 0) + 1)
+    if (!banned && !unreachable) this.retryLater(peer, retryAt)
     this.init.onPeerDropped?.({ peerId: id, reason, banned, connected: session.connected })
   }
 

@@ -11,14 +11,16 @@ import { byteStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
   PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode, ProtocolError,
-  decodeRequest, encodeChunk, encodeError, encodeHave, encodeRelease, readFrame, type Request
+  MAX_PEERS, decodeRequest, encodeChunk, encodeError, encodeHave, encodePeers, encodeRelease, readFrame, type Request
 } from './codec.js'
+import { HaveWatchers } from './have-watchers.js'
 import { Choker, type ChokerInit } from './policy/choker.js'
+import { SuperSeeder } from './policy/super-seeder.js'
 import { UploadSlots } from './upload-slots.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { ChunkSource } from '../store/chunk-source.js'
 import { withDefaults } from '../util/defaults.js'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 
 const RATE_LIMIT_SLICE = 64 * 1024
 
@@ -40,6 +42,8 @@ export interface ChunkServerInit {
   /** Shared upload limit; none when absent. */
   rateLimiter?: RateLimiter
   onUpload?: (event: { peer: string, cid: string, bytes: number }) => void
+  /** A peer asked about a release we serve (a fetcher of it may fetch from that peer too). */
+  onInterest?: (cid: string, peer: PeerId) => void
 }
 
 export interface SourceLookup {
@@ -49,13 +53,18 @@ export interface SourceLookup {
 export class ChunkServer {
   private readonly uploads: UploadSlots
   readonly choker: Choker
-  private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'rateLimiter' | 'choker'>> & ChunkServerInit
+  private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'onInterest' | 'rateLimiter' | 'choker'>> & ChunkServerInit
+  private readonly watchers = new HaveWatchers()
+  /** Releases this node is the origin of, in initial seeding (policy/super-seeder.ts). */
+  private readonly superSeeders = new Map<string, SuperSeeder>()
+  /** Peers that recently asked about each release (for GET_PEERS), oldest first, bounded. */
+  private readonly recent = new Map<string, Map<string, PeerId>>()
   private started = false
   private readonly scratchBuffers: Buffer[] = []
   private scratchCreated = 0
 
-  constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
-    this.init = withDefaults({ maxInboundStreams: 8, maxUploads: 32, maxUploadsPerPeer: 4, idleTimeout: 60_000, sendTimeout: 60_000, readTimeout: 5_000 }, init)
+  constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'> & Partial<Pick<Libp2p, 'peerStore'>>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
+    this.init = withDefaults({ maxInboundStreams: 16, maxUploads: 32, maxUploadsPerPeer: 4, idleTimeout: 60_000, sendTimeout: 60_000, readTimeout: 5_000 }, init)
     this.uploads = new UploadSlots(this.init.maxUploads, this.init.maxUploadsPerPeer)
     this.choker = new Choker(init.choker)
   }
@@ -87,6 +96,14 @@ export class ChunkServer {
         const frame = await readFrame(bytes, MAX_REQUEST_BYTES, { signal: AbortSignal.timeout(this.init.idleTimeout) })
         if (frame == null) break
         const request = decodeRequest(frame)
+        const cid = request.cid.toString()
+        if (this.sources.get(cid) != null) this.interest(cid, connection.remotePeer)
+        if (request.type === MessageType.WatchHave) {
+          await this.send(stream, await this.respond(request, peer, scratch))
+          if (this.sources.get(cid) == null) continue
+          this.watchers.add(cid, peer, stream)
+          return // the stream now belongs to the watcher
+        }
         if (request.type === MessageType.GetChunk && this.sources.get(request.cid.toString()) != null && !this.choker.request(peer)) {
           await this.send(stream, encodeError(ErrorCode.Busy, 'choked: upload slots are taken, ask again later'))
           continue
@@ -159,6 +176,46 @@ export class ChunkServer {
     }
   }
 
+  /** This node is the origin of `cid`: serve it in initial seeding mode until every chunk left once. */
+  superSeed (cid: string): void {
+    const source = this.sources.get(cid)
+    if (source != null && source.index.total > 0) this.superSeeders.set(cid, new SuperSeeder(source.index.total))
+  }
+
+  /** A chunk of `cid` became available here: pushed to the peers that watch it. */
+  chunkAdded (cid: string, chunk: number): void {
+    this.watchers.chunk(cid, chunk)
+  }
+
+  /** The release is no longer served: its watchers are let go. */
+  released (cid: string): void {
+    this.watchers.drop(cid)
+    this.recent.delete(cid)
+    this.superSeeders.delete(cid)
+  }
+
+  private interest (cid: string, peer: PeerId): void {
+    let peers = this.recent.get(cid)
+    if (peers == null) this.recent.set(cid, peers = new Map())
+    const id = peer.toString()
+    const known = peers.delete(id)
+    peers.set(id, peer)
+    if (peers.size > 2 * MAX_PEERS) peers.delete(peers.keys().next().value as string)
+    if (!known) this.init.onInterest?.(cid, peer)
+  }
+
+  /** Up to MAX_PEERS recent askers of `cid` other than `asker`, with their known addresses. */
+  private async peersOf (cid: string, asker: string): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    for (const [id, peer] of [...(this.recent.get(cid) ?? [])].reverse()) {
+      if (id === asker || out.length >= MAX_PEERS) continue
+      const known = await this.node.peerStore?.get(peer).catch(() => undefined)
+      const addr = known?.addresses.find(a => !a.multiaddr.toString().includes('/p2p-circuit'))?.multiaddr
+      if (addr != null) out.push(addr.encapsulate(`/p2p/${id}`).bytes)
+    }
+    return out
+  }
+
   /** Bytes this node received from a peer (verified chunks): reciprocity for the choker. */
   received (peer: string, bytes: number): void {
     this.choker.received(peer, bytes)
@@ -171,7 +228,12 @@ export class ChunkServer {
     switch (request.type) {
       case MessageType.GetRelease:
         return encodeRelease(source.release.bytes)
+      case MessageType.GetPeers:
+        return encodePeers(await this.peersOf(cid, peer))
+      case MessageType.WatchHave:
       case MessageType.GetHave: {
+        const seeder = this.superSeeders.get(cid)
+        if (seeder?.active === true) return encodeHave(seeder.bitfield())
         const have = source.have()
         return encodeHave(have.complete ? 'all' : have.bytes)
       }
@@ -180,7 +242,10 @@ export class ChunkServer {
         if (request.file >= index.manifest.files.length || request.chunk >= index.count(request.file)) {
           return encodeError(ErrorCode.BadRequest, 'no such chunk')
         }
-        if (!source.have().has(index.first(request.file) + request.chunk)) return encodeError(ErrorCode.NotFound, 'chunk not held')
+        const global = index.first(request.file) + request.chunk
+        if (!source.have().has(global)) return encodeError(ErrorCode.NotFound, 'chunk not held')
+        const seeder = this.superSeeders.get(cid)
+        if (seeder != null && !seeder.offers(global)) return encodeError(ErrorCode.NotFound, 'initial seeding: ask a peer that has it')
         let data: Uint8Array
         try {
           data = await source.readChunk(request.file, request.chunk, this.scratchFor(scratch, index.chunkSize))
@@ -188,6 +253,10 @@ export class ChunkServer {
           return encodeError(ErrorCode.Unavailable, String(err.message))
         }
         this.choker.sent(peer, data.byteLength)
+        if (seeder?.uploaded(global) === true) {
+          // Initial seeding is over: tell the watchers that every chunk is on offer now.
+          for (let c = 0; c < index.total; c++) this.watchers.chunk(cid, c)
+        }
         this.init.onUpload?.({ peer, cid, bytes: data.byteLength })
         return encodeChunk(data)
       }

@@ -6,6 +6,7 @@
  */
 import { Channel, DeadlineError, StalledError } from './channel.js'
 import { ErrorCode, RemoteError } from './codec.js'
+import { watchHave } from './have-watch.js'
 import { requestDeadline } from './policy/backoff.js'
 import { Bitfield } from '../store/bitfield.js'
 import { sleep } from '../util/sleep.js'
@@ -44,6 +45,10 @@ export interface SessionHost {
   offence: (peer: string, offence: Offence, reason: string) => boolean
   /** A partial peer's HAVE changed (for rarest-first counts). */
   haveChanged: (before: Bitfield | 'all' | undefined, after: Bitfield | 'all') => void
+  /** A partial peer got these chunks (a HAVE update): one more holder each. */
+  chunksAdded: (chunks: number[]) => void
+  /** Other peers of this release the peer told us about (binary multiaddrs). */
+  morePeers: (addrs: Uint8Array[]) => void
 }
 
 export interface SessionInit {
@@ -73,6 +78,8 @@ export class PeerSession {
   private chokedUntil = 0
   private chokes = 0
   private readonly waiters = new Set<() => void>()
+  /** Whether the peer pushes HAVE updates (WATCH_HAVE); if not, its HAVE is polled. */
+  private watching = false
 
   constructor (private readonly host: SessionHost, readonly peerId: PeerId, private readonly init: SessionInit) {
     this.id = peerId.toString()
@@ -84,7 +91,14 @@ export class PeerSession {
     try {
       const first = await this.open(signal)
       await this.refreshHave(first, signal)
-      const workers = [this.work(first, signal)]
+      if (this.have !== 'all') void this.watch(signal)
+      // Peer exchange, once per session, while the other streams start; a peer that predates
+      // it resets the stream, which the worker then reopens.
+      const exchange = async (): Promise<void> => {
+        await first.getPeers(this.init.cid, signal).then(addrs => this.host.morePeers(addrs), () => {})
+        await this.work(first, signal)
+      }
+      const workers = [exchange()]
       for (let i = 1; i < this.init.streams; i++) {
         workers.push(this.open(signal).then(async ch => { await this.work(ch, signal) }))
       }
@@ -140,17 +154,49 @@ export class PeerSession {
       } finally {
         this.host.giveBuffer(buffer)
         this.active--
-        for (const w of [...this.waiters]) w()
+        // Only a request that ran frees anything: waking the others for nothing would spin.
+        if (picked !== undefined) for (const w of [...this.waiters]) w()
       }
       if (picked !== undefined) continue
       // Everything is taken: wait, in case a chunk fails elsewhere and comes back to us.
-      // A partial peer may get the chunks we need later: look at its HAVE again.
+      // A partial peer may get the chunks we need later: it tells us (HAVE updates), or we
+      // look at its HAVE again.
       if (this.have === 'all') {
         await sleep(250, signal)
+      } else if (this.watching) {
+        await this.changed(signal) // a HAVE update, a request ending, or 500 ms
       } else {
         await sleep(2000, signal)
         await this.refreshHave(channel, signal)
       }
+    }
+  }
+
+  /** Follows the peer's HAVE updates on a stream of their own, for as long as the session runs. */
+  private async watch (signal: AbortSignal): Promise<void> {
+    const { index, cid } = this.init
+    try {
+      const stream = await this.init.dial(this.peerId, AbortSignal.any([signal, AbortSignal.timeout(this.init.stallTimeout)]))
+      this.watching = true
+      await watchHave(stream, cid, index.total, {
+        have: bits => {
+          const next = bits === 'all' ? 'all' : new Bitfield(index.total, bits)
+          this.host.haveChanged(this.have, next)
+          this.have = next
+        },
+        chunks: chunks => {
+          const have = this.have
+          if (have == null || have === 'all') return
+          const fresh = chunks.filter(c => !have.has(c))
+          for (const c of fresh) have.set(c)
+          this.host.chunksAdded(fresh)
+          for (const w of [...this.waiters]) w()
+        }
+      }, signal)
+    } catch {
+      // unsupported or ended: poll instead
+    } finally {
+      this.watching = false
     }
   }
 

@@ -83,6 +83,8 @@ if (mode === 'hog') {
           else if (mode === 'wrong-release') stream.send(codec.encodeRelease(releaseBytes.map((b, i) => b ^ (i & 0xff) ^ 0x5a)))
           else if (mode === 'oversized-release') oversized(stream)
           else stream.send(codec.encodeRelease(releaseBytes))
+        } else if (req.type === MessageType.GetPeers) {
+          stream.send(codec.encodePeers([]))
         } else if (req.type === MessageType.GetHave) {
           stream.send(codec.encodeHave('all'))
         } else if (req.type === MessageType.GetChunk && index != null) {

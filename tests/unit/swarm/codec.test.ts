@@ -4,7 +4,7 @@ import { sha256 as mfSha256 } from 'multiformats/hashes/sha2'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  ErrorCode, MessageType, decodeHave, decodeRequest, encodeChunk, encodeError, encodeHave, encodeRelease,
+  ErrorCode, MAX_PEERS, MessageType, ProtocolError, decodeHave, decodeHaveUpdate, decodePeers, decodeRequest, encodeChunk, encodeError, encodeHave, encodeHaveUpdate, encodePeers, encodeRelease,
   encodeRequest, parseResponse, readFrame, type Request
 } from '../../../src/swarm/codec.js'
 import { bytesOf, errorOf } from '../helpers.js'
@@ -60,7 +60,7 @@ describe('requests', () => {
   })
 
   it.each<[string, Uint8Array]>([
-    ['an unknown type', Uint8Array.of(0x04, ...cid.bytes)],
+    ['an unknown type', Uint8Array.of(0x07, ...cid.bytes)],
     ['a response type', Uint8Array.of(MessageType.Chunk, ...cid.bytes)],
     ['an empty body', new Uint8Array(0)],
     ['a truncated GET_CHUNK', Uint8Array.of(0x03, 0, 0, 0, 1, 0)],
@@ -160,5 +160,32 @@ describe('release frames', () => {
     const list = encodeRelease(release)
     const bufs = [...list]
     expect(bufs[bufs.length - 1]).toBe(release)
+  })
+})
+
+describe('peer exchange and HAVE updates', () => {
+  it('PEERS round-trips, drops oversized entries, keeps at most MAX_PEERS', () => {
+    const addrs = [Uint8Array.of(1, 2, 3), new Uint8Array(300), ...Array.from({ length: 40 }, (_, i) => Uint8Array.of(i + 1))]
+    const frameBytes = encodePeers(addrs)
+    const back = decodePeers(parseResponse(new Uint8ArrayList(frameBytes.subarray(frameBytes[0] & 0x80 ? 2 : 1)), MessageType.Peers))
+    expect(back.length).toBe(MAX_PEERS)
+    expect([...back[0]]).toEqual([1, 2, 3])
+    expect([...back[1]]).toEqual([1])
+  })
+
+  it('rejects malformed PEERS bodies', () => {
+    for (const body of [[], [1, 0, 5, 1], [1, 0, 0], [0, 9], [MAX_PEERS + 1]]) {
+      expect(() => decodePeers(new Uint8ArrayList(Uint8Array.from(body)))).toThrow(ProtocolError)
+    }
+  })
+
+  it('HAVE_UPDATE round-trips and refuses chunk numbers past the release', () => {
+    const f = encodeHaveUpdate([0, 7, 65_536])
+    const body = new Uint8ArrayList(f.subarray(2))
+    expect(f[1]).toBe(MessageType.HaveUpdate)
+    expect(decodeHaveUpdate(body, 65_537)).toEqual([0, 7, 65_536])
+    expect(() => decodeHaveUpdate(body, 65_536)).toThrow(ProtocolError)
+    expect(() => decodeHaveUpdate(new Uint8ArrayList(Uint8Array.of(0, 0, 1)), 10)).toThrow(ProtocolError)
+    expect(() => decodeHaveUpdate(new Uint8ArrayList(new Uint8Array(0)), 10)).toThrow(ProtocolError)
   })
 })
