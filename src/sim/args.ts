@@ -14,6 +14,7 @@ export const HELP = `usage: npm run sim -- --peers N --gib G [options]
   --hostile F         fraction of peers that are hostile (default 0)
   --seed S            PRNG seed (default 1): the same seed gives the same run
   --origin-mbit M     the origin's link (default 1000)
+  --no-initial-seeding  the origin serves as an ordinary seeder from the start
   --neighbours K      peers each peer knows besides the origin (default 50)
   --piece-chunks K    real chunks per simulated piece (default: chosen to bound the run's work)
   --svg PATH          completions over time (default tmp/out/sim-N-G-seed.svg)
@@ -36,6 +37,7 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
       'chunk-mib': { type: 'string' },
       svg: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'no-initial-seeding': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     },
     strict: true
@@ -56,6 +58,7 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
     hostile: num(values.hostile, 0, '--hostile'),
     seed: num(values.seed, 1, '--seed'),
     originMbit: num(values['origin-mbit'], DEFAULT_CONFIG.originMbit, '--origin-mbit'),
+    initialSeeding: !values['no-initial-seeding'],
     neighbours: num(values.neighbours, DEFAULT_CONFIG.neighbours, '--neighbours'),
     pieceChunks: num(values['piece-chunks'], 0, '--piece-chunks'),
     chunkBytes: num(values['chunk-mib'], DEFAULT_CONFIG.chunkBytes / MiB, '--chunk-mib') * MiB

@@ -24,6 +24,8 @@ export interface SimConfig {
   relay: RelayModel
   /** The origin's upload (and download), Mbit/s. */
   originMbit: number
+  /** The origin starts in initial seeding (super-seeding), as `p2pweights seed` does. */
+  initialSeeding: boolean
   /** Fraction of honest peers that go away once (mid-download: they come back and resume; done: they stop seeding). */
   churn: number
   /** When a churning peer leaves, uniformly within this long after it arrived (ms). */
@@ -66,6 +68,7 @@ export const DEFAULT_CONFIG: SimConfig = {
   links: DEFAULT_LINKS,
   relay: DEFAULT_RELAY,
   originMbit: 1000,
+  initialSeeding: true,
   churn: 0,
   churnWindowMs: 900_000,
   churnAwayMs: [60_000, 600_000],

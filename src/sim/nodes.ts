@@ -7,6 +7,7 @@ import { Choker } from '../swarm/policy/choker.js'
 import { PeerBook } from '../swarm/policy/peer-book.js'
 import { PiecePicker } from '../swarm/policy/piece-picker.js'
 import { Bitfield } from '../store/bitfield.js'
+import type { SuperSeeder } from '../swarm/policy/super-seeder.js'
 import type { Clock } from '../swarm/policy/clock.js'
 import type { Link, Transfer } from './network.js'
 
@@ -71,6 +72,11 @@ export class SimNode {
   /** Uploads in flight per downloader (the server's per-peer cap). */
   readonly uploadsTo = new Map<number, number>()
   leaveAt = -1
+  /** The origin's initial seeding (policy/super-seeder.ts), when on. */
+  seeder?: SuperSeeder
+  /** Fetchers this node choked, and where it sits in each one's neighbour list. */
+  readonly waiters = new Map<number, number>()
+  tickScheduled = false
   /** Neighbours any of this node's fetches banned (its peer books are replaced on a restart). */
   readonly bannedSeen = new Set<number>()
   /** Neighbours it recorded an offence against. */
@@ -87,6 +93,7 @@ export class SimNode {
 
   /** Whether it says it has the piece (hostile nodes claim every piece). */
   claims (piece: number): boolean {
+    if (this.seeder?.active === true) return this.seeder.offers(piece)
     return this.role !== 'honest' || this.have.has(piece)
   }
 

@@ -13,6 +13,7 @@
  */
 import { requestDeadline } from '../swarm/policy/backoff.js'
 import { Choker } from '../swarm/policy/choker.js'
+import { SuperSeeder } from '../swarm/policy/super-seeder.js'
 import { checkConfig, piecePlan, type SimConfig } from './config.js'
 import { EventQueue } from './event-queue.js'
 import { drawLink } from './links.js'
@@ -64,6 +65,7 @@ export class SwarmSim {
     const n = config.peers
     const roles = this.roles(n, roleRng)
     const origin = new SimNode(0, 'origin', { kind: 'origin', up: config.originMbit * 125, down: config.originMbit * 125, latency: 5, relayOnly: false }, this.plan.pieces)
+    if (config.initialSeeding) origin.seeder = new SuperSeeder(this.plan.pieces)
     this.nodes.push(origin)
     for (let i = 1; i <= n; i++) this.nodes.push(new SimNode(i, roles[i - 1], config.fixedLinks?.[i - 1] ?? drawLink(config.links, linkRng), this.plan.pieces))
     for (const node of this.nodes) if (!node.hostile) node.choker = new Choker({ clock: this.queue, random: this.chokerRng.random })
@@ -243,7 +245,7 @@ export class SwarmSim {
   /** Asks neighbour at position `b` for a piece. True if asked; else when to try it again (Infinity: on news). */
   private tryPeer (node: SimNode, f: FetchState, b: number): true | number {
     const peer = this.nodes[node.neigh[b]]
-    if (!peer.present || node.interest[b] <= 0) return Infinity
+    if (!peer.present || !this.wants(node, b)) return Infinity
     const now = this.queue.now()
     const choked = f.choked.get(peer.index)
     if (choked != null && choked.until > now) return choked.until
@@ -253,11 +255,19 @@ export class SwarmSim {
     if (flight.size >= f.book.slots(peer.id)) return Infinity
     const piece = f.picker.next({ has: p => peer.claims(p), inFlight: flight })
     if (piece === undefined) return Infinity
-    return this.request(node, f, peer, piece)
+    return this.request(node, f, peer, piece, b)
+  }
+
+  /**
+   * Whether `node` may want something from its neighbour at `b`. The origin's offer shrinks
+   * while it seeds initially, so no count is kept for it: the picker decides.
+   */
+  private wants (node: SimNode, b: number): boolean {
+    return node.neigh[b] === 0 || node.interest[b] > 0
   }
 
   /** Sends a request; true, or when to try this peer again if it answered busy. */
-  private request (node: SimNode, f: FetchState, peer: SimNode, piece: number): true | number {
+  private request (node: SimNode, f: FetchState, peer: SimNode, piece: number, b: number): true | number {
     const c = this.config
     this.counters.requests++
     f.free--
@@ -303,19 +313,36 @@ export class SwarmSim {
         })
         return true
     }
-    const busy = !(peer.choker as Choker).request(node.id) || this.net.uploads(peer.index) >= c.maxUploads ||
-      (peer.uploadsTo.get(node.index) ?? 0) >= c.maxUploadsPerPeer
-    if (busy) {
-      // Answered "busy": the chunk goes back, first in line, and the peer is left alone for a
-      // while. (The real answer takes a round trip; it is taken as immediate, which saves an
-      // event per busy answer, the most common event of a crowd.)
+    if (!(peer.choker as Choker).request(node.id)) {
+      // Choked: "busy". The chunk goes back first in line (the real answer takes a round trip;
+      // taken as immediate here) and the session asks again after a backoff that grows to 8 s.
+      // Those repeated asks are batched per uploader (tick), each every 8 s, the steady state.
       this.counters.busy++
       this.requestEnded(node, req)
-      const prev = f.choked.get(peer.index)
-      const count = (prev?.count ?? 0) + 1
-      const until = this.queue.now() + rtt + Math.min(MAX_CHOKE_BACKOFF, CHOKE_BACKOFF * 2 ** (count - 1))
-      f.choked.set(peer.index, { until, count })
+      this.waitFor(node, f, peer, b)
+      return Infinity
+    }
+    if (this.net.uploads(peer.index) >= c.maxUploads || (peer.uploadsTo.get(node.index) ?? 0) >= c.maxUploadsPerPeer) {
+      // All upload slots taken: the real server queues the request; here it is asked again soon.
+      this.counters.busy++
+      this.requestEnded(node, req)
+      const until = this.queue.now() + rtt + CHOKE_BACKOFF
+      f.choked.set(peer.index, { until, count: 0 })
       return until
+    }
+    if (peer.seeder?.offers(piece) === false) {
+      // Initial seeding: that piece already left the origin once. NOT_FOUND, no strike: the
+      // fetcher asks what it offers now.
+      this.queue.after(rtt, () => {
+        if (req.ended) return
+        this.requestEnded(node, req)
+        this.pump(node)
+      })
+      return true
+    }
+    if (peer.seeder?.uploaded(piece) === true) {
+      // Initial seeding is over: the origin offers every piece from now on.
+      for (const j of peer.neigh) this.pump(this.nodes[j])
     }
     f.choked.delete(peer.index)
     req.uploading = true
@@ -324,6 +351,43 @@ export class SwarmSim {
     peer.choker?.sent(node.id, bytes)
     req.transfer = this.net.start(peer.index, node.index, bytes, t => this.delivered(node, f, req, t))
     return true
+  }
+
+  /** `node` is choked by `peer`: it waits in `peer`'s list, polled each tick. */
+  private waitFor (node: SimNode, f: FetchState, peer: SimNode, b: number): void {
+    f.choked.set(peer.index, { until: Infinity, count: 0 })
+    peer.waiters.set(node.index, b)
+    if (!peer.tickScheduled) {
+      peer.tickScheduled = true
+      this.queue.after(MAX_CHOKE_BACKOFF, () => this.tick(peer))
+    }
+  }
+
+  /**
+   * The choked fetchers of `peer` ask again (each choked session does, every 8 s). A fetcher
+   * with no free buffer does not ask (its streams wait for one), so the choker sees it idle.
+   */
+  private tick (peer: SimNode): void {
+    peer.tickScheduled = false
+    for (const [index, b] of peer.waiters) {
+      const node = this.nodes[index]
+      const f = node.fetch
+      if (!peer.present || f == null || !node.present || !this.wants(node, b)) {
+        peer.waiters.delete(index)
+        f?.choked.delete(peer.index)
+        continue
+      }
+      if (f.free <= 0) continue
+      if ((peer.choker as Choker).request(node.id)) {
+        peer.waiters.delete(index)
+        f.choked.delete(peer.index)
+        this.pumpAt(node, b)
+      }
+    }
+    if (peer.waiters.size > 0 && peer.present) {
+      peer.tickScheduled = true
+      this.queue.after(MAX_CHOKE_BACKOFF, () => this.tick(peer))
+    }
   }
 
   /** A request is over (any outcome): frees its buffer and the server's slot; at most once. */

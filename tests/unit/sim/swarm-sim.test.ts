@@ -49,7 +49,7 @@ describe('a small simulated swarm', () => {
   })
 
   it('strikes tricklers at the chunk deadline and bans most of them when fetches last long enough (a slow origin)', () => {
-    const r = new SwarmSim(small({ peers: 30, gib: 0.25, hostile: 0.3, originMbit: 8, seed: 5 })).run()
+    const r = new SwarmSim(small({ peers: 30, gib: 0.25, hostile: 0.3, originMbit: 4, seed: 5 })).run()
     expect(r.completed).toBe(r.honest)
     const { pairs, struck, banned } = r.hostileBanned.trickle
     expect(pairs).toBeGreaterThan(0)
