@@ -24,7 +24,7 @@ const NET = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--no-default-boot
 // Limits in MB/s (10^6 bytes): the origin, then per fetcher (cycled) upload and download.
 const ORIGIN_UP = 2
 const FETCHER_UP = [0.5, 1, 1.5, 2]
-const FETCHER_DOWN = [1.5, 3, 6]
+const FETCHER_DOWN = [0.6, 1.5, 4]
 
 const { values } = parseArgs({ options: { fetchers: { type: 'string', default: '8' }, mib: { type: 'string', default: '40' }, seed: { type: 'string', default: '1' }, json: { type: 'boolean', default: false } } })
 const N = Number(values.fetchers)

@@ -17,6 +17,7 @@ export const HELP = `usage: npm run sim -- --peers N --gib G [options]
   --no-initial-seeding  the origin serves as an ordinary seeder from the start
   --neighbours K      peers each peer knows besides the origin (default 50)
   --piece-chunks K    real chunks per simulated piece (default: chosen to bound the run's work)
+  --max-hours H       stop after H simulated hours (default 48); peers not done count as not done
   --svg PATH          completions over time (default tmp/out/sim-N-G-seed.svg)
   --json              last line: {"peers","gib","p50","p90","p99","originUploadRatio","wastedRatio","hostile"}`
 
@@ -38,6 +39,7 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
       svg: { type: 'string' },
       json: { type: 'boolean', default: false },
       'no-initial-seeding': { type: 'boolean', default: false },
+      'max-hours': { type: 'string' },
       help: { type: 'boolean', default: false }
     },
     strict: true
@@ -59,6 +61,7 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
     seed: num(values.seed, 1, '--seed'),
     originMbit: num(values['origin-mbit'], DEFAULT_CONFIG.originMbit, '--origin-mbit'),
     initialSeeding: !values['no-initial-seeding'],
+    maxTimeMs: num(values['max-hours'], DEFAULT_CONFIG.maxTimeMs / 3600_000, '--max-hours') * 3600_000,
     neighbours: num(values.neighbours, DEFAULT_CONFIG.neighbours, '--neighbours'),
     pieceChunks: num(values['piece-chunks'], 0, '--piece-chunks'),
     chunkBytes: num(values['chunk-mib'], DEFAULT_CONFIG.chunkBytes / MiB, '--chunk-mib') * MiB

@@ -15,6 +15,7 @@ export interface SimResult {
   times: number[]
   /** Simulated seconds at each completion, ascending (for the plot). */
   finishedAt: number[]
+  /** Over all honest peers; Infinity (null in JSON) when that many were not done by the end. */
   p50: number
   p90: number
   p99: number
@@ -63,6 +64,8 @@ export function summarise (sim: SwarmSim): SimResult {
   const honest = nodes.filter(n => n.role === 'honest')
   const done = honest.filter(n => n.doneAt >= 0)
   const times = done.map(n => (n.doneAt - n.firstArrival) / 1000).sort((a, b) => a - b)
+  // Percentiles over every honest peer: one not done by the end counts as never (Infinity).
+  const all = [...times, ...new Array(honest.length - done.length).fill(Infinity)]
   const needed = honest.length * plan.modelBytes
   const shares = honest.map(n => net.sent[n.index] / plan.modelBytes).sort((a, b) => a - b)
   const byKind: Record<string, number[]> = {}
@@ -87,9 +90,9 @@ export function summarise (sim: SwarmSim): SimResult {
     completed: done.length,
     times,
     finishedAt: done.map(n => n.doneAt / 1000).sort((a, b) => a - b),
-    p50: percentile(times, 0.5),
-    p90: percentile(times, 0.9),
-    p99: percentile(times, 0.99),
+    p50: percentile(all, 0.5),
+    p90: percentile(all, 0.9),
+    p99: percentile(all, 0.99),
     originUploadRatio: net.sent[0] / plan.modelBytes,
     originShare: needed > 0 ? counters.useful[0] / needed : 0,
     perPeer: nodes.slice(1).map(n => n.doneAt >= 0 ? (n.doneAt - n.firstArrival) / 1000 : -1),

@@ -104,6 +104,12 @@ describe('simulator inputs and figures', () => {
     expect(big.pieces * big.pieceBytes).toBeCloseTo(big.modelBytes, 0)
   })
 
+  it('counts peers not done by the time limit as never done', () => {
+    const r = new SwarmSim(small({ peers: 20, gib: 0.25, maxTimeMs: 5_000 })).run()
+    expect(r.completed).toBeLessThan(r.honest)
+    expect(r.p99).toBe(Infinity)
+  })
+
   it('computes percentiles, Gini and an SVG', () => {
     expect(percentile([1, 2, 3, 4], 0.5)).toBe(2)
     expect(percentile([1, 2, 3, 4], 0.99)).toBe(4)
