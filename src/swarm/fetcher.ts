@@ -264,9 +264,9 @@ export class ChunkFetcher {
    */
   private endSession (peer: PeerId, session: PeerSession, err: Error | undefined): void {
     const id = peer.toString()
-    if (err != null && !this.finished && session.connected && session.delivered === 0 && session.have != null && !this.book.isBanned(id)) {
-      this.book.offence(id, 'no-delivery', `claimed chunks but delivered none (${err.message})`)
-    }
+    // A session that ends without a delivery is not a strike by itself: a busy or overloaded
+    // honest peer (an origin in a crowd) closes streams too, and banning it can strand the
+    // last chunks. Claims without delivery cost strikes per request (stall, deadline, HAVE lie).
     this.sessions.delete(id)
     if (err == null || this.finished) return
     const banned = this.book.isBanned(id)

@@ -20,10 +20,10 @@ export class HaveWatchers {
 
   /** Takes over a stream after its WATCH_HAVE was answered with the current HAVE. */
   add (cid: string, peer: string, stream: Stream): void {
+    const old = this.byCid.get(cid)?.get(peer)
+    if (old != null) this.remove(cid, old, true)
     let watchers = this.byCid.get(cid)
     if (watchers == null) this.byCid.set(cid, watchers = new Map())
-    const old = watchers.get(peer)
-    if (old != null) this.remove(cid, old, true)
     if (this.count >= this.maxWatchers) {
       stream.abort(new Error('too many HAVE watchers'))
       return

@@ -62,8 +62,10 @@ export interface SessionInit {
   rateLimiter?: RateLimiter
 }
 
+/** Even with HAVE updates pushed, ask a partial peer's HAVE this often (an update may be lost). */
+const HAVE_REFRESH_WHILE_WATCHING = 10_000
 const CHOKE_BACKOFF = 1000
-const MAX_CHOKE_BACKOFF = 8000
+const MAX_CHOKE_BACKOFF = 4000
 
 export class PeerSession {
   /** Whether a stream was ever opened: a stale DHT record never gets this far. */
@@ -80,6 +82,7 @@ export class PeerSession {
   private readonly waiters = new Set<() => void>()
   /** Whether the peer pushes HAVE updates (WATCH_HAVE); if not, its HAVE is polled. */
   private watching = false
+  private haveAsked = 0
 
   constructor (private readonly host: SessionHost, readonly peerId: PeerId, private readonly init: SessionInit) {
     this.id = peerId.toString()
@@ -127,6 +130,7 @@ export class PeerSession {
 
   private async refreshHave (channel: Channel, signal: AbortSignal): Promise<void> {
     const { index, cid } = this.init
+    this.haveAsked = Date.now()
     const have = await channel.getHave(cid, index.total, signal)
     const next = have === 'all' ? 'all' : new Bitfield(index.total, have)
     this.host.haveChanged(this.have, next)
@@ -163,7 +167,7 @@ export class PeerSession {
       // look at its HAVE again.
       if (this.have === 'all') {
         await sleep(250, signal)
-      } else if (this.watching) {
+      } else if (this.watching && Date.now() - this.haveAsked < HAVE_REFRESH_WHILE_WATCHING) {
         await this.changed(signal) // a HAVE update, a request ending, or 500 ms
       } else {
         await sleep(2000, signal)

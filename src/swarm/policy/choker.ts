@@ -2,7 +2,8 @@
  * Which peers this node uploads to: BitTorrent's unchoke slots. Pure policy (no I/O, an
  * injectable clock and random source), shared by the real server and the simulator.
  *
- * While no more peers want chunks than there are slots (`slots` + `optimistic`), everyone is
+ * While no more peers want chunks than there are places (`slots` + `optimistic`, default 8 + 2:
+ * more than BitTorrent's 4 + 1, since a fetcher here pulls from many peers at once), everyone is
  * served. Beyond that, every `interval` the `slots` regular places go to the interested peers
  * that uploaded most to us lately (reciprocity), then to those we upload to fastest (they pass
  * the chunks on sooner), and `optimistic` places go to other interested peers picked at random,
@@ -40,7 +41,7 @@ export class Choker {
   private readonly random: () => number
 
   constructor (init: ChokerInit = {}) {
-    this.init = { slots: 4, optimistic: 1, interval: 10_000, optimisticInterval: 30_000, idleAfter: 15_000, ...init }
+    this.init = { slots: 8, optimistic: 2, interval: 10_000, optimisticInterval: 30_000, idleAfter: 15_000, ...init }
     this.clock = init.clock ?? systemClock
     this.random = init.random ?? Math.random
   }
