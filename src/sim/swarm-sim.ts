@@ -5,7 +5,7 @@
  * file only moves their decisions over simulated links, as the real session and server do over
  * streams (swarm/session.ts, swarm/server.ts): a fetcher holds at most `maxInFlight` requests,
  * a peer at most `book.slots(peer)` of them; a choked request ("busy") backs off 1 s doubling
- * to 8 s; a server holds at most `maxUploads` uploads, `maxUploadsPerPeer` per peer.
+ * to 4 s; a server holds at most `maxUploads` uploads, `maxUploadsPerPeer` per peer.
  *
  * Granularity: the unit of transfer is a piece of `pieceChunks` real chunks (1 = chunk
  * granularity). Hostile behaviour is judged per real chunk: a trickler fails the deadline of
@@ -22,9 +22,9 @@ import { FetchState, HOSTILE_ROLES, SimNode, type Request, type Role } from './n
 import { Prng } from './prng.js'
 import { summarise, type SimResult } from './report.js'
 
-/** The session's choke backoff (swarm/session.ts CHOKE_BACKOFF, MAX_CHOKE_BACKOFF). */
+/** The session's choke backoff (swarm/session.ts CHOKE_BACKOFF, MAX_CHOKE_BACKOFF: keep in step). */
 const CHOKE_BACKOFF = 1000
-const MAX_CHOKE_BACKOFF = 8000
+const MAX_CHOKE_BACKOFF = 4000
 
 export interface SimCounters {
   /** Bytes of endgame copies that lost the race (cancelled part-way or arrived second). */
@@ -315,8 +315,8 @@ export class SwarmSim {
     }
     if (!(peer.choker as Choker).request(node.id)) {
       // Choked: "busy". The chunk goes back first in line (the real answer takes a round trip;
-      // taken as immediate here) and the session asks again after a backoff that grows to 8 s.
-      // Those repeated asks are batched per uploader (tick), each every 8 s, the steady state.
+      // taken as immediate here) and the session asks again after a backoff that grows to 4 s.
+      // Those repeated asks are batched per uploader (tick), each every 4 s, the steady state.
       this.counters.busy++
       this.requestEnded(node, req)
       this.waitFor(node, f, peer, b)
@@ -364,7 +364,7 @@ export class SwarmSim {
   }
 
   /**
-   * The choked fetchers of `peer` ask again (each choked session does, every 8 s). A fetcher
+   * The choked fetchers of `peer` ask again (each choked session does, every 4 s). A fetcher
    * with no free buffer does not ask (its streams wait for one), so the choker sees it idle.
    */
   private tick (peer: SimNode): void {
