@@ -17,6 +17,8 @@ export class EventQueue implements Clock {
   private readonly heap: SimEvent[] = []
   private time = 0
   private seq = 0
+  /** Cancelled events still in the heap (rescheduled transfers leave many). */
+  private dead = 0
   /** Events run so far. */
   processed = 0
 
@@ -31,6 +33,11 @@ export class EventQueue implements Clock {
   /** Runs `fn` at simulated time `time` (never before now). */
   at (time: number, fn: () => void): SimEvent {
     const event: SimEvent = { time: Math.max(time, this.time), seq: this.seq++, fn, cancelled: false }
+    this.push(event)
+    return event
+  }
+
+  private push (event: SimEvent): void {
     const heap = this.heap
     let i = heap.push(event) - 1
     while (i > 0) {
@@ -40,16 +47,27 @@ export class EventQueue implements Clock {
       i = parent
     }
     heap[i] = event
-    return event
   }
 
   after (delay: number, fn: () => void): SimEvent {
     return this.at(this.time + Math.max(0, delay), fn)
   }
 
-  /** A cancelled event stays in the heap and is skipped when its time comes. */
+  /**
+   * A cancelled event stays in the heap and is skipped when its time comes; when they are
+   * most of the heap, it is rebuilt without them (memory stays proportional to live events).
+   */
   cancel (event: SimEvent | undefined): void {
-    if (event != null) event.cancelled = true
+    if (event == null || event.cancelled) return
+    event.cancelled = true
+    if (++this.dead > 4096 && this.dead * 2 > this.heap.length) this.compact()
+  }
+
+  private compact (): void {
+    const live = this.heap.filter(e => !e.cancelled)
+    this.heap.length = 0
+    this.dead = 0
+    for (const e of live) this.push(e)
   }
 
   /**
@@ -64,7 +82,10 @@ export class EventQueue implements Clock {
       const top = this.heap[0]
       if (top.time > until) break
       this.pop()
-      if (top.cancelled) continue
+      if (top.cancelled) {
+        this.dead--
+        continue
+      }
       this.time = top.time
       top.fn()
       ran++

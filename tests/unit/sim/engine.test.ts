@@ -36,6 +36,17 @@ describe('EventQueue', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1])
   })
 
+  it('drops cancelled events from the heap when they are most of it, keeping order', () => {
+    const q = new EventQueue()
+    const seen: number[] = []
+    const events = Array.from({ length: 20_000 }, (_, i) => q.at(20_000 - i, () => seen.push(q.now())))
+    events.forEach((e, i) => { if (i % 10 !== 0) q.cancel(e) })
+    expect(q.size).toBeLessThan(10_000)
+    q.run()
+    expect(seen).toHaveLength(2000)
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1])
+  })
+
   it('is a Clock: never schedules into the past', () => {
     const q = new EventQueue()
     q.at(10, () => q.at(3, () => expect(q.now()).toBe(10)))
