@@ -18,6 +18,7 @@ export interface FetchFlags extends NodeFlags {
   findTimeout: number
   stallTimeout: number
   maxDownloadRate?: number
+  maxUploadRate?: number
   seed?: boolean
   include?: string[]
   exclude?: string[]
@@ -52,7 +53,7 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
     }
     return
   }
-  const engine = await Engine.create({ ...options, downloadRate: Math.round((flags.maxDownloadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
+  const engine = await Engine.create({ ...options, downloadRate: Math.round((flags.maxDownloadRate ?? 0) * 1e6), uploadRate: Math.round((flags.maxUploadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   const started = Date.now()
   try {
     await engine.start()

@@ -17,6 +17,8 @@ export interface SeedFlags extends NodeFlags {
   /** MiB */
   chunkSize: number
   allowSymlinksInto?: string[]
+  /** MB/s, 0 = none */
+  maxUploadRate?: number
   /** false with --no-daemon */
   daemon: boolean
   /** true: the default HF cache; a string: that cache folder, or the repo id when no folder is given. */
@@ -51,7 +53,7 @@ export async function seed (folderArg: string | undefined, flags: SeedFlags): Pr
     return
   }
   const shutdown = new ShutdownSignal()
-  const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
+  const engine = await Engine.create({ ...options, uploadRate: Math.round((flags.maxUploadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
     await engine.start()
     const release = await engine.seed(folder, { keyFile: flags.key, name, chunkSize: flags.chunkSize * 1024 * 1024, allowSymlinksInto })

@@ -1,0 +1,195 @@
+/**
+ * Links and the bytes on them. Each node has an upload and a download capacity (bytes per ms)
+ * and a one-way latency. A transfer's rate is the smaller of its share of the uploader's upload
+ * and of the downloader's download, and of a cap (a relay's, or a trickling peer's). Each end
+ * shares its capacity by water-filling: a transfer that the far end limits (its equal share
+ * there, or its cap) takes only that much, and the rest goes to the others. That is one step of
+ * max-min fairness, not the global fixed point; rates are recomputed for the transfers of both
+ * ends whenever one starts or ends there.
+ */
+import type { EventQueue, SimEvent } from './event-queue.js'
+
+export interface Link {
+  /** Upload and download capacity, bytes per ms (1 Mbit/s = 125 bytes/ms). */
+  up: number
+  down: number
+  /** One-way latency to the core, ms. */
+  latency: number
+  /** Reachable only through a relay: a transfer between two such nodes goes through one. */
+  relayOnly: boolean
+  kind: string
+}
+
+export interface RelayModel {
+  /** Extra one-way latency through the relay, ms. */
+  latency: number
+  /** Rate cap of one relayed transfer, bytes per ms. */
+  cap: number
+}
+
+export class Transfer {
+  remaining: number
+  rate = 0
+  last: number
+  event?: SimEvent
+  done = false
+  /** Scratch for water-filling. */
+  want = 0
+
+  constructor (
+    readonly from: number,
+    readonly to: number,
+    readonly bytes: number,
+    readonly cap: number,
+    /** Round trip added to the data time (the request out, the last byte back). */
+    readonly rtt: number,
+    readonly started: number,
+    readonly onDone: (t: Transfer) => void
+  ) {
+    this.remaining = bytes
+    this.last = started
+  }
+
+  /** Bytes that have arrived so far (settled to the last rate change). */
+  get moved (): number {
+    return this.bytes - this.remaining
+  }
+}
+
+export class Network {
+  private readonly ups: Transfer[][]
+  private readonly downs: Transfer[][]
+  /** Bytes each node sent (including cancelled and wasted transfers). */
+  readonly sent: Float64Array
+  /** Each node's water level on its upload and its download (bytes per ms; Infinity: not a limit). */
+  private readonly upLevel: Float64Array
+  private readonly downLevel: Float64Array
+
+  constructor (private readonly queue: EventQueue, readonly links: Link[], readonly relay: RelayModel) {
+    this.ups = links.map(() => [])
+    this.downs = links.map(() => [])
+    this.sent = new Float64Array(links.length)
+    this.upLevel = new Float64Array(links.length).fill(Infinity)
+    this.downLevel = new Float64Array(links.length).fill(Infinity)
+  }
+
+  /** Round trip between two nodes, through a relay when both are relay-only. */
+  rtt (a: number, b: number): number {
+    const relayed = this.relayed(a, b)
+    return 2 * (this.links[a].latency + this.links[b].latency + (relayed ? this.relay.latency : 0))
+  }
+
+  relayed (a: number, b: number): boolean {
+    return this.links[a].relayOnly && this.links[b].relayOnly
+  }
+
+  uploads (node: number): number {
+    return this.ups[node].length
+  }
+
+  downloads (node: number): number {
+    return this.downs[node].length
+  }
+
+  /** Starts moving `bytes` from one node to another; `onDone` runs when the last byte is in. */
+  start (from: number, to: number, bytes: number, onDone: (t: Transfer) => void, cap = Infinity): Transfer {
+    const relayCap = this.relayed(from, to) ? this.relay.cap : Infinity
+    const t = new Transfer(from, to, bytes, Math.min(cap, relayCap), this.rtt(from, to), this.queue.now(), onDone)
+    this.ups[from].push(t)
+    this.downs[to].push(t)
+    this.rerate(from, to)
+    return t
+  }
+
+  /** Stops a transfer early; returns the bytes that had moved (they count as sent). */
+  cancel (t: Transfer): number {
+    if (t.done) return 0
+    this.settle(t)
+    this.finish(t)
+    return t.moved
+  }
+
+  private complete (t: Transfer): void {
+    this.settle(t)
+    t.remaining = 0
+    this.finish(t)
+    t.onDone(t)
+  }
+
+  private finish (t: Transfer): void {
+    t.done = true
+    this.queue.cancel(t.event)
+    this.sent[t.from] += t.moved
+    remove(this.ups[t.from], t)
+    remove(this.downs[t.to], t)
+    this.rerate(t.from, t.to)
+  }
+
+  /**
+   * New rates for every transfer at either end. Each end has a water level: its capacity
+   * shared so that transfers the far end (or a cap) holds below the level take what they can,
+   * and the rest share equally; a transfer runs at the lower of its two ends' levels. The
+   * downloader's level is found, then the uploader's against it, then the downloader's again.
+   */
+  private rerate (from: number, to: number): void {
+    this.downLevel[to] = this.levelDown(to)
+    this.upLevel[from] = level(this.ups[from], this.links[from].up, t => Math.min(t.cap, this.downLevel[t.to]))
+    this.downLevel[to] = this.levelDown(to)
+    for (const t of this.ups[from]) this.reschedule(t, Math.min(t.cap, this.upLevel[from], this.downLevel[t.to]))
+    for (const t of this.downs[to]) if (t.from !== from) this.reschedule(t, Math.min(t.cap, this.upLevel[t.from], this.downLevel[to]))
+  }
+
+  private levelDown (node: number): number {
+    return level(this.downs[node], this.links[node].down, t => Math.min(t.cap, this.upLevel[t.from]))
+  }
+
+  private reschedule (t: Transfer, rate: number): void {
+    this.settle(t)
+    // The last byte is on its way: only the latency is left, whatever the new rate.
+    if (t.remaining === 0 && t.event != null) return
+    if (rate === t.rate && t.event != null) return
+    t.rate = rate
+    this.queue.cancel(t.event)
+    const at = t.last + (rate > 0 ? t.remaining / rate : Infinity) + t.rtt
+    t.event = Number.isFinite(at) ? this.queue.at(at, () => this.complete(t)) : undefined
+  }
+
+  private settle (t: Transfer): void {
+    const now = this.queue.now()
+    if (now > t.last) {
+      t.remaining = Math.max(0, t.remaining - t.rate * (now - t.last))
+      t.last = now
+    }
+  }
+}
+
+/**
+ * The water level of `capacity` over transfers that each want at most `want(t)`: the share of
+ * those that want more. Infinity when every transfer gets all it wants (this end is no limit).
+ */
+export function level (list: Transfer[], capacity: number, want: (t: Transfer) => number): number {
+  const n = list.length
+  if (n === 0) return Infinity
+  let min = Infinity
+  for (const t of list) {
+    t.want = want(t)
+    if (t.want < min) min = t.want
+  }
+  if (min >= capacity / n) return capacity / n
+  const wants = list.map(t => t.want).sort((a, b) => a - b)
+  let left = capacity
+  for (let i = 0; i < n; i++) {
+    const share = left / (n - i)
+    if (wants[i] >= share) return share
+    left -= wants[i]
+  }
+  return Infinity
+}
+
+function remove<T> (list: T[], item: T): void {
+  const i = list.indexOf(item)
+  if (i >= 0) {
+    list[i] = list[list.length - 1]
+    list.pop()
+  }
+}

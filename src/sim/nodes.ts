@@ -1,0 +1,108 @@
+/**
+ * The per-node state of a simulated swarm: each node holds the SAME policy units the real node
+ * runs (swarm/policy): a PiecePicker and a PeerBook while it fetches, a Choker for what it
+ * serves. Everything else here is bookkeeping the real node gets from its streams.
+ */
+import { Choker } from '../swarm/policy/choker.js'
+import { PeerBook } from '../swarm/policy/peer-book.js'
+import { PiecePicker } from '../swarm/policy/piece-picker.js'
+import { Bitfield } from '../store/bitfield.js'
+import type { SuperSeeder } from '../swarm/policy/super-seeder.js'
+import type { Clock } from '../swarm/policy/clock.js'
+import type { Link, Transfer } from './network.js'
+
+export type Role = 'origin' | 'honest' | 'trickle' | 'liar' | 'corrupt'
+export const HOSTILE_ROLES: Role[] = ['trickle', 'liar', 'corrupt']
+
+/** What one node is fetching now (absent when it is not fetching). */
+export class FetchState {
+  readonly picker: PiecePicker
+  readonly book: PeerBook
+  free: number
+  /** Round-robin position in the neighbour list (the order streams queue for buffers). */
+  cursor: number
+  /** Pieces in flight per neighbour (PeerView.inFlight). */
+  readonly inFlightTo = new Map<number, Set<number>>()
+  /** Requests in flight per piece (so the losers of an endgame race can be cancelled). */
+  readonly requests = new Map<number, Request[]>()
+  /** Choked by a neighbour until, and how often in a row (the session's choke backoff). */
+  readonly choked = new Map<number, { until: number, count: number }>()
+  wakeAt = Infinity
+
+  constructor (have: Bitfield, clock: Clock, start: number, cursor: number, init: { maxInFlight: number, streamsPerPeer: number }) {
+    this.picker = new PiecePicker(have, { start, clock })
+    this.book = new PeerBook({ clock, maxSlots: init.streamsPerPeer })
+    this.free = init.maxInFlight
+    this.cursor = cursor
+  }
+
+  flight (peer: number): Set<number> {
+    let set = this.inFlightTo.get(peer)
+    if (set == null) this.inFlightTo.set(peer, set = new Set())
+    return set
+  }
+}
+
+/** One request in flight: to a peer, for a piece, perhaps with bytes moving. */
+export interface Request {
+  readonly peer: SimNode
+  readonly piece: number
+  transfer?: Transfer
+  /** Counted in the server's per-peer uploads. */
+  uploading: boolean
+  ended: boolean
+}
+
+export class SimNode {
+  readonly id: string
+  present = false
+  arrival = -1
+  /** When it first arrived (completion is counted from here), and when it finished. */
+  firstArrival = -1
+  doneAt = -1
+  /** Verified pieces; hostile nodes hold none (they claim all). */
+  readonly have: Bitfield
+  neigh: number[] = []
+  /** Per neighbour (same order): this node's position in that neighbour's list. */
+  rev = new Int32Array(0)
+  /** Per neighbour (same order): pieces it claims that this node lacks. */
+  interest = new Int32Array(0)
+  fetch?: FetchState
+  choker?: Choker
+  /** Uploads in flight per downloader (the server's per-peer cap). */
+  readonly uploadsTo = new Map<number, number>()
+  leaveAt = -1
+  /** The origin's initial seeding (policy/super-seeder.ts), when on. */
+  seeder?: SuperSeeder
+  /** Fetchers this node choked, and where it sits in each one's neighbour list. */
+  readonly waiters = new Map<number, number>()
+  tickScheduled = false
+  /** Neighbours any of this node's fetches banned (its peer books are replaced on a restart). */
+  readonly bannedSeen = new Set<number>()
+  /** Neighbours it recorded an offence against. */
+  readonly struckSeen = new Set<number>()
+
+  constructor (readonly index: number, readonly role: Role, readonly link: Link, pieces: number) {
+    this.id = `p${index}`
+    this.have = role === 'origin' ? Bitfield.full(pieces) : new Bitfield(pieces)
+  }
+
+  get hostile (): boolean {
+    return this.role !== 'origin' && this.role !== 'honest'
+  }
+
+  /** Whether it says it has the piece (hostile nodes claim every piece). */
+  claims (piece: number): boolean {
+    if (this.seeder?.active === true) return this.seeder.offers(piece)
+    return this.role !== 'honest' || this.have.has(piece)
+  }
+
+  claimCount (): number {
+    return this.role === 'honest' ? this.have.count : this.have.length
+  }
+
+  /** Counted in neighbours' rarest-first availability (peers with everything are not). */
+  get partial (): boolean {
+    return this.role === 'honest' && !this.have.complete
+  }
+}

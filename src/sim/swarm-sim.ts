@@ -1,0 +1,476 @@
+/**
+ * The simulated swarm: an origin seeder, honest peers that fetch and serve while they fetch,
+ * and hostile peers, on links with capacities and latencies, driven by the event queue. Each
+ * node runs the shipped policy units (PiecePicker, PeerBook, Choker, requestDeadline); this
+ * file only moves their decisions over simulated links, as the real session and server do over
+ * streams (swarm/session.ts, swarm/server.ts): a fetcher holds at most `maxInFlight` requests,
+ * a peer at most `book.slots(peer)` of them; a choked request ("busy") backs off 1 s doubling
+ * to 4 s; a server holds at most `maxUploads` uploads, `maxUploadsPerPeer` per peer.
+ *
+ * Granularity: the unit of transfer is a piece of `pieceChunks` real chunks (1 = chunk
+ * granularity). Hostile behaviour is judged per real chunk: a trickler fails the deadline of
+ * one chunk, a corrupt sender is caught by the hash of its first chunk.
+ */
+import { requestDeadline } from '../swarm/policy/backoff.js'
+import { Choker } from '../swarm/policy/choker.js'
+import { SuperSeeder } from '../swarm/policy/super-seeder.js'
+import { checkConfig, piecePlan, type SimConfig } from './config.js'
+import { EventQueue } from './event-queue.js'
+import { drawLink } from './links.js'
+import { Network, type Transfer } from './network.js'
+import { FetchState, HOSTILE_ROLES, SimNode, type Request, type Role } from './nodes.js'
+import { Prng } from './prng.js'
+import { summarise, type SimResult } from './report.js'
+
+/** The session's choke backoff (swarm/session.ts CHOKE_BACKOFF, MAX_CHOKE_BACKOFF: keep in step). */
+const CHOKE_BACKOFF = 1000
+const MAX_CHOKE_BACKOFF = 4000
+
+export interface SimCounters {
+  /** Bytes of endgame copies that lost the race (cancelled part-way or arrived second). */
+  endgame: number
+  corrupt: number
+  trickle: number
+  /** Bytes in flight lost when a peer went away. */
+  churn: number
+  /** Per hostile role: fetcher-hostile pairs that asked at least once, and that ended banned. */
+  contacted: Record<string, Set<string>>
+  busy: number
+  requests: number
+  /** Verified bytes each node gave (the first copy of each piece). */
+  useful: Float64Array
+}
+
+export class SwarmSim {
+  readonly queue = new EventQueue()
+  readonly nodes: SimNode[] = []
+  readonly net: Network
+  readonly plan: ReturnType<typeof piecePlan>
+  readonly counters: SimCounters
+  private readonly rng: Prng
+  private readonly chokerRng: Prng
+  private honestLeft = 0
+  private readonly deadline: number
+
+  constructor (readonly config: SimConfig) {
+    checkConfig(config)
+    this.plan = piecePlan(config)
+    this.counters = { endgame: 0, corrupt: 0, trickle: 0, churn: 0, contacted: {}, busy: 0, requests: 0, useful: new Float64Array(config.peers + 1) }
+    this.rng = new Prng(config.seed)
+    const linkRng = this.rng.fork()
+    const graphRng = this.rng.fork()
+    const roleRng = this.rng.fork()
+    this.chokerRng = this.rng.fork()
+    this.deadline = requestDeadline(config.chunkBytes, { stallTimeout: config.stallTimeout, minRate: config.minRate })
+    const n = config.peers
+    const roles = this.roles(n, roleRng)
+    const origin = new SimNode(0, 'origin', { kind: 'origin', up: config.originMbit * 125, down: config.originMbit * 125, latency: 5, relayOnly: false }, this.plan.pieces)
+    if (config.initialSeeding) origin.seeder = new SuperSeeder(this.plan.pieces)
+    this.nodes.push(origin)
+    for (let i = 1; i <= n; i++) this.nodes.push(new SimNode(i, roles[i - 1], config.fixedLinks?.[i - 1] ?? drawLink(config.links, linkRng), this.plan.pieces))
+    for (const node of this.nodes) if (!node.hostile) node.choker = new Choker({ clock: this.queue, random: this.chokerRng.random })
+    this.net = new Network(this.queue, this.nodes.map(x => x.link), config.relay)
+    this.buildGraph(graphRng)
+    for (const role of HOSTILE_ROLES) this.counters.contacted[role] = new Set()
+  }
+
+  /**
+   * Runs to the end (every honest peer done, or the time limit) and returns the figures;
+   * `onProgress` hears every simulated minute how many honest peers are done.
+   */
+  run (onProgress?: (p: { simSeconds: number, done: number, honest: number, events: number }) => void): SimResult {
+    const c = this.config
+    const arrivals = this.rng.fork()
+    const churn = this.rng.fork()
+    this.arrive(this.nodes[0], 0)
+    let t = 0
+    for (const node of this.nodes.slice(1)) {
+      t = c.arrivals.kind === 'flash' ? arrivals.next() * c.arrivals.windowMs : t + arrivals.exp(c.arrivals.perSecond) * 1000
+      const at = c.fixedArrivals?.[node.index - 1] ?? (node.hostile ? 0 : t)
+      if (node.role === 'honest') {
+        this.honestLeft++
+        if (churn.next() < c.churn) node.leaveAt = at + churn.next() * c.churnWindowMs
+      }
+      this.queue.at(at, () => this.arrive(node, churn.range(c.churnAwayMs[0], c.churnAwayMs[1])))
+    }
+    const honest = this.honestLeft
+    for (let until = 60_000; this.honestLeft > 0 && this.queue.size > 0 && until <= c.maxTimeMs + 60_000; until += 60_000) {
+      this.queue.run({ until: Math.min(until, c.maxTimeMs), stop: () => this.honestLeft === 0 })
+      onProgress?.({ simSeconds: this.queue.now() / 1000, done: honest - this.honestLeft, honest, events: this.queue.processed })
+    }
+    return summarise(this)
+  }
+
+  private roles (n: number, rng: Prng): Role[] {
+    const roles: Role[] = new Array(n).fill('honest')
+    const hostile = Math.round(n * this.config.hostile)
+    const order = roles.map((_, i) => i)
+    for (let i = n - 1; i > 0; i--) { const j = rng.int(i + 1); [order[i], order[j]] = [order[j], order[i]] }
+    for (let k = 0; k < hostile; k++) roles[order[k]] = HOSTILE_ROLES[k % HOSTILE_ROLES.length]
+    return roles
+  }
+
+  /** Each peer draws neighbours/2 others (links go both ways, so ~neighbours each); all know the origin. */
+  private buildGraph (rng: Prng): void {
+    const n = this.nodes.length
+    const sets = this.nodes.map(() => new Set<number>())
+    const want = Math.min(n - 2, Math.ceil(this.config.neighbours / 2))
+    for (let i = 1; i < n; i++) {
+      for (let k = 0, tries = 0; k < want && tries < want * 4; tries++) {
+        const j = 1 + rng.int(n - 1)
+        if (j === i || sets[i].has(j)) continue
+        sets[i].add(j)
+        sets[j].add(i)
+        k++
+      }
+    }
+    for (let i = 1; i < n; i++) { sets[i].add(0); sets[0].add(i) }
+    for (let i = 0; i < n; i++) {
+      this.nodes[i].neigh = [...sets[i]]
+      this.nodes[i].interest = new Int32Array(sets[i].size)
+    }
+    const position = this.nodes.map(x => new Map(x.neigh.map((j, b) => [j, b])))
+    for (const x of this.nodes) x.rev = Int32Array.from(x.neigh, j => position[j].get(x.index) as number)
+  }
+
+  // ---- arrivals and churn -----------------------------------------------------------------
+
+  private arrive (node: SimNode, away: number): void {
+    const now = this.queue.now()
+    node.present = true
+    node.arrival = now
+    if (node.firstArrival < 0) node.firstArrival = now
+    // Fetching peers that know it count what it holds (a partial peer's GET_HAVE).
+    if (node.partial && node.have.count > 0) {
+      for (const j of node.neigh) this.nodes[j].fetch?.picker.addHave(node.have, 1)
+    }
+    if (node.role === 'honest' && !node.have.complete) this.startFetch(node)
+    if (node.leaveAt >= 0) {
+      const at = node.leaveAt
+      node.leaveAt = -1
+      this.queue.at(at, () => this.leave(node, away))
+    }
+    // Neighbours with free buffers may ask it now.
+    if (node.claimCount() > 0) for (let b = 0; b < node.neigh.length; b++) this.pumpAt(this.nodes[node.neigh[b]], node.rev[b])
+  }
+
+  private leave (node: SimNode, away: number): void {
+    if (!node.present) return
+    const done = node.have.complete
+    node.present = false
+    if (node.fetch != null) this.stopFetch(node)
+    // Its uploads end: the fetchers lose those pieces in flight and back off from it.
+    for (const j of node.neigh) {
+      const other = this.nodes[j]
+      const f = other.fetch
+      const set = f?.inFlightTo.get(node.index)
+      if (f == null || set == null || set.size === 0) continue
+      for (const piece of [...set]) {
+        const req = f.requests.get(piece)?.find(r => r.peer === node)
+        if (req != null) this.counters.churn += this.cancel(other, req)
+      }
+      f.book.sessionEnded(node.id, 1, 'connection closed')
+      this.pump(other)
+    }
+    if (node.partial) for (const j of node.neigh) this.nodes[j].fetch?.picker.addHave(node.have, -1)
+    // A peer that had finished stops seeding for good; one that had not comes back and resumes.
+    if (!done) this.queue.after(away, () => this.arrive(node, 0))
+  }
+
+  // ---- fetching ----------------------------------------------------------------------------
+
+  /** A (re)started fetch: a new picker and peer book, as a restarted process would have. */
+  private startFetch (node: SimNode): void {
+    const f = new FetchState(node.have, this.queue, this.rng.int(this.plan.pieces), this.rng.int(node.neigh.length), this.config)
+    node.fetch = f
+    for (let b = 0; b < node.neigh.length; b++) {
+      const j = this.nodes[node.neigh[b]]
+      node.interest[b] = this.lacking(node, j)
+      if (j.present && j.partial && j.have.count > 0) f.picker.addHave(j.have, 1)
+    }
+    this.pump(node)
+  }
+
+  private stopFetch (node: SimNode): void {
+    const f = node.fetch as FetchState
+    for (const list of [...f.requests.values()]) for (const req of [...list]) this.counters.churn += this.cancel(node, req)
+    node.fetch = undefined
+  }
+
+  /** Pieces `j` claims that `node` lacks. */
+  private lacking (node: SimNode, j: SimNode): number {
+    if (node.have.count === 0) return j.claimCount()
+    let n = 0
+    for (let p = 0; p < this.plan.pieces; p++) if (!node.have.has(p) && j.claims(p)) n++
+    return n
+  }
+
+  /** Fills free buffers, asking neighbours in turn (as the sessions' streams queue for buffers). */
+  private pump (node: SimNode): void {
+    const f = node.fetch
+    if (f == null || !node.present) return
+    const n = node.neigh.length
+    let wake = Infinity
+    let progress = true
+    while (f.free > 0 && progress) {
+      progress = false
+      for (let k = 0; k < n && f.free > 0; k++) {
+        const b = f.cursor
+        f.cursor = f.cursor + 1 === n ? 0 : f.cursor + 1
+        const r = this.tryPeer(node, f, b)
+        if (r === true) progress = true
+        else if (r < wake) wake = r
+      }
+    }
+    if (f.free > 0 && wake < Infinity) this.wakeAt(node, f, wake)
+  }
+
+  /** News from the neighbour at position `b` (a HAVE, an arrival): with free buffers, ask it only. */
+  private pumpAt (node: SimNode, b: number): void {
+    const f = node.fetch
+    if (f == null || f.free <= 0 || !node.present) return
+    const r = this.tryPeer(node, f, b)
+    if (r !== true && r < Infinity) this.wakeAt(node, f, r)
+  }
+
+  private wakeAt (node: SimNode, f: FetchState, at: number): void {
+    if (at >= f.wakeAt) return
+    f.wakeAt = at
+    this.queue.at(at, () => {
+      if (f.wakeAt === at) f.wakeAt = Infinity
+      if (node.fetch === f) this.pump(node)
+    })
+  }
+
+  /** Asks neighbour at position `b` for a piece. True if asked; else when to try it again (Infinity: on news). */
+  private tryPeer (node: SimNode, f: FetchState, b: number): true | number {
+    const peer = this.nodes[node.neigh[b]]
+    if (!peer.present || !this.wants(node, b)) return Infinity
+    const now = this.queue.now()
+    const choked = f.choked.get(peer.index)
+    if (choked != null && choked.until > now) return choked.until
+    const admit = f.book.admit(peer.id)
+    if (!admit.ok) return admit.retryAt ?? Infinity
+    const flight = f.flight(peer.index)
+    if (flight.size >= f.book.slots(peer.id)) return Infinity
+    const piece = f.picker.next({ has: p => peer.claims(p), inFlight: flight })
+    if (piece === undefined) return Infinity
+    return this.request(node, f, peer, piece, b)
+  }
+
+  /**
+   * Whether `node` may want something from its neighbour at `b`. The origin's offer shrinks
+   * while it seeds initially, so no count is kept for it: the picker decides.
+   */
+  private wants (node: SimNode, b: number): boolean {
+    return node.neigh[b] === 0 || node.interest[b] > 0
+  }
+
+  /** Sends a request; true, or when to try this peer again if it answered busy. */
+  private request (node: SimNode, f: FetchState, peer: SimNode, piece: number, b: number): true | number {
+    const c = this.config
+    this.counters.requests++
+    f.free--
+    f.flight(peer.index).add(piece)
+    const req: Request = { peer, piece, uploading: false, ended: false }
+    const list = f.requests.get(piece)
+    if (list == null) f.requests.set(piece, [req])
+    else list.push(req)
+    const rtt = this.net.rtt(node.index, peer.index)
+    if (peer.hostile) this.counters.contacted[peer.role].add(`${node.index}:${peer.index}`)
+    switch (peer.role) {
+      case 'liar':
+        // It claimed every piece but has none: NOT_FOUND, a protocol strike (session.ts).
+        this.queue.after(rtt, () => {
+          if (req.ended) return
+          this.requestEnded(node, req)
+          this.offence(node, f, peer, 'protocol', 'claimed every chunk but had not got one')
+          this.pump(node)
+        })
+        return true
+      case 'trickle':
+        // Bytes come, too slowly: the chunk's deadline (requestDeadline) fails it, a strike.
+        req.transfer = this.net.start(peer.index, node.index, c.chunkBytes, t => {
+          this.counters.trickle += t.bytes
+          this.requestEnded(node, req)
+          this.pump(node)
+        }, c.trickleRate)
+        this.queue.after(this.deadline, () => {
+          if (req.ended) return
+          this.counters.trickle += this.net.cancel(req.transfer as Transfer)
+          this.requestEnded(node, req)
+          this.offence(node, f, peer, 'timeout', 'too slow')
+          this.pump(node)
+        })
+        return true
+      case 'corrupt':
+        // The first chunk fails its hash: banned at once (PeerBook: corrupt).
+        req.transfer = this.net.start(peer.index, node.index, c.chunkBytes, t => {
+          this.counters.corrupt += t.bytes
+          this.requestEnded(node, req)
+          this.offence(node, f, peer, 'corrupt', 'sent a corrupt chunk')
+          this.pump(node)
+        })
+        return true
+    }
+    if (!(peer.choker as Choker).request(node.id)) {
+      // Choked: "busy". The chunk goes back first in line (the real answer takes a round trip;
+      // taken as immediate here) and the session asks again after a backoff that grows to 4 s.
+      // Those repeated asks are batched per uploader (tick), each every 4 s, the steady state.
+      this.counters.busy++
+      this.requestEnded(node, req)
+      this.waitFor(node, f, peer, b)
+      return Infinity
+    }
+    if (this.net.uploads(peer.index) >= c.maxUploads || (peer.uploadsTo.get(node.index) ?? 0) >= c.maxUploadsPerPeer) {
+      // All upload slots taken: the real server queues the request; here it is asked again soon.
+      this.counters.busy++
+      this.requestEnded(node, req)
+      const until = this.queue.now() + rtt + CHOKE_BACKOFF
+      f.choked.set(peer.index, { until, count: 0 })
+      return until
+    }
+    if (peer.seeder?.offers(piece) === false) {
+      // Initial seeding: that piece already left the origin once. NOT_FOUND, no strike: the
+      // fetcher asks what it offers now.
+      this.queue.after(rtt, () => {
+        if (req.ended) return
+        this.requestEnded(node, req)
+        this.pump(node)
+      })
+      return true
+    }
+    if (peer.seeder?.uploaded(piece) === true) {
+      // Initial seeding is over: the origin offers every piece from now on.
+      for (const j of peer.neigh) this.pump(this.nodes[j])
+    }
+    f.choked.delete(peer.index)
+    req.uploading = true
+    peer.uploadsTo.set(node.index, (peer.uploadsTo.get(node.index) ?? 0) + 1)
+    const bytes = this.plan.pieceBytes
+    peer.choker?.sent(node.id, bytes)
+    req.transfer = this.net.start(peer.index, node.index, bytes, t => this.delivered(node, f, req, t))
+    return true
+  }
+
+  /** `node` is choked by `peer`: it waits in `peer`'s list, polled each tick. */
+  private waitFor (node: SimNode, f: FetchState, peer: SimNode, b: number): void {
+    f.choked.set(peer.index, { until: Infinity, count: 0 })
+    peer.waiters.set(node.index, b)
+    if (!peer.tickScheduled) {
+      peer.tickScheduled = true
+      this.queue.after(MAX_CHOKE_BACKOFF, () => this.tick(peer))
+    }
+  }
+
+  /**
+   * The choked fetchers of `peer` ask again (each choked session does, every 4 s). A fetcher
+   * with no free buffer does not ask (its streams wait for one), so the choker sees it idle.
+   */
+  private tick (peer: SimNode): void {
+    peer.tickScheduled = false
+    for (const [index, b] of peer.waiters) {
+      const node = this.nodes[index]
+      const f = node.fetch
+      if (!peer.present || f == null || !node.present || !this.wants(node, b)) {
+        peer.waiters.delete(index)
+        f?.choked.delete(peer.index)
+        continue
+      }
+      if (f.free <= 0) continue
+      if ((peer.choker as Choker).request(node.id)) {
+        peer.waiters.delete(index)
+        f.choked.delete(peer.index)
+        this.pumpAt(node, b)
+      }
+    }
+    if (peer.waiters.size > 0 && peer.present) {
+      peer.tickScheduled = true
+      this.queue.after(MAX_CHOKE_BACKOFF, () => this.tick(peer))
+    }
+  }
+
+  /** A request is over (any outcome): frees its buffer and the server's slot; at most once. */
+  private requestEnded (node: SimNode, req: Request, ok = false): void {
+    const f = node.fetch
+    if (req.ended || f == null) return
+    req.ended = true
+    f.free++
+    f.inFlightTo.get(req.peer.index)?.delete(req.piece)
+    const list = f.requests.get(req.piece)
+    const i = list?.indexOf(req) ?? -1
+    if (list != null && i >= 0) list.splice(i, 1)
+    if (list?.length === 0) f.requests.delete(req.piece)
+    if (req.uploading) {
+      const n = (req.peer.uploadsTo.get(node.index) ?? 1) - 1
+      if (n > 0) req.peer.uploadsTo.set(node.index, n)
+      else req.peer.uploadsTo.delete(node.index)
+    }
+    f.picker.finish(req.piece, ok)
+  }
+
+  /** Cancels a request's bytes (a lost endgame race, a peer that left); returns the bytes moved. */
+  private cancel (node: SimNode, req: Request): number {
+    const moved = req.transfer != null ? this.net.cancel(req.transfer) : 0
+    this.requestEnded(node, req)
+    return moved
+  }
+
+  private offence (node: SimNode, f: FetchState, peer: SimNode, kind: 'protocol' | 'timeout' | 'corrupt', reason: string): void {
+    node.struckSeen.add(peer.index)
+    if (f.book.offence(peer.id, kind, reason)) {
+      f.book.sessionEnded(peer.id, 0, reason)
+      node.bannedSeen.add(peer.index)
+    }
+  }
+
+  private delivered (node: SimNode, f: FetchState, req: Request, t: Transfer): void {
+    if (req.ended || node.fetch !== f) return
+    this.requestEnded(node, req, true)
+    f.book.delivered(req.peer.id, t.bytes, this.queue.now() - t.started)
+    if (!node.have.has(req.piece)) this.counters.useful[req.peer.index] += t.bytes
+    node.choker?.received(req.peer.id, t.bytes)
+    if (node.have.has(req.piece)) {
+      this.counters.endgame += t.bytes
+      this.pump(node)
+      return
+    }
+    // The first copy wins; the other copies in flight are cancelled (the fetcher's untrack).
+    for (const loser of [...(f.requests.get(req.piece) ?? [])]) this.counters.endgame += this.cancel(node, loser)
+    this.gotPiece(node, req.piece)
+    if (node.have.complete) {
+      node.doneAt = this.queue.now()
+      // The fetch is over: its sessions end, and copies still in flight are waste.
+      for (const list of [...f.requests.values()]) {
+        for (const r of [...list]) {
+          const moved = this.cancel(node, r)
+          if (r.peer.role === 'trickle') this.counters.trickle += moved
+          else if (r.peer.role === 'corrupt') this.counters.corrupt += moved
+          else this.counters.endgame += moved
+        }
+      }
+      node.fetch = undefined
+      this.honestLeft--
+    } else {
+      this.pump(node)
+    }
+  }
+
+  /** A verified piece: this node's interest in its neighbours drops, theirs in it rises (HAVE). */
+  private gotPiece (node: SimNode, piece: number): void {
+    node.have.set(piece)
+    const neigh = node.neigh
+    for (let b = 0; b < neigh.length; b++) {
+      const j = this.nodes[neigh[b]]
+      if (j.claims(piece)) node.interest[b]--
+      const g = j.fetch
+      if (g == null || !j.present) continue
+      g.picker.addChunk(piece)
+      if (!j.have.has(piece)) {
+        const back = node.rev[b]
+        j.interest[back]++
+        if (g.free > 0) this.pumpAt(j, back)
+      }
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest'
+import { parseArrivals, parseSimArgs } from '../../../src/sim/args.js'
+import { DEFAULT_CONFIG, SimConfigError, piecePlan, type SimConfig } from '../../../src/sim/config.js'
+import { LinksFileError, parseLinkClasses } from '../../../src/sim/links.js'
+import { completionSvg, gini, percentile } from '../../../src/sim/report.js'
+import { SwarmSim } from '../../../src/sim/swarm-sim.js'
+import { Choker } from '../../../src/swarm/policy/choker.js'
+import { PeerBook } from '../../../src/swarm/policy/peer-book.js'
+import { PiecePicker } from '../../../src/swarm/policy/piece-picker.js'
+
+const small = (over: Partial<SimConfig> = {}): SimConfig => ({ ...DEFAULT_CONFIG, peers: 50, gib: 0.25, ...over })
+
+describe('a small simulated swarm', () => {
+  it('finishes every honest peer, sends the model out of the origin at least once, bans corrupt senders and HAVE liars', () => {
+    const sim = new SwarmSim(small({ hostile: 0.2, seed: 3 }))
+    // The simulated nodes run the shipped policy units, not copies.
+    const anyFetcher = sim.nodes.find(n => n.role === 'honest') as (typeof sim.nodes)[number]
+    expect(anyFetcher.choker).toBeInstanceOf(Choker)
+    const r = sim.run()
+    expect(r.honest).toBe(40)
+    expect(r.completed).toBe(r.honest)
+    expect(r.times.every(t => t > 0 && Number.isFinite(t))).toBe(true)
+    expect(r.originUploadRatio).toBeGreaterThanOrEqual(1)
+    // Every byte an honest peer holds was sent by someone.
+    const sent = sim.net.sent.reduce((a, b) => a + b, 0)
+    expect(sent).toBeGreaterThanOrEqual(r.honest * sim.plan.modelBytes)
+    // One corrupt chunk bans at once; a pair whose first answer was still on its way when the
+    // fetch finished was never judged.
+    const { corrupt, liar } = r.hostileBanned
+    expect(corrupt.pairs).toBeGreaterThan(0)
+    expect(corrupt.banned).toBe(corrupt.struck)
+    expect(corrupt.banned).toBeGreaterThanOrEqual(0.95 * corrupt.pairs)
+    expect(liar.pairs).toBeGreaterThan(0)
+    expect(liar.banned).toBeGreaterThanOrEqual(0.95 * liar.pairs)
+    expect(r.wasted.corrupt).toBeGreaterThan(0)
+    expect(r.wastedRatio).toBeGreaterThan(0)
+    expect(r.wastedRatio).toBeLessThan(1)
+    expect(r.p50).toBeLessThanOrEqual(r.p90)
+    expect(r.p90).toBeLessThanOrEqual(r.p99)
+  })
+
+  it('gives the same result for the same seed and another for another seed', () => {
+    const cfg = (seed: number): SimConfig => small({ peers: 30, gib: 0.25, hostile: 0.1, churn: 0.2, churnWindowMs: 20_000, seed })
+    const a = new SwarmSim(cfg(11)).run()
+    const b = new SwarmSim(cfg(11)).run()
+    const c = new SwarmSim(cfg(12)).run()
+    expect(b).toEqual(a)
+    expect(c.times).not.toEqual(a.times)
+  })
+
+  it('strikes tricklers at the chunk deadline and bans most of them when fetches last long enough (a slow origin)', () => {
+    const r = new SwarmSim(small({ peers: 30, gib: 0.25, hostile: 0.3, originMbit: 4, seed: 5 })).run()
+    expect(r.completed).toBe(r.honest)
+    const { pairs, struck, banned } = r.hostileBanned.trickle
+    expect(pairs).toBeGreaterThan(0)
+    // A fetch that asked a trickler less than three deadlines before it finished cannot have banned it.
+    expect(struck).toBeGreaterThanOrEqual(0.9 * pairs)
+    expect(banned).toBeGreaterThanOrEqual(0.5 * pairs)
+    expect(r.wasted.trickle).toBeGreaterThan(0)
+  })
+
+  it('survives churn: peers that leave mid-fetch come back and finish', () => {
+    const sim = new SwarmSim(small({ peers: 30, churn: 0.5, churnWindowMs: 20_000, churnAwayMs: [5_000, 20_000], seed: 8 }))
+    const r = sim.run()
+    expect(r.completed).toBe(r.honest)
+    expect(r.wasted.churn).toBeGreaterThan(0)
+  })
+
+  it('hands fetchers the shipped picker and peer book', () => {
+    const started = new SwarmSim(small({ peers: 5, gib: 0.05, arrivals: { kind: 'flash', windowMs: 0 } }))
+    started.queue.at(0, () => {})
+    ;(started as any).arrive(started.nodes[1], 0)
+    expect(started.nodes[1].fetch?.picker).toBeInstanceOf(PiecePicker)
+    expect(started.nodes[1].fetch?.book).toBeInstanceOf(PeerBook)
+  })
+})
+
+describe('simulator inputs and figures', () => {
+  it('parses arrivals and flags, and names bad input', () => {
+    expect(parseArrivals('flash')).toEqual({ kind: 'flash', windowMs: 10_000 })
+    expect(parseArrivals('flash:60')).toEqual({ kind: 'flash', windowMs: 60_000 })
+    expect(parseArrivals('poisson:2.5')).toEqual({ kind: 'poisson', perSecond: 2.5 })
+    expect(() => parseArrivals('poisson:0')).toThrow(SimConfigError)
+    expect(() => parseArrivals('burst')).toThrow(expect.objectContaining({ name: 'SimConfigError' }))
+    const { config, json } = parseSimArgs(['--peers', '10', '--gib', '2', '--hostile', '0.1', '--seed', '4', '--json'])
+    expect(config).toMatchObject({ peers: 10, gib: 2, hostile: 0.1, seed: 4 })
+    expect(json).toBe(true)
+    expect(() => parseSimArgs(['--peers', 'many'])).toThrow(SimConfigError)
+    expect(() => new SwarmSim(small({ hostile: 1 }))).toThrow(expect.objectContaining({ name: 'SimConfigError' }))
+  })
+
+  it('checks a links file', () => {
+    const ok = parseLinkClasses([{ kind: 'nas', share: 1, upMbit: [10, 20], downMbit: [100, 100], latencyMs: [5, 10], relayOnly: 0.5 }])
+    expect(ok[0]).toMatchObject({ kind: 'nas', relayOnly: 0.5 })
+    for (const bad of [[], {}, [{ share: 0, upMbit: [1, 2], downMbit: [1, 2] }], [{ share: 1, upMbit: [3, 2], downMbit: [1, 2] }], [{ share: 1, upMbit: [0, 2], downMbit: [1, 2] }], [{ share: 1, upMbit: [1, 2], downMbit: [1, 2], relayOnly: 2 }]]) {
+      expect(() => parseLinkClasses(bad)).toThrow(LinksFileError)
+    }
+  })
+
+  it('coarsens pieces only when a run would be too big', () => {
+    expect(piecePlan(small()).pieceChunks).toBe(1)
+    const big = piecePlan({ ...DEFAULT_CONFIG, peers: 10_000, gib: 70 })
+    expect(big.pieceChunks).toBeGreaterThan(1)
+    expect(big.pieces * big.pieceBytes).toBeCloseTo(big.modelBytes, 0)
+  })
+
+  it('counts peers not done by the time limit as never done', () => {
+    const r = new SwarmSim(small({ peers: 20, gib: 0.25, maxTimeMs: 5_000 })).run()
+    expect(r.completed).toBeLessThan(r.honest)
+    expect(r.p99).toBe(Infinity)
+  })
+
+  it('computes percentiles, Gini and an SVG', () => {
+    expect(percentile([1, 2, 3, 4], 0.5)).toBe(2)
+    expect(percentile([1, 2, 3, 4], 0.99)).toBe(4)
+    expect(gini([1, 1, 1, 1])).toBe(0)
+    expect(gini([0, 0, 0, 4])).toBeCloseTo(0.75, 6)
+    const r = new SwarmSim(small({ peers: 8, gib: 0.05 })).run()
+    const svg = completionSvg(r, 'a <title>')
+    expect(svg).toMatch(/^<svg /)
+    expect(svg).toContain('a &lt;title>')
+    expect(svg).toContain('p99')
+  })
+})
