@@ -35,31 +35,8 @@ if [ "${#packages[@]}" -eq 0 ]; then
   exit 0
 fi
 
-command -v apt-get >/dev/null 2>&1 ||
-  fail "apt-get not found: this script installs Debian's chromium package; on another system install Chromium so that $CHROMIUM exists"
-
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 || fail "needs root to install ${packages[*]} (run it as root, or install sudo)"
-  SUDO=(sudo -n)
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-# Update the package lists only if they do not offer every package yet (a fresh image has none).
-needs_update=0
-for p in "${packages[@]}"; do
-  candidate=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ { print $2 }')
-  if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then needs_update=1; fi
-done
-if [ "$needs_update" -eq 1 ]; then
-  echo "install-browser: apt-get update"
-  "${SUDO[@]}" apt-get update -q ||
-    fail "apt-get update failed: check the network and /etc/apt/sources.list; Debian's archive must be reachable"
-fi
-
-echo "install-browser: apt-get install ${packages[*]}"
-"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${packages[@]}" ||
-  fail "apt-get install ${packages[*]} failed (see above); the dashboard test needs $CHROMIUM"
+source "$(dirname "$0")/apt-install.sh"
+apt_install install-browser "${packages[@]}"
 
 [ -x "$CHROMIUM" ] || fail "chromium was installed but $CHROMIUM is missing"
 print_version
