@@ -170,6 +170,7 @@ describe('CLI through the daemon', () => {
     expect(blind.errorLines().join('\n'), blind.tail()).toMatch(/a daemon runs for .* but it has no API token/);
   });
 
+  // Skipped only without util-linux `script`, which gives the daemon a pseudo-terminal.
   it.skipIf(!HAVE_SCRIPT)('on a terminal, the daemon shows the login URL once (and only there)', { timeout: 45_000 }, async () => {
     const data = await h.tempDir('data');
     const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
