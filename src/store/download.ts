@@ -162,12 +162,17 @@ export class Download implements ChunkSource {
     await verifyChunkAsync(async d => await (this.hasher as HashPool).digest(d), chunkHash(file, chunk), this.index.length(fileIndex, chunk), data, `chunk ${chunk} of ${file.path}`)
     if (this.verified.has(global)) return false // another copy landed while we hashed
     const handle = await this.writer(fileIndex)
-    const { bytesWritten } = await handle.write(data, 0, data.byteLength, chunk * this.index.chunkSize)
-    if (bytesWritten !== this.index.length(fileIndex, chunk)) throw new Error(`short write to ${file.path}.part`)
+    // A short write (the disk filled part-way) is finished by writing the rest, which then fails
+    // with the file system's own error (ENOSPC) rather than a vague one.
+    for (let written = 0; written < data.byteLength;) {
+      const { bytesWritten } = await handle.write(data, written, data.byteLength - written, chunk * this.index.chunkSize + written)
+      if (bytesWritten === 0) throw new Error(`short write to ${file.path}.part: no byte could be written`)
+      written += bytesWritten
+    }
     if (this.verified.has(global)) return false
     this.verified.set(global)
     this.dirty.add(fileIndex)
-    this.unflushed += bytesWritten
+    this.unflushed += data.byteLength
     // Bound what a crash can lose, however fast chunks arrive.
     if (this.unflushed >= FLUSH_EVERY_BYTES) void this.flush().catch(() => {})
     const first = this.index.first(fileIndex)
