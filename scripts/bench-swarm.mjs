@@ -40,11 +40,11 @@ const TIMEOUT = Number(args.timeout) * 1000
 const running = new Set()
 function launch (label, file, argv) {
   const child = spawn(process.execPath, file === CLI ? [CLI, ...argv] : ['--no-warnings', file, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const proc = { label, child, events: [], stderr: '', hwm: 0 }
+  const proc = { label, child, events: [], stderr: '', hwm: 0, started: Date.now() }
   running.add(proc)
   proc.exited = new Promise(resolve => child.on('close', code => { running.delete(proc); clearInterval(proc.poll); resolve(code) }))
   createInterface({ input: child.stdout }).on('line', line => {
-    try { const e = JSON.parse(line); proc.events.push(e); child.emit('json', e) } catch {}
+    try { const e = JSON.parse(line); e.at = Date.now() - proc.started; proc.events.push(e); child.emit('json', e) } catch {}
   })
   child.stderr.on('data', d => { proc.stderr = (proc.stderr + d).slice(-3000) })
   proc.poll = setInterval(() => {
@@ -92,7 +92,8 @@ async function fetchAll (work, cid, count, extra, label) {
     const done = p.events.find(e => e.event === 'done')
     if (process.env.BENCH_VERBOSE != null) {
       const drops = p.events.filter(e => e.event === 'peer-dropped').map(e => String(e.reason).slice(0, 60))
-      console.log(`  ${p.label}: ${done?.seconds ?? '-'} s, dropped: ${JSON.stringify(drops)}`)
+      const at = name => { const e = p.events.find(e => e.event === name); return e == null ? '-' : (e.at / 1000).toFixed(2) }
+      console.log(`  ${p.label}: ${done?.seconds ?? '-'} s; since spawn: manifest ${at('manifest')} s, first progress ${at('progress')} s, done ${at('done')} s; dropped: ${JSON.stringify(drops)}`)
     }
     return { code, done, hwm: p.hwm, seconds: done?.seconds, error: code === 0 ? undefined : (p.stderr.split('\n').filter(l => l.startsWith('error:')).join(' ') || `killed after ${TIMEOUT / 1000} s; last: ${JSON.stringify(p.events.slice(-2))}`).slice(0, 600) }
   }))

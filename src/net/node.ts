@@ -32,6 +32,7 @@ import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
+import { relayFinder } from './relay-finder.js'
 import { configuredRelays } from './configured-relays.js'
 import { reachability, type ReachabilityService } from './reachability.js'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -131,7 +132,7 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
   const relays = options.relays ?? []
   // A relay, or a node whose owner announced its public address, needs no relay itself.
   const searchRelay = relays.length === 0 && options.relayService == null && announce.length === 0
-  const listen = [...(options.listen ?? DEFAULT_LISTEN), ...(searchRelay ? ['/p2p-circuit'] : [])]
+  const listen = options.listen ?? DEFAULT_LISTEN
 
   return await createLibp2p({
     privateKey: options.privateKey,
@@ -192,6 +193,8 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
       ...(options.relayService != null ? { relay: circuitRelayServer({ reservations: relayReservations(options.relayService) }) } : {}),
       // --relay reservations are made after start and kept (a relay that is down must not stop us).
       ...(relays.length > 0 ? { configuredRelays: configuredRelays(relays) } : {}),
+      // Otherwise a paced search for one (not libp2p's /p2p-circuit listen: see relay-finder.ts).
+      ...(searchRelay ? { relayFinder: relayFinder() } : {}),
       reachability: reachability({ upnp, relayService: options.relayService != null }),
       // A service rather than plain discovery, so a fetch can listen to LAN peers alone.
       ...(options.mdns === true ? { mdns: mdns() } : {})

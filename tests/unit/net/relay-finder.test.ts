@@ -1,0 +1,90 @@
+/**
+ * The relay search (net/relay-finder.ts), with real nodes on 127.0.0.1:
+ * - two nodes and no relay among them stay quiet: libp2p's own relay discovery ran DHT random
+ *   walks back to back there (about 80 KB/s each way on one connection, a third of a core on each
+ *   node, for as long as they were connected);
+ * - a node bootstrapped from a relay reserves a slot on it without being told it is a relay.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createNode, DEFAULT_RELAY_LIMITS, type P2PNode } from '../../../src/net/node.js'
+
+const DHT = '/p2pweights-relay-finder-test/kad/1.0.0'
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+const nodes: P2PNode[] = []
+const servers: Server[] = []
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
+  for (const s of servers.splice(0)) s.close()
+})
+
+async function node (init: { bootstrap?: string[], relayService?: boolean } = {}): Promise<P2PNode> {
+  const n = await createNode({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    bootstrap: init.bootstrap ?? [],
+    mdns: false,
+    upnp: false,
+    dhtProtocol: DHT,
+    ...(init.relayService === true ? { relayService: DEFAULT_RELAY_LIMITS } : {})
+  })
+  await n.start()
+  nodes.push(n)
+  return n
+}
+
+/** A TCP proxy on 127.0.0.1 in front of `port` that counts the bytes it carries. */
+async function countingProxy (port: number): Promise<{ port: number, bytes: () => number }> {
+  let bytes = 0
+  const sockets: Socket[] = []
+  const server = createServer(client => {
+    const upstream = connect(port, '127.0.0.1')
+    sockets.push(client, upstream)
+    client.on('data', d => { bytes += d.length; upstream.write(d) })
+    upstream.on('data', d => { bytes += d.length; client.write(d) })
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  server.on('close', () => { for (const s of sockets) s.destroy() })
+  servers.push(server)
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return { port: (server.address() as { port: number }).port, bytes: () => bytes }
+}
+
+const tcpPort = (n: P2PNode): number => Number(n.getMultiaddrs()[0].getComponents().find(c => c.name === 'tcp')?.value)
+
+describe('relay finder', () => {
+  it('two connected nodes with no relay anywhere exchange almost nothing while idle', async () => {
+    const a = await node()
+    const b = await node()
+    const proxy = await countingProxy(tcpPort(b))
+    await a.dial(multiaddr(`/ip4/127.0.0.1/tcp/${proxy.port}/p2p/${b.peerId.toString()}`))
+    await sleep(1500) // identify, the DHT's first queries, the first relay search round
+    const before = proxy.bytes()
+    await sleep(4000)
+    const idle = proxy.bytes() - before
+    // libp2p's discovery moved ~300 KB here in 4 s; a paced search a few KB at most.
+    expect(idle).toBeLessThan(32 * 1024)
+    expect(a.getConnections(b.peerId).length).toBeGreaterThan(0)
+  }, 20_000)
+
+  it('a node bootstrapped from a relay reserves a slot on it and says it is relayed', async () => {
+    const relay = await node({ relayService: true })
+    const relayAddr = relay.getMultiaddrs()[0].toString()
+    const home = await node({ bootstrap: [relayAddr] })
+    const end = Date.now() + 15_000
+    let report = home.services.reachability.report()
+    while (report.state !== 'relayed' && Date.now() < end) {
+      await sleep(100)
+      report = home.services.reachability.report()
+    }
+    expect(report.state).toBe('relayed')
+    expect(report.relays).toEqual([relay.peerId.toString()])
+    expect(home.getMultiaddrs().some(a => a.toString().includes(`/p2p/${relay.peerId.toString()}/p2p-circuit`))).toBe(true)
+  }, 30_000)
+})
