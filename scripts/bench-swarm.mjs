@@ -9,6 +9,7 @@
 //
 // Run: npm run build && npm run bench:swarm -- --fetchers 16 --gib 0.1 [--chunk-mib 4] [--hostile]
 // Peak RSS is VmHWM from /proc (Linux), polled every 200 ms. Times include process start-up.
+// BENCH_VERBOSE=1 prints each fetcher's phases; BENCH_NODE_ARGS adds node flags to every process.
 import { spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
@@ -39,7 +40,9 @@ const TIMEOUT = Number(args.timeout) * 1000
 
 const running = new Set()
 function launch (label, file, argv) {
-  const child = spawn(process.execPath, file === CLI ? [CLI, ...argv] : ['--no-warnings', file, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // BENCH_NODE_ARGS: extra node flags for every process, e.g. "--cpu-prof --cpu-prof-dir=DIR".
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
+  const child = spawn(process.execPath, [...nodeArgs, ...(file === CLI ? [CLI, ...argv] : ['--no-warnings', file, ...argv])], { stdio: ['ignore', 'pipe', 'pipe'] })
   const proc = { label, child, events: [], stderr: '', hwm: 0, started: Date.now() }
   running.add(proc)
   proc.exited = new Promise(resolve => child.on('close', code => { running.delete(proc); clearInterval(proc.poll); resolve(code) }))

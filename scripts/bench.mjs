@@ -52,6 +52,7 @@ function launch (label, command, args, options = {}) {
     proc.stdout += line + '\n'
     let event
     try { event = JSON.parse(line) } catch { return }
+    event.at = performance.now() // when it arrived: phases of a fetch are timed from these
     proc.events.push(event)
     child.emit('json', event)
   })
@@ -186,7 +187,19 @@ async function timedFetch (label, cid, bootstrap, outDir, dataDir, seeders, tota
   const fromPeers = done.fromPeers ?? {}
   const received = Object.values(fromPeers).reduce((a, b) => a + b, 0)
   const shares = Object.fromEntries(seeders.map(s => [s.label, received > 0 ? 100 * (fromPeers[s.ready.peerId] ?? 0) / received : 0]))
-  return { seconds, MBps: total / 1e6 / seconds, peakRssMiB: peakKiB / 1024, downloaded: done.downloaded, sharesPercent: shares }
+  // The transfer phase, from the release's manifest to done: what raw-throughput.mjs times
+  // (a dial, then bytes to disk), without process start-up and the DHT lookup.
+  const manifest = events.find(e => e.event === 'manifest')
+  const transferSeconds = manifest == null ? null : (done.at - manifest.at) / 1000
+  return {
+    seconds,
+    MBps: total / 1e6 / seconds,
+    transferSeconds,
+    transferMBps: transferSeconds == null ? null : total / 1e6 / transferSeconds,
+    peakRssMiB: peakKiB / 1024,
+    downloaded: done.downloaded,
+    sharesPercent: shares
+  }
 }
 
 // ---- report ----------------------------------------------------------------------
@@ -201,18 +214,20 @@ function printReport (r) {
     ['seed hashing, fresh data dir', r.seedHash?.seconds, r.seedHash?.MBps, `${fmt(r.seedHash?.toReadySeconds, 2)} s to ready`],
     ['seed, restart (hash cache, to ready)', r.seedCached?.seconds, null, ''],
     ['fetch, 1 seeder', r.fetch1?.seconds, r.fetch1?.MBps, `peak RSS ${fmt(r.fetch1?.peakRssMiB, 0)} MiB`],
+    ['  of which transfer (manifest to done)', r.fetch1?.transferSeconds, r.fetch1?.transferMBps, ''],
     ['fetch, 3 seeders', r.fetch3?.seconds, r.fetch3?.MBps, `peak RSS ${fmt(r.fetch3?.peakRssMiB, 0)} MiB` +
-      (r.fetch3 ? '; shares ' + Object.entries(r.fetch3.sharesPercent).map(([k, v]) => `${k} ${v.toFixed(0)}%`).join(', ') : '')]
+      (r.fetch3 ? '; shares ' + Object.entries(r.fetch3.sharesPercent).map(([k, v]) => `${k} ${v.toFixed(0)}%`).join(', ') : '')],
+    ['  of which transfer (manifest to done)', r.fetch3?.transferSeconds, r.fetch3?.transferMBps, '']
   ]
-  console.log(`\n${'what'.padEnd(40)}${'seconds'.padStart(9)}${'MB/s'.padStart(9)}  notes`)
+  console.log(`\n${'what'.padEnd(48)}${'seconds'.padStart(9)}${'MB/s'.padStart(9)}  notes`)
   for (const [what, seconds, MBps, notes] of rows) {
-    console.log(`${what.padEnd(40)}${fmt(seconds, 2).padStart(9)}${fmt(MBps).padStart(9)}  ${notes}`)
+    console.log(`${what.padEnd(48)}${fmt(seconds, 2).padStart(9)}${fmt(MBps).padStart(9)}  ${notes}`)
   }
-  console.log(`\n${'ratio'.padEnd(40)}${'value'.padStart(9)}  target`)
+  console.log(`\n${'ratio'.padEnd(48)}${'value'.padStart(9)}  target`)
   for (const [name, { value, target }] of Object.entries(r.ratios)) {
     const verdict = value == null ? '' : value >= target ? 'ok' : 'BELOW TARGET'
     const percent = value == null ? '-' : `${(value * 100).toFixed(0)}%`
-    console.log(`${name.padEnd(40)}${percent.padStart(9)}  >= ${target * 100}%  ${verdict}`)
+    console.log(`${name.padEnd(48)}${percent.padStart(9)}  >= ${target * 100}%  ${verdict}`)
   }
   const rounded = (key, value) => typeof value === 'number' && !Number.isInteger(value) ? +value.toFixed(3) : value
   console.log('\n' + JSON.stringify(r, rounded, 2))
@@ -221,8 +236,11 @@ function printReport (r) {
 function ratios (r) {
   const ratio = (a, b) => a != null && b != null ? a / b : null
   return {
-    'fetch(1 seeder) / raw(1 stream)': { value: ratio(r.fetch1?.MBps, r.raw1?.MBps), target: 0.7 },
-    'fetch(3 seeders) / fetch(1 seeder)': { value: ratio(r.fetch3?.MBps, r.fetch1?.MBps), target: 1.0 },
+    // Issue 7's targets. End to end includes process start-up and the DHT lookup, which raw
+    // (timed from its dial) does not; the transfer phase is the like-for-like figure.
+    'fetch(1 seeder) / raw(1 stream), end to end': { value: ratio(r.fetch1?.MBps, r.raw1?.MBps), target: 0.85 },
+    'fetch(1 seeder) / raw(1 stream), transfer': { value: ratio(r.fetch1?.transferMBps, r.raw1?.MBps), target: 0.85 },
+    'fetch(3 seeders) / fetch(1 seeder)': { value: ratio(r.fetch3?.MBps, r.fetch1?.MBps), target: 1.1 },
     'seed hashing / sha256sum': { value: ratio(r.seedHash?.MBps, r.sha256sum?.MBps), target: 0.8 }
   }
 }
