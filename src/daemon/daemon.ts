@@ -9,17 +9,12 @@ import { rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { FsDatastore } from 'datastore-fs'
 import { Engine, parseCid } from '../engine/engine.js'
-import { resolveName } from '../engine/fetch-name.js'
-import { FolderChangedError, serveRelease } from '../engine/serve.js'
+import { FolderChangedError } from '../engine/errors.js'
 import { totalSize } from '../manifest/manifest.js'
-import { openRelease } from '../manifest/signed.js'
 import { pathFilter, selectFiles } from '../manifest/select.js'
 import { isRepoId } from '../manifest/repo-id.js'
 import { Follower, followRoot, type FollowedVersion } from '../names/follower.js'
-import { nameCidOf } from '../names/record.js'
 import { formatRef, isNameRef } from '../names/ref.js'
-import { readKeyFile } from '../store/keys.js'
-import { SeededFolder } from '../store/seeded-folder.js'
 import { isInside } from '../util/real-path.js'
 import { sleep } from '../util/sleep.js'
 import { ModelStore, type FetchRecord, type ModelRecord } from './model-store.js'
@@ -30,7 +25,7 @@ import {
   type FollowEntry, type FollowRequest, type ModelInfo, type ModelState, type NodeStatus, type PeerSummary, type ServedRelease
 } from './service.js'
 import type { EngineOptions } from '../engine/engine.js'
-import type { EngineEvent } from '../engine/events.js'
+import { flatEvent, type EngineEvent } from '../engine/events.js'
 import type { CID } from 'multiformats/cid'
 
 export interface DaemonOptions extends Omit<EngineOptions, 'datastore' | 'onEvent' | 'maxConnections' | 'uploadRate' | 'downloadRate' | 'metrics'> {
@@ -79,7 +74,6 @@ export class Daemon implements DaemonService {
   private readonly timers: NodeJS.Timeout[] = []
   private readonly started = Date.now()
   private seeding: Promise<unknown> = Promise.resolve()
-  private hashingFolder?: string
   private stopped = false
   private readonly folders: FolderPolicy
   private follower?: Follower
@@ -137,7 +131,7 @@ export class Daemon implements DaemonService {
       addrs: this.engine.addrs,
       version: this.options.version,
       uptime: Math.round((Date.now() - this.started) / 1000),
-      connections: this.engine.node.getConnections().length,
+      connections: this.engine.status().connections,
       dhtProtocol: this.options.dhtProtocol ?? '/ipfs/kad/1.0.0',
       reachability: this.engine.reachability(),
       models: this.entries.size,
@@ -161,12 +155,11 @@ export class Daemon implements DaemonService {
     const symlinkRoots = req.symlinkRoots == null ? undefined : await Promise.all(req.symlinkRoots.map(async r => await this.folders.seedFolder(r)))
     // One seed hashes at a time: the disk is the bottleneck, and progress is attributable.
     const job = this.seeding.catch(() => {}).then(async () => {
-      this.hashingFolder = folder
-      try {
-        return await this.engine.seed(folder, { name: req.name, allowSymlinksInto: symlinkRoots })
-      } finally {
-        this.hashingFolder = undefined
-      }
+      return await this.engine.seed(folder, {
+        name: req.name,
+        allowSymlinksInto: symlinkRoots,
+        onProgress: e => { if (e.type === 'seed:file:hashing') this.emit({ type: 'hashing', folder, bytes: e.detail.bytes, total: e.detail.total }) }
+      })
     })
     this.seeding = job
     const release = await job
@@ -187,11 +180,11 @@ export class Daemon implements DaemonService {
     try {
       if (isNameRef(req.cid)) {
         // A name: resolved under the name rules, then fetched trusting only the keys it vouches for.
-        const record = await resolveName(this.engine, req.cid, { peers: req.peers, allowExpired: req.allowExpired })
+        const record = await this.engine.resolveName(req.cid, { peers: req.peers, allowExpired: req.allowExpired })
         cid = String(record.cid)
         trust = record.keys
         // It will hold the release, so it serves the name record too (found through this CID).
-        this.engine.announcer.add(await nameCidOf(record))
+        await this.engine.provideName(record)
       } else {
         cid = parseCid(req.cid).toString()
       }
@@ -244,20 +237,14 @@ export class Daemon implements DaemonService {
     this.entries.delete(cid)
     entry.controller?.abort(new Error('removed'))
     clearTimeout(entry.emitTimer)
-    await this.engine.unseed(cid)
+    await this.engine.unserve(cid)
     await this.save()
     this.emit({ type: 'removed', cid })
     return true
   }
 
   peers (): PeerSummary[] {
-    const now = Date.now()
-    return this.engine.node.getConnections().map(c => ({
-      peerId: c.remotePeer.toString(),
-      addrs: [c.remoteAddr.toString()],
-      direction: c.direction,
-      openFor: Math.round((now - c.timeline.open) / 1000)
-    }))
+    return this.engine.peers()
   }
 
   subscribe (listener: (event: DaemonEvent) => void): () => void {
@@ -275,11 +262,10 @@ export class Daemon implements DaemonService {
    */
   servedReleases (): ServedRelease[] {
     const out: ServedRelease[] = []
-    for (const entry of this.entries.values()) {
-      if (entry.state !== 'seeding') continue
-      const source = this.engine.sources.get(entry.record.cid)
-      if (!(source instanceof SeededFolder)) continue
-      out.push({ cid: entry.record.cid, name: source.release.manifest.name, addedAt: entry.record.addedAt, release: source.release, files: source.files })
+    for (const served of this.engine.servedFolders()) {
+      const entry = this.entries.get(served.cid)
+      if (entry?.state !== 'seeding') continue
+      out.push({ cid: served.cid, name: served.release.manifest.name, addedAt: entry.record.addedAt, release: served.release, files: served.files })
     }
     return out
   }
@@ -311,7 +297,7 @@ export class Daemon implements DaemonService {
   /** A seed published under a name keeps its record fresh after a restart, if it is still the newest. */
   private async resumeName (name: string, cid: CID): Promise<void> {
     try {
-      await this.engine.names.resume(await readKeyFile(this.engine.dataDir.publisherKeyPath), name, cid)
+      await this.engine.resumeName(name, cid)
     } catch (err: any) {
       this.emit({ type: 'warning', message: `republishing the name ${name} failed: ${String(err.message)}` })
     }
@@ -324,8 +310,8 @@ export class Daemon implements DaemonService {
     const root = followRoot(this.options.dataDir)
     this.follower = new Follower(this.options.dataDir, {
       resolve: async ref => {
-        const record = await resolveName(this.engine, ref)
-        this.engine.announcer.add(await nameCidOf(record))
+        const record = await this.engine.resolveName(ref)
+        await this.engine.provideName(record)
         return record
       },
       canonical: async ref => formatRef(await this.engine.names.parseRef(ref)),
@@ -359,7 +345,7 @@ export class Daemon implements DaemonService {
         const selection = record.kind === 'fetch' ? record : {}
         // An HF snapshot's links lead into its entry's blobs/ (snapshots/<commit>/ -> ../../blobs).
         const roots = record.kind === 'seed' ? record.symlinkRoots : record.hfCache != null ? [join(served, '..', '..', 'blobs')] : undefined
-        const release = await serveRelease(this.engine, parseCid(record.cid), served, { ...selection, allowSymlinksInto: roots })
+        const release = await this.engine.serve(record.cid, served, { ...selection, allowSymlinksInto: roots })
         if (record.kind === 'seed' && isRepoId(record.name)) void this.resumeName(record.name, release.cid)
         // A partial fetch counts the files it holds.
         const held = selectFiles(release.manifest, selection)
@@ -395,7 +381,8 @@ export class Daemon implements DaemonService {
           hfCache: record.hfCache,
           findTimeout: this.options.findTimeout,
           keepSeeding: true,
-          signal: entry.controller.signal
+          signal: entry.controller.signal,
+          onProgress: e => this.onEngineEvent(flatEvent(e))
         })
         record.outDir = summary.path
         record.complete = true
@@ -427,10 +414,6 @@ export class Daemon implements DaemonService {
       this.emit({ type: 'warning', message: e.message })
       return
     }
-    if (e.event === 'hashing' && this.hashingFolder != null) {
-      this.emit({ type: 'hashing', folder: this.hashingFolder, bytes: e.bytes, total: e.total })
-      return
-    }
     if (!('cid' in e)) return
     const entry = this.entries.get(e.cid)
     if (entry == null) return
@@ -455,13 +438,10 @@ export class Daemon implements DaemonService {
 
   /** Stops serving seeded folders whose files changed on disk. */
   private async checkFolders (): Promise<void> {
-    for (const entry of this.entries.values()) {
-      if (entry.state !== 'seeding') continue
-      const source = this.engine.sources.get(entry.record.cid)
-      if (!(source instanceof SeededFolder)) continue
-      const changed = await source.changedFiles()
-      if (changed.length === 0) continue
-      await this.engine.unseed(entry.record.cid)
+    for (const { cid, files: changed } of await this.engine.changedFolders()) {
+      const entry = this.entries.get(cid)
+      if (entry?.state !== 'seeding') continue
+      await this.engine.unserve(cid)
       entry.state = 'changed'
       entry.error = `${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ` and ${changed.length - 3} more` : ''} changed on disk; no longer served. Remove it, or seed the folder again to publish what it holds now`
       this.emitModel(entry, true)
@@ -485,8 +465,7 @@ export class Daemon implements DaemonService {
     const trusted = this.trust.forFetch(record.trust)
     if (trusted.length === 0) return
     const cid = parseCid(record.cid)
-    const bytes = await this.engine.dataDir.loadRelease(cid)
-    if (bytes != null) await openRelease(cid, bytes, trusted) // UntrustedPublisherError
+    await this.engine.savedRelease(cid, trusted) // UntrustedPublisherError
   }
 
   /**
@@ -500,8 +479,7 @@ export class Daemon implements DaemonService {
       TrustPolicy.check(cid, entry.publisher, trusted)
       return
     }
-    const bytes = await this.engine.dataDir.loadRelease(parseCid(cid))
-    const release = bytes == null ? undefined : await openRelease(parseCid(cid), bytes).catch(() => undefined)
+    const release = await this.engine.savedRelease(cid).catch(() => undefined)
     if (release != null) {
       TrustPolicy.check(cid, release.publisher, trusted)
       return

@@ -1,6 +1,5 @@
 /** `p2pweights fetch <cid>`: find, verify and download a release; optionally keep seeding it. */
 import { Engine } from '../../engine/engine.js'
-import { fetchName } from '../../engine/fetch-name.js'
 import { isNameRef } from '../../names/ref.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter, formatBytes } from '../reporter.js'
@@ -66,11 +65,12 @@ export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
       stallTimeout: flags.stallTimeout,
       keepSeeding: flags.seed,
       intoExisting: flags.intoExisting,
-      signal: shutdown.signal
+      signal: shutdown.signal,
+      onProgress: reporter.onProgress
     }
     // A name (publisher/org/model) is resolved under the name rules first; a CID is fetched as is.
     const summary = isNameRef(cid)
-      ? await fetchName(engine, cid, { ...fetchOptions, allowExpired: flags.allowExpired })
+      ? await engine.fetchName(cid, { ...fetchOptions, allowExpired: flags.allowExpired })
       : await engine.fetch(cid, fetchOptions)
     reporter.stopBar()
     const seconds = (Date.now() - started) / 1000

@@ -56,7 +56,7 @@ export async function seed (folderArg: string | undefined, flags: SeedFlags): Pr
   const engine = await Engine.create({ ...options, uploadRate: Math.round((flags.maxUploadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
     await engine.start()
-    const release = await engine.seed(folder, { keyFile: flags.key, name, chunkSize: flags.chunkSize * 1024 * 1024, allowSymlinksInto })
+    const release = await engine.seed(folder, { keyFile: flags.key, name, chunkSize: flags.chunkSize * 1024 * 1024, allowSymlinksInto, signal: shutdown.signal, onProgress: reporter.onProgress })
     reporter.stopBar()
     const cid = release.cid.toString()
     const named = release.name != null ? { name: release.name.name, version: release.name.version } : {}
