@@ -14,6 +14,8 @@ const STATUS_BY_NAME: Record<string, number> = {
   ForbiddenFolderError: 403,
   ForbiddenRequestError: 403,
   NotFoundError: 404,
+  // A seed removed (rm) while it was hashing.
+  CancelledError: 409,
   TooManyStreamsError: 429
 }
 

@@ -7,8 +7,11 @@
  * are open at once (each holds a socket, a subscription and up to `maxBuffered` bytes), so
  * memory for streams stays below maxStreams × maxBuffered.
  */
+import { logger } from '@libp2p/logger'
 import type { ServerResponse } from 'node:http'
 import type { DaemonEvent, DaemonService, ModelInfo, NodeStatus } from '../service.js'
+
+const log = logger('p2pweights:daemon:events')
 
 export interface EventStreamOptions {
   /** Interval of `: keepalive` comments (ms). */
@@ -86,7 +89,9 @@ export class EventStreams {
       try {
         res.write(text)
         if (res.writableLength <= limit) return
-      } catch {}
+      } catch (err) {
+        log('an event stream write failed, closing it: %e', err)
+      }
       finish()
       res.destroy()
     }
