@@ -7,19 +7,9 @@ import { loginUrl, readApiFile, readToken, tokenPath } from '../daemon/api-file.
 import { isProcessAlive } from '../util/process.js'
 import type { AddFetchRequest, AddSeedRequest, DaemonEvent, FollowEntry, FollowRequest, ModelInfo, NodeStatus, PeerSummary } from '../daemon/service.js'
 
-/** A daemon runs for the data dir, but its API token cannot be read by this user. */
-export class DaemonTokenError extends Error {
-  static override name = 'DaemonTokenError'
-  override name = 'DaemonTokenError'
-}
+import { DaemonApiError, DaemonTokenError } from './errors.js'
 
-export class DaemonApiError extends Error {
-  static override name = 'DaemonApiError'
-  override name = 'DaemonApiError'
-  constructor (readonly status: number, message: string) {
-    super(message)
-  }
-}
+export { DaemonApiError, DaemonTokenError }
 
 const REQUEST_TIMEOUT = 30_000
 /** Seeding through the daemon waits for hashing, which may take long on a big folder. */

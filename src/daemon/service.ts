@@ -116,21 +116,8 @@ export interface AddFetchRequest {
   allowExpired?: boolean
 }
 
-/** Errors the API maps to HTTP statuses. */
-export class BadRequestError extends Error {
-  static override name = 'BadRequestError'
-  override name = 'BadRequestError'
-}
-
-export class ForbiddenFolderError extends Error {
-  static override name = 'ForbiddenFolderError'
-  override name = 'ForbiddenFolderError'
-}
-
-export class NotFoundError extends Error {
-  static override name = 'NotFoundError'
-  override name = 'NotFoundError'
-}
+/** Errors the API maps to HTTP statuses (defined in errors.ts, exported here too). */
+export { BadRequestError, ForbiddenFolderError, NotFoundError } from './errors.js'
 
 export interface DaemonService {
   status: () => NodeStatus

@@ -8,6 +8,7 @@
  * memory for streams stays below maxStreams × maxBuffered.
  */
 import { logger } from '@libp2p/logger'
+import { TooManyStreamsError } from './errors.js'
 import type { ServerResponse } from 'node:http'
 import type { DaemonEvent, DaemonService, ModelInfo, NodeStatus } from '../service.js'
 
@@ -28,10 +29,7 @@ export const DEFAULT_EVENT_STREAM_OPTIONS: EventStreamOptions = {
   maxStreams: 32
 }
 
-export class TooManyStreamsError extends Error {
-  static override name = 'TooManyStreamsError'
-  override name = 'TooManyStreamsError'
-}
+export { TooManyStreamsError }
 
 export const EVENT_STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
