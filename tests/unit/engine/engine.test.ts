@@ -3,12 +3,12 @@
  * through `onProgress`, a seed is cancelled while it hashes (the hash threads stop, nothing is
  * saved or served), serve/unserve/status/peers agree with each other.
  */
-import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Engine } from '../../../src/engine/engine.js'
-import { CancelledError, InvalidCidError } from '../../../src/engine/errors.js'
+import { CancelledError, FolderChangedError, InvalidCidError } from '../../../src/engine/errors.js'
 import { bytesOf, writeTree } from '../helpers.js'
 import type { FetchProgressEvents, SeedProgressEvents } from '../../../src/engine/events.js'
 
@@ -64,6 +64,20 @@ describe('Engine', () => {
     expect(again.cid.toString()).toBe(cid)
     expect(engine.status().served).toEqual([cid])
     await expect(engine.serve('not-a-cid', folder)).rejects.toHaveProperty('name', InvalidCidError.name)
+  })
+
+  it('changedFolders() names a file changed on disk; unserve withdraws it', async () => {
+    const engine = await startEngine()
+    const folder = await tempDir()
+    await writeTree(folder, [{ path: 'a.bin', bytes: bytesOf(20_000, 7) }, { path: 'b.bin', bytes: bytesOf(20_000, 8) }])
+    const cid = (await engine.seed(folder)).cid.toString()
+    await writeFile(join(folder, 'b.bin'), bytesOf(20_001, 9))
+    expect(await engine.changedFolders()).toEqual([{ cid, files: [join(folder, 'b.bin')] }])
+    expect(await engine.unserve(cid)).toBe(true)
+    expect(await engine.changedFolders()).toEqual([])
+    // Served again, the folder is checked against the release: it no longer matches.
+    await expect(engine.serve(cid, folder)).rejects.toHaveProperty('name', FolderChangedError.name)
+    expect(engine.status().served).toEqual([])
   })
 
   it('a seed cancelled while hashing stops: the hash threads end, nothing is saved or served', { timeout: 30_000 }, async () => {
