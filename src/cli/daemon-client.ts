@@ -7,19 +7,9 @@ import { loginUrl, readApiFile, readToken, tokenPath } from '../daemon/api-file.
 import { isProcessAlive } from '../util/process.js'
 import type { AddFetchRequest, AddSeedRequest, DaemonEvent, FollowEntry, FollowRequest, ModelInfo, NodeStatus, PeerSummary } from '../daemon/service.js'
 
-/** A daemon runs for the data dir, but its API token cannot be read by this user. */
-export class DaemonTokenError extends Error {
-  static override name = 'DaemonTokenError'
-  override name = 'DaemonTokenError'
-}
+import { DaemonApiError, DaemonTokenError } from './errors.js'
 
-export class DaemonApiError extends Error {
-  static override name = 'DaemonApiError'
-  override name = 'DaemonApiError'
-  constructor (readonly status: number, message: string) {
-    super(message)
-  }
-}
+export { DaemonApiError, DaemonTokenError }
 
 const REQUEST_TIMEOUT = 30_000
 /** Seeding through the daemon waits for hashing, which may take long on a big folder. */
@@ -73,12 +63,18 @@ export class DaemonClient {
     return await this.request('GET', '/api/v1/peers')
   }
 
-  async addSeed (req: AddSeedRequest): Promise<ModelInfo> {
-    return await this.request('POST', '/api/v1/seeds', req, SEED_TIMEOUT)
+  /** Answers once hashed; `signal` (Ctrl-C) closes the request, and the daemon then stops hashing. */
+  async addSeed (req: AddSeedRequest, signal?: AbortSignal): Promise<ModelInfo> {
+    return await this.request('POST', '/api/v1/seeds', req, SEED_TIMEOUT, signal)
   }
 
-  async addFetch (req: AddFetchRequest): Promise<ModelInfo> {
-    return await this.request('POST', '/api/v1/fetches', req)
+  async addFetch (req: AddFetchRequest, signal?: AbortSignal): Promise<ModelInfo> {
+    return await this.request('POST', '/api/v1/fetches', req, REQUEST_TIMEOUT, signal)
+  }
+
+  /** Cancels the seed of a folder the daemon is still hashing (or about to). */
+  async cancelSeed (folder: string): Promise<void> {
+    await this.request('DELETE', '/api/v1/seeds', { folder })
   }
 
   async remove (cid: string): Promise<void> {
@@ -125,7 +121,7 @@ export class DaemonClient {
    * One JSON request. node:http rather than fetch(): fetch gives up when response headers take
    * more than 300 s, and POST /seeds answers only after hashing, which can take far longer.
    */
-  private async request<T> (method: string, path: string, body?: unknown, timeout = REQUEST_TIMEOUT): Promise<T> {
+  private async request<T> (method: string, path: string, body?: unknown, timeout = REQUEST_TIMEOUT, signal?: AbortSignal): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body)
     const headers: Record<string, string> = this.headers()
     if (payload !== undefined) {
@@ -133,14 +129,15 @@ export class DaemonClient {
       headers['content-length'] = String(Buffer.byteLength(payload))
     }
     const { status, text } = await new Promise<{ status: number, text: string }>((resolve, reject) => {
-      const req = httpRequest(`${this.url}${path}`, { method, headers, signal: AbortSignal.timeout(timeout) }, res => {
+      const req = httpRequest(`${this.url}${path}`, { method, headers, signal: AbortSignal.any([AbortSignal.timeout(timeout), ...(signal != null ? [signal] : [])]) }, res => {
         let text = ''
         res.setEncoding('utf8')
         res.on('data', (chunk: string) => { text += chunk })
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
         res.on('error', reject)
       })
-      req.on('error', err => reject(new DaemonApiError(0, `cannot reach the daemon at ${this.url}: ${err.message}`)))
+      // Our own cancellation (Ctrl-C) is reported as such, not as an unreachable daemon.
+      req.on('error', err => reject(signal?.aborted === true ? signal.reason : new DaemonApiError(0, `cannot reach the daemon at ${this.url}: ${err.message}`)))
       req.end(payload)
     })
     if (status === 204) return undefined as T

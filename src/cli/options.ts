@@ -51,7 +51,9 @@ function collectAddr (needsPeerId: boolean): (value: string, previous: string[] 
     try {
       const parts = multiaddr(value).getComponents()
       ok = !needsPeerId || parts.some(c => c.name === 'p2p')
-    } catch {}
+    } catch {
+      // not a multiaddr: refused just below
+    }
     if (!ok) throw new InvalidArgumentError(`"${value}" is not a multiaddr${needsPeerId ? ' ending in /p2p/<peer id>' : ''}, e.g. /ip4/198.51.100.7/tcp/4001${needsPeerId ? '/p2p/12D3KooW…' : ''}`)
     return [...(previous ?? []), value]
   }

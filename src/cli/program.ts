@@ -3,12 +3,13 @@
  * over the engine; errors become one `error:` line on stderr and a non-zero exit code.
  */
 import { Command, CommanderError, Option } from 'commander'
-import { daemon, DEFAULT_API } from './commands/daemon.js'
+import { daemon } from './commands/daemon.js'
 import { fetch } from './commands/fetch.js'
 import { keygen } from './commands/keygen.js'
 import { loginUrlCommand, ls, rm, status } from './commands/manage.js'
 import { follow, resolve, rotateKey, trustAdd, trustLs, trustRm, unfollow, withdraw } from './commands/names.js'
-import { DEFAULT_CHUNK_MIB, seed } from './commands/seed.js'
+import { seed } from './commands/seed.js'
+import { CHANGE_CHECK_INTERVAL, DEFAULT_API, DEFAULT_CHUNK_MIB, DEFAULT_MAX_CONNECTIONS, FIND_TIMEOUT, FOLLOW_INTERVAL, RESOLVE_TIMEOUT, STALL_TIMEOUT } from './constants.js'
 import { addNodeFlags, count, megabytesPerSecond, mebibytes, seconds } from './options.js'
 import { sanitizeText } from '../util/terminal-text.js'
 import { VERSION } from './version.js'
@@ -55,8 +56,8 @@ addNodeFlags(program.command('fetch')
   .option('--into-existing', 'write into an output folder that already holds other files (files at the release\'s paths are replaced); without it such a folder is refused')
   .option('--no-daemon', 'run here even if a daemon runs for this data dir')
   .option('--allow-expired', 'fetching by name: accept an expired name record (normally refused)')
-  .addOption(new Option('--find-timeout <seconds>', 'give up when nothing arrives for this long').default(60_000, '60').argParser(seconds))
-  .addOption(new Option('--stall-timeout <seconds>', 'drop a peer that sends nothing for this long').default(20_000, '20').argParser(seconds))
+  .addOption(new Option('--find-timeout <seconds>', 'give up when nothing arrives for this long').default(FIND_TIMEOUT, String(FIND_TIMEOUT / 1000)).argParser(seconds))
+  .addOption(new Option('--stall-timeout <seconds>', 'drop a peer that sends nothing for this long').default(STALL_TIMEOUT, String(STALL_TIMEOUT / 1000)).argParser(seconds))
   .addOption(new Option('--max-download-rate <MB/s>', 'download limit across all peers, 0 = none').default(0).argParser(megabytesPerSecond))
   .addOption(new Option('--max-upload-rate <MB/s>', 'upload limit across all peers (it serves while it fetches), 0 = none').default(0).argParser(megabytesPerSecond)))
   .action(fetch)
@@ -64,13 +65,14 @@ addNodeFlags(program.command('fetch')
 addNodeFlags(program.command('daemon')
   .description('run the always-on node: seed and fetch through its HTTP API and dashboard, until Ctrl-C')
   .option('--api <host:port>', 'where the HTTP API and dashboard listen (a token from <data-dir>/api-token is always required)', DEFAULT_API)
-  .addOption(new Option('--max-connections <n>', 'most peer connections at once').default(200).argParser(count))
+  .addOption(new Option('--max-connections <n>', 'most peer connections at once').default(DEFAULT_MAX_CONNECTIONS).argParser(count))
   .addOption(new Option('--max-upload-rate <MB/s>', 'upload limit across all peers, 0 = none').default(0).argParser(megabytesPerSecond))
   .addOption(new Option('--max-download-rate <MB/s>', 'download limit across all peers, 0 = none').default(0).argParser(megabytesPerSecond))
   .option('--allow-folder <dir>', 'seed and fetch only under this folder (checked on real paths), repeatable (default: anywhere but the data dir)', collect)
   .option('--trust <publisher>', 'fetch through the API only releases signed by this publisher id, repeatable', collect)
-  .addOption(new Option('--follow-interval <seconds>', 'how often followed names are checked for a new version').default(600_000, '600').argParser(seconds))
-  .addOption(new Option('--check-interval <seconds>', 'how often seeded folders are checked for changes on disk').default(30_000, '30').argParser(seconds)))
+  .addOption(new Option('--follow-interval <seconds>', 'how often followed names are checked for a new version').default(FOLLOW_INTERVAL, String(FOLLOW_INTERVAL / 1000)).argParser(seconds))
+  .addOption(new Option('--check-interval <seconds>', 'how often seeded folders are checked for changes on disk').default(CHANGE_CHECK_INTERVAL, String(CHANGE_CHECK_INTERVAL / 1000)).argParser(seconds))
+  .addOption(new Option('--stall-timeout <seconds>', 'drop a peer that sends nothing for this long, in every fetch').default(STALL_TIMEOUT, String(STALL_TIMEOUT / 1000)).argParser(seconds)))
   .action(daemon)
 
 const manage = (command: Command): Command => command
@@ -79,8 +81,8 @@ const manage = (command: Command): Command => command
 
 manage(program.command('ls').description('list what the running daemon seeds and fetches')).action(ls)
 manage(program.command('status').description('show the running daemon\'s node, traffic and limits')).action(status)
-manage(program.command('rm').description('stop seeding or fetching a release (never deletes its folder)')
-  .argument('<cid>', 'the release CID')).action(rm)
+manage(program.command('rm').description('stop seeding or fetching a release, or cancel a seed still hashing (never deletes a folder)')
+  .argument('<cid|folder>', 'the release CID, or the folder of a seed the daemon is still hashing')).action(rm)
 manage(program.command('login-url').description('print the dashboard URL that logs a browser in to the running daemon (it holds the API token: keep it private)')).action(loginUrlCommand)
 
 // ---- signed names (docs/names.md) ----
@@ -89,7 +91,7 @@ addNodeFlags(program.command('resolve')
   .argument('<name>', '<publisher-id>/<org>/<model> or <alias>/<org>/<model>')
   .option('--peer <multiaddr>', 'also ask this peer (full address with /p2p/<id>), repeatable', collect)
   .option('--allow-expired', 'accept an expired name record (normally refused)')
-  .addOption(new Option('--find-timeout <seconds>', 'how long to look').default(15_000, '15').argParser(seconds)))
+  .addOption(new Option('--find-timeout <seconds>', 'how long to look').default(RESOLVE_TIMEOUT, String(RESOLVE_TIMEOUT / 1000)).argParser(seconds)))
   .action(resolve)
 
 addNodeFlags(program.command('withdraw')

@@ -6,7 +6,7 @@
  */
 import { SingleBar, Presets } from 'cli-progress'
 import { safeJson, sanitizeText } from '../util/terminal-text.js'
-import type { EngineEvent } from '../engine/events.js'
+import { flatEvent, type EngineEvent, type FetchProgressEvents, type SeedProgressEvents } from '../engine/events.js'
 
 const QUIET_LINE_INTERVAL = 5000
 const JSON_PROGRESS_INTERVAL = 200
@@ -40,6 +40,11 @@ export class Reporter {
   error (text: string): void {
     this.stopBar()
     process.stderr.write(`error: ${sanitizeText(text, { keepNewlines: true })}\n`)
+  }
+
+  /** The `onProgress` of a seed or fetch: printed as its flat event. */
+  onProgress = (e: SeedProgressEvents | FetchProgressEvents): void => {
+    this.on(flatEvent(e))
   }
 
   on = (e: EngineEvent): void => {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { chmod, lstat, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../store/atomic.js'
+import { DataDirPermissionError } from './errors.js'
 
 export interface ApiFile {
   url: string
@@ -17,10 +18,7 @@ export interface ApiFile {
   token: boolean
 }
 
-export class DataDirPermissionError extends Error {
-  static override name = 'DataDirPermissionError'
-  override name = 'DataDirPermissionError'
-}
+export { DataDirPermissionError }
 
 export const apiFilePath = (dataDir: string): string => join(dataDir, 'api.json')
 export const tokenPath = (dataDir: string): string => join(dataDir, 'api-token')

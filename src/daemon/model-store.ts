@@ -66,6 +66,7 @@ export class ModelStore {
   /** Saves the list; saves are serialised so the file always holds the latest complete list. */
   async save (models: ModelRecord[]): Promise<void> {
     const body = JSON.stringify({ version: 1, models } satisfies FileFormat, null, 2) + '\n'
+    // A failed earlier write was its caller's error; this write goes ahead.
     this.writing = this.writing.catch(() => {}).then(async () => { await writeFileAtomic(this.path, body) })
     await this.writing
   }

@@ -5,6 +5,7 @@
 import type { ScannedFile } from '../manifest/build.js'
 import type { Release } from '../manifest/signed.js'
 import type { ReachabilityReport } from '../net/reachability.js'
+import type { AbortOptions } from '@libp2p/interface'
 
 export type ModelKind = 'seed' | 'fetch'
 
@@ -115,32 +116,21 @@ export interface AddFetchRequest {
   allowExpired?: boolean
 }
 
-/** Errors the API maps to HTTP statuses. */
-export class BadRequestError extends Error {
-  static override name = 'BadRequestError'
-  override name = 'BadRequestError'
-}
-
-export class ForbiddenFolderError extends Error {
-  static override name = 'ForbiddenFolderError'
-  override name = 'ForbiddenFolderError'
-}
-
-export class NotFoundError extends Error {
-  static override name = 'NotFoundError'
-  override name = 'NotFoundError'
-}
+/** Errors the API maps to HTTP statuses (defined in errors.ts, exported here too). */
+export { BadRequestError, ForbiddenFolderError, NotFoundError } from './errors.js'
 
 export interface DaemonService {
   status: () => NodeStatus
   list: () => ModelInfo[]
   get: (cid: string) => ModelInfo | undefined
-  /** Resolves once the folder is hashed and served (state seeding). */
-  addSeed: (req: AddSeedRequest) => Promise<ModelInfo>
+  /** Resolves once the folder is hashed and served (state seeding); `signal` cancels it while it waits or hashes. */
+  addSeed: (req: AddSeedRequest, options?: AbortOptions) => Promise<ModelInfo>
   /** Resolves at once with the fetch queued or running; progress comes as events. */
-  addFetch: (req: AddFetchRequest) => Promise<ModelInfo>
+  addFetch: (req: AddFetchRequest, options?: AbortOptions) => Promise<ModelInfo>
   /** Stops seeding or fetching. Never deletes a folder seeded in place. False if unknown. */
   remove: (cid: string) => Promise<boolean>
+  /** Cancels the seed of a folder still waiting or hashing (it has no CID yet). False if none. */
+  cancelSeed?: (folder: string) => Promise<boolean>
   peers: () => PeerSummary[]
   /** Live events; returns the unsubscribe function. */
   subscribe: (listener: (event: DaemonEvent) => void) => () => void

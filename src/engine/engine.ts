@@ -1,31 +1,40 @@
 /**
- * The composition root: one Engine per process builds the libp2p node, the chunk server, the
- * announcer and the registry of what this node serves, starts them in order and stops them in
- * reverse. The CLI and the daemon are thin shells over seed(), fetch() and unseed().
+ * The engine: the one API the CLI and the daemon use (seed, fetch, serve, unserve, peers,
+ * status), and the composition root of a node. It builds the libp2p node, the chunk server, the
+ * announcer, the registry of what this node serves (ServedReleases) and the name service, starts
+ * them in order and stops them in reverse. The flows (seed.ts, fetch.ts, serve.ts) get narrow
+ * components from here, never the Engine: nothing imports this file but its callers.
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { InvalidCidError } from './errors.js'
-import { fetchRelease, type FetchOptions, type FetchSummary } from './fetch.js'
-import { seedFolder, type SeedOptions, type SeedResult } from './seed.js'
+import { fetchRelease, type FetchComponents, type FetchOptions, type FetchSummary } from './fetch.js'
+import { dialPeers, fetchName, provideName, resolveName, type NameComponents, type NamedFetchSummary, type ResolveNameOptions } from './fetch-name.js'
+import { seedFolder, type SeedComponents, type SeedOptions, type SeedResult } from './seed.js'
+import { serveRelease, type ServeOptions } from './serve.js'
+import { ServedReleases, type ServedFolder } from './served-releases.js'
 import { Announcer } from '../discovery/announcer.js'
-import { fileCid } from '../manifest/manifest.js'
+import { openRelease, type Release } from '../manifest/signed.js'
 import { NameService } from '../names/service.js'
 import { announceTargets, createNode, type NodeOptions, type P2PNode, type RelayServiceLimits } from '../net/node.js'
-import type { ReachabilityReport } from '../net/reachability.js'
 import { DataDir, DataDirInUseError } from '../store/data-dir.js'
-import { loadOrCreateKeyFile } from '../store/keys.js'
+import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
 import { writeFileAtomic } from '../store/atomic.js'
 import { BanList } from '../swarm/policy/ban-list.js'
 import { RateLimiter } from '../swarm/rate-limiter.js'
 import { ChunkServer } from '../swarm/server.js'
-import type { EventSink, TransferStats } from './events.js'
-import type { ChunkSource } from '../store/chunk-source.js'
+import type { NodeEventSink, TransferStats } from './events.js'
+import type { NameRecord } from '../names/record.js'
+import type { ReachabilityReport } from '../net/reachability.js'
 import type { Datastore } from 'interface-datastore'
 import type { PeerId } from '@libp2p/interface'
 
+const log = logger('p2pweights:engine')
+
+export type { ServedFolder, SeedOptions, SeedResult, FetchOptions, FetchSummary, NamedFetchSummary, ResolveNameOptions, ServeOptions }
 export interface EngineOptions {
   dataDir: string
   listen?: string[]
@@ -56,33 +65,46 @@ export interface EngineOptions {
   sharedDataDir?: 'refuse' | 'temporary-identity'
   /** How long our name records are valid (ms); republished at a quarter of it. */
   nameValidity?: number
-  onEvent?: EventSink
+  /** Events of the node as a whole (warnings, announcements, name updates, reachability). */
+  onEvent?: NodeEventSink
 }
 
-export type ServedSource = ChunkSource & { close?: () => Promise<void> }
+/** A peer connection, as `peers()` lists it. */
+export interface EnginePeer {
+  peerId: string
+  addrs: string[]
+  direction: 'inbound' | 'outbound'
+  /** Seconds since the connection opened. */
+  openFor: number
+}
+
+export interface EngineStatus {
+  peerId: string
+  addrs: string[]
+  connections: number
+  reachability: ReachabilityReport
+  /** Release CIDs served now (seeded, fetched, or being fetched). */
+  served: string[]
+  /** Bytes since this engine started, all releases. */
+  uploaded: number
+  downloaded: number
+}
 
 export class Engine {
-  /** What this node serves, by release CID. */
-  readonly sources = new Map<string, ServedSource>()
-  readonly announcer: Announcer
-  readonly downloadLimiter?: RateLimiter
   /** Signed names: resolve, publish, serve records (src/names/). */
   readonly names: NameService
+  private readonly served: ServedReleases
+  private readonly announcer: Announcer
+  private readonly downloadLimiter?: RateLimiter
   /** Fetches in progress, told of peers that ask us about the same release (they fetch it too). */
-  readonly interested = new Map<string, (peer: PeerId) => void>()
+  private readonly interested = new Map<string, (peer: PeerId) => void>()
   /** Peers banned by earlier fetches (decaying), kept across fetches and restarts. */
-  banList = new BanList()
+  private banList = new BanList()
   private readonly transfer = new Map<string, TransferStats>()
   private readonly server: ChunkServer
   private stopped = false
 
-  private constructor (readonly node: P2PNode, readonly dataDir: DataDir, readonly emit: EventSink, options: EngineOptions, private readonly ownsDataDir: boolean) {
-    this.server = new ChunkServer(node, this.sources, {
-      onInterest: (cid, peer) => this.interested.get(cid)?.(peer),
-      rateLimiter: options.uploadRate != null && options.uploadRate > 0 ? new RateLimiter(options.uploadRate) : undefined,
-      onUpload: e => { this.stats(e.cid).uploaded += e.bytes }
-    })
-    if (options.downloadRate != null && options.downloadRate > 0) this.downloadLimiter = new RateLimiter(options.downloadRate)
+  private constructor (private readonly node: P2PNode, private readonly dataDir: DataDir, private readonly emit: NodeEventSink, options: EngineOptions, private readonly ownsDataDir: boolean) {
     this.announcer = new Announcer(announceTargets(node), {
       onAnnounced: e => emit({ event: 'announced', ...e }),
       onWarning: message => emit({ event: 'warning', message })
@@ -94,6 +116,17 @@ export class Engine {
       onWarning: message => emit({ event: 'warning', message }),
       onUpdate: record => emit({ event: 'name-updated', publisher: record.publisher, name: record.name, version: record.version, release: record.cid?.toString() ?? null })
     }, options.nameValidity)
+    this.served = new ServedReleases({
+      announcer: this.announcer,
+      released: cid => this.server.released(cid),
+      unpublish: cid => this.names.unpublish(cid)
+    })
+    this.server = new ChunkServer(node, this.served, {
+      onInterest: (cid, peer) => this.interested.get(cid)?.(peer),
+      rateLimiter: options.uploadRate != null && options.uploadRate > 0 ? new RateLimiter(options.uploadRate) : undefined,
+      onUpload: e => { this.stats(e.cid).uploaded += e.bytes }
+    })
+    if (options.downloadRate != null && options.downloadRate > 0) this.downloadLimiter = new RateLimiter(options.downloadRate)
   }
 
   static async create (options: EngineOptions): Promise<Engine> {
@@ -133,7 +166,7 @@ export class Engine {
   }
 
   async start (): Promise<void> {
-    if (this.ownsDataDir) this.banList = new BanList({}, await readFile(this.banListPath, 'utf8').then(t => JSON.parse(t), () => undefined))
+    if (this.ownsDataDir) this.banList = new BanList({}, await readFile(this.banListPath, 'utf8').then(t => JSON.parse(t), () => undefined) /* none yet, or unreadable: start empty */)
     await this.server.start()
     await this.names.start()
     await this.node.start()
@@ -160,10 +193,11 @@ export class Engine {
     await this.names.stop()
     await this.server.stop()
     await this.node.stop()
-    await Promise.all([...this.sources.values()].map(async s => await s.close?.()))
-    this.sources.clear()
+    await this.served.closeAll()
     if (this.ownsDataDir) {
-      if (this.banList.size > 0) await writeFileAtomic(this.banListPath, JSON.stringify(this.banList), 0o600).catch(() => {})
+      if (this.banList.size > 0) {
+        await writeFileAtomic(this.banListPath, JSON.stringify(this.banList), 0o600).catch(err => log.error('saving the ban list failed: %e', err))
+      }
       await this.dataDir.unlock()
     }
   }
@@ -184,21 +218,6 @@ export class Engine {
   /** How others can reach this node (public, mapped, relayed, LAN only) and why. */
   reachability (): ReachabilityReport {
     return this.node.services.reachability.report()
-  }
-
-  /** This node published `cid` just now: serve it in initial seeding mode (super-seeding). */
-  superSeed (cid: string): void {
-    this.server.superSeed(cid)
-  }
-
-  /** A chunk of a release we serve was verified: peers that watch it are told. */
-  chunkAdded (cid: string, chunk: number): void {
-    this.server.chunkAdded(cid, chunk)
-  }
-
-  /** A peer uploaded verified chunk bytes to us: it earns an unchoke slot (reciprocity). */
-  receivedFrom (peer: string, bytes: number): void {
-    this.server.received(peer, bytes)
   }
 
   /** Transfer counters of a release (created on first use). */
@@ -222,25 +241,118 @@ export class Engine {
     return { uploaded, downloaded }
   }
 
+  status (): EngineStatus {
+    return {
+      peerId: this.peerId,
+      addrs: this.addrs,
+      connections: this.node.getConnections().length,
+      reachability: this.reachability(),
+      served: this.served.cids(),
+      ...this.totals()
+    }
+  }
+
+  peers (): EnginePeer[] {
+    const now = Date.now()
+    return this.node.getConnections().map(c => ({
+      peerId: c.remotePeer.toString(),
+      addrs: [c.remoteAddr.toString()],
+      direction: c.direction,
+      openFor: Math.round((now - c.timeline.open) / 1000)
+    }))
+  }
+
+  /** Hashes (or takes from the cache), signs, serves and announces `folder`; `signal` cancels the hashing. */
   async seed (folder: string, options: SeedOptions = {}): Promise<SeedResult> {
-    return await seedFolder(this, folder, options)
+    return await seedFolder(this.seedComponents(), folder, options)
   }
 
-  async fetch (cid: string, options: FetchOptions = {}): Promise<FetchSummary> {
-    return await fetchRelease(this, parseCid(cid), options)
+  async fetch (cid: string | CID, options: FetchOptions = {}): Promise<FetchSummary> {
+    return await fetchRelease(this.fetchComponents(), typeof cid === 'string' ? parseCid(cid) : cid, options)
   }
 
-  /** Stops serving and announcing a release. Never touches its files. */
-  async unseed (cid: string): Promise<boolean> {
-    const source = this.sources.get(cid)
-    if (source == null) return false
-    this.sources.delete(cid)
-    this.names.unpublish(source.release.cid)
-    this.server.released(cid)
-    this.announcer.withdraw(source.release.cid)
-    for (const file of source.release.manifest.files) this.announcer.withdraw(fileCid(file))
-    await source.close?.()
-    return true
+  /** Resolves a name under the name rules, then fetches the release it points at. */
+  async fetchName (text: string, options: FetchOptions & ResolveNameOptions = {}): Promise<NamedFetchSummary> {
+    return await fetchName(this.nameComponents(), async (cid, o) => await this.fetch(cid, o), text, options)
+  }
+
+  async resolveName (text: string, options: ResolveNameOptions = {}): Promise<NameRecord> {
+    return await resolveName(this.nameComponents(), text, options)
+  }
+
+  /** This node holds (or will hold) the release a name record points at: it serves the record too. */
+  async provideName (record: NameRecord): Promise<void> {
+    await provideName(this.nameComponents(), record)
+  }
+
+  /** Dials peer addresses (with /p2p/<id>); the ones reached, for asking them directly. */
+  async dialPeers (addrs: string[], signal?: AbortSignal): Promise<PeerId[]> {
+    return await dialPeers(this.nameComponents(), addrs, signal)
+  }
+
+  /** Serves a release the data dir knows from `folder`, after checking the folder against it (FolderChangedError). */
+  async serve (cid: string | CID, folder: string, options: ServeOptions = {}): Promise<Release> {
+    return await serveRelease(this.seedComponents(), typeof cid === 'string' ? parseCid(cid) : cid, folder, options)
+  }
+
+  /** Stops serving and announcing a release. Never touches its files. False if it was not served. */
+  async unserve (cid: string): Promise<boolean> {
+    return await this.served.withdraw(cid)
+  }
+
+  /** Releases served from folders in place, complete and verified (never a fetch in progress). */
+  servedFolders (): ServedFolder[] {
+    return this.served.folders()
+  }
+
+  /** The folders served in place whose files changed on disk, with those files. */
+  async changedFolders (): Promise<Array<{ cid: string, files: string[] }>> {
+    return await this.served.changed()
+  }
+
+  /** A release saved in the data dir, checked against `trust` (UntrustedPublisherError); undefined if absent. */
+  async savedRelease (cid: string | CID, trust: string[] = []): Promise<Release | undefined> {
+    const parsed = typeof cid === 'string' ? parseCid(cid) : cid
+    const bytes = await this.dataDir.loadRelease(parsed)
+    return bytes == null ? undefined : await openRelease(parsed, bytes, trust)
+  }
+
+  /** The data dir's publisher key file (seed without --key signs with it). */
+  get publisherKeyPath (): string {
+    return this.dataDir.publisherKeyPath
+  }
+
+  /** After a restart: a name this node published keeps its record fresh while it is the newest. */
+  async resumeName (name: string, cid: CID): Promise<NameRecord | undefined> {
+    return await this.names.resume(await readKeyFile(this.dataDir.publisherKeyPath), name, cid)
+  }
+
+  private seedComponents (): SeedComponents {
+    return {
+      dataDir: this.dataDir,
+      served: this.served,
+      names: this.names,
+      superSeed: cid => this.server.superSeed(cid)
+    }
+  }
+
+  private fetchComponents (): FetchComponents {
+    return {
+      node: this.node,
+      dataDir: this.dataDir,
+      served: this.served,
+      announcer: this.announcer,
+      downloadLimiter: this.downloadLimiter,
+      banList: this.banList,
+      stats: cid => this.stats(cid),
+      chunkAdded: (cid, chunk) => this.server.chunkAdded(cid, chunk),
+      receivedFrom: (peer, bytes) => this.server.received(peer, bytes),
+      interested: this.interested
+    }
+  }
+
+  private nameComponents (): NameComponents {
+    return { node: this.node, names: this.names, announcer: this.announcer }
   }
 }
 

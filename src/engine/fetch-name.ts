@@ -3,19 +3,24 @@
  * newest release its publisher signed, under the name rules (src/names/), then fetch that release
  * accepting only the keys the name record vouches for.
  */
+import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { PEER_DIAL_TIMEOUT } from './constants.js'
 import { nameCidOf, type NameRecord } from '../names/record.js'
-import type { Engine } from './engine.js'
 import type { FetchOptions, FetchSummary } from './fetch.js'
-import type { PeerId } from '@libp2p/interface'
+import type { NameService } from '../names/service.js'
+import type { P2PNode } from '../net/node.js'
+import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
 
-export interface ResolveNameOptions {
+const log = logger('p2pweights:engine:names')
+
+export interface ResolveNameOptions extends AbortOptions {
   allowExpired?: boolean
   /** Peer addresses (with /p2p/<id>) to ask besides the DHT and connected peers. */
   peers?: string[]
   timeout?: number
-  signal?: AbortSignal
 }
 
 export interface NamedFetchSummary extends FetchSummary {
@@ -23,31 +28,46 @@ export interface NamedFetchSummary extends FetchSummary {
   version: number
 }
 
+export interface NameComponents {
+  node: Pick<P2PNode, 'dial'>
+  names: Pick<NameService, 'parseRef' | 'resolve'>
+  announcer: { add: (cid: CID) => void }
+}
+
 /** Dials the --peer addresses so the resolver can ask them; unreachable ones are skipped. */
-export async function dialPeers (engine: Engine, peers: string[] = [], signal?: AbortSignal): Promise<PeerId[]> {
+export async function dialPeers (components: Pick<NameComponents, 'node'>, peers: string[] = [], signal?: AbortSignal): Promise<PeerId[]> {
   const ids: PeerId[] = []
   await Promise.all(peers.map(async text => {
     try {
       const addr = multiaddr(text)
       const id = addr.getComponents().findLast(c => c.name === 'p2p')?.value
       if (id == null) return
-      await engine.node.dial(addr, { signal: AbortSignal.any([AbortSignal.timeout(10_000), ...(signal != null ? [signal] : [])]) })
+      await components.node.dial(addr, { signal: AbortSignal.any([AbortSignal.timeout(PEER_DIAL_TIMEOUT), ...(signal != null ? [signal] : [])]) })
       ids.push(peerIdFromString(id))
-    } catch {}
+    } catch (err) {
+      log('--peer %s skipped: %e', text, err)
+    }
   }))
   return ids
 }
 
-export async function resolveName (engine: Engine, text: string, options: ResolveNameOptions = {}): Promise<NameRecord> {
-  const ref = await engine.names.parseRef(text)
-  const peers = await dialPeers(engine, options.peers, options.signal)
-  return await engine.names.resolve(ref, { allowExpired: options.allowExpired, peers, timeout: options.timeout, signal: options.signal })
+export async function resolveName (components: NameComponents, text: string, options: ResolveNameOptions = {}): Promise<NameRecord> {
+  const ref = await components.names.parseRef(text)
+  const peers = await dialPeers(components, options.peers, options.signal)
+  return await components.names.resolve(ref, { allowExpired: options.allowExpired, peers, timeout: options.timeout, signal: options.signal })
 }
 
-export async function fetchName (engine: Engine, text: string, options: FetchOptions & ResolveNameOptions): Promise<NamedFetchSummary> {
-  const record = await resolveName(engine, text, options)
-  const summary = await engine.fetch((record.cid as NonNullable<NameRecord['cid']>).toString(), { ...options, trust: record.keys })
-  // Holding the release, this node now serves its name record too: say so in the DHT.
-  if (options.keepSeeding === true) engine.announcer.add(await nameCidOf(record))
+/** A node that holds (or will hold) the release serves its name record too: said in the DHT. */
+export async function provideName (components: Pick<NameComponents, 'announcer'>, record: NameRecord): Promise<void> {
+  components.announcer.add(await nameCidOf(record))
+}
+
+export async function fetchName (
+  components: NameComponents, fetch: (cid: string, options: FetchOptions) => Promise<FetchSummary>,
+  text: string, options: FetchOptions & ResolveNameOptions
+): Promise<NamedFetchSummary> {
+  const record = await resolveName(components, text, options)
+  const summary = await fetch((record.cid as NonNullable<NameRecord['cid']>).toString(), { ...options, trust: record.keys })
+  if (options.keepSeeding === true) await provideName(components, record)
   return { ...summary, name: `${record.publisher}/${record.name}`, version: record.version }
 }

@@ -4,10 +4,12 @@
  * serving the chunks we hold to others and announcing ourselves as we go.
  */
 import { resolve } from 'node:path'
+import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { FIND_TIMEOUT, FLUSH_INTERVAL, STALL_TIMEOUT } from './constants.js'
 import { planTarget } from './fetch-target.js'
 import { ReleaseLookup } from './release-lookup.js'
-import { rememberHashes, serveRelease } from './serve.js'
+import { rememberHashes, serveRelease, type ServeComponents } from './serve.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ProviderSearch, parsePeerAddress } from '../discovery/providers.js'
 import { dialChunkStream } from '../net/limited.js'
@@ -17,11 +19,35 @@ import { openRelease, type Release } from '../manifest/signed.js'
 import { Download } from '../store/download.js'
 import { PROTOCOL } from '../swarm/codec.js'
 import { ChunkFetcher } from '../swarm/fetcher.js'
-import type { Engine } from './engine.js'
-import type { PeerId } from '@libp2p/interface'
+import type { FetchProgressEvents, ProgressOptions, TransferStats } from './events.js'
+import type { ServedReleases } from './served-releases.js'
+import type { P2PNode } from '../net/node.js'
+import type { DataDir } from '../store/data-dir.js'
+import type { BanList } from '../swarm/policy/ban-list.js'
+import type { RateLimiter } from '../swarm/rate-limiter.js'
+import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
-export interface FetchOptions {
+const log = logger('p2pweights:components:fetch')
+
+/** What a fetch needs of the components: the node to dial, the registry it serves from, its counters. */
+export interface FetchComponents extends ServeComponents {
+  node: P2PNode
+  dataDir: ServeComponents['dataDir'] & Pick<DataDir, 'saveRelease' | 'stateKey'>
+  served: Pick<ServedReleases, 'register' | 'unregister' | 'announce'>
+  announcer: { add: (cid: CID) => void }
+  downloadLimiter?: RateLimiter
+  banList: BanList
+  stats: (cid: string) => TransferStats
+  /** A chunk we now hold was verified: peers that watch the release are told. */
+  chunkAdded: (cid: string, chunk: number) => void
+  /** A peer uploaded verified bytes to us: it earns an unchoke slot (reciprocity). */
+  receivedFrom: (peer: string, bytes: number) => void
+  /** Fetches in progress, told of peers that ask us about the same release. */
+  interested: Map<string, (peer: PeerId) => void>
+}
+
+export interface FetchOptions extends AbortOptions, ProgressOptions<FetchProgressEvents> {
   /** Output folder; default <baseDir>/<release name>. */
   outDir?: string
   /** Where the default output folder goes; default: the working directory. */
@@ -34,7 +60,6 @@ export interface FetchOptions {
   findTimeout?: number
   stallTimeout?: number
   streamsPerPeer?: number
-  /**
   /**
    * Called with the output folder before anything is written there (the daemon checks its real
    * path against --allow-folder and the data dir); throwing ends the fetch.
@@ -51,9 +76,8 @@ export interface FetchOptions {
    * this release (resume) or only this release's own files.
    */
   intoExisting?: boolean
-  /** Serve the finished folder afterwards (the caller keeps the engine running). */
+  /** Serve the finished folder afterwards (the caller keeps the components running). */
   keepSeeding?: boolean
-  signal?: AbortSignal
 }
 
 export interface FetchSummary {
@@ -65,10 +89,10 @@ export interface FetchSummary {
   publisher: string
 }
 
-const FLUSH_INTERVAL = 1000
 const CODE_P2P = 421
 
-export async function fetchRelease (engine: Engine, cid: CID, options: FetchOptions): Promise<FetchSummary> {
+export async function fetchRelease (components: FetchComponents, cid: CID, options: FetchOptions = {}): Promise<FetchSummary> {
+  const emit = (e: FetchProgressEvents): void => options.onProgress?.(e)
   const trust = (options.trust ?? []).map(t => {
     try {
       return peerIdFromString(t).toString()
@@ -76,10 +100,10 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
       throw new UntrustedPublisherError(`--trust ${t} is not a publisher id (it looks like 12D3KooW…, as printed by keygen and seed)`)
     }
   })
-  const findTimeout = options.findTimeout ?? 60_000
+  const findTimeout = options.findTimeout ?? FIND_TIMEOUT
   const candidates = new Set<string>()
   let onCandidate: (peer: PeerId) => void = () => {}
-  const search = new ProviderSearch(engine.node, cid, {
+  const search = new ProviderSearch(components.node, cid, {
     peers: options.peers,
     onPeer: peer => {
       candidates.add(peer.toString())
@@ -88,84 +112,84 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
   })
   await search.start()
   try {
-    const release = await locateRelease(engine, cid, trust, options, candidates, cb => { onCandidate = cb }, findTimeout, search)
+    const release = await locateRelease(components, cid, trust, options, candidates, cb => { onCandidate = cb }, findTimeout, search)
     const target = planTarget(release, options)
     const { outDir, files: wanted } = target
     await options.checkOutDir?.(outDir)
     const total = wanted == null ? totalSize(release.manifest) : [...wanted].reduce((n, i) => n + release.manifest.files[i].size, 0)
-    engine.emit({ event: 'manifest', cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: wanted?.size ?? release.manifest.files.length, bytes: total, path: outDir })
-    await engine.dataDir.saveRelease(cid, release.bytes)
+    emit({ type: 'fetch:manifest', detail: { cid: cid.toString(), name: release.manifest.name, publisher: release.publisher, files: wanted?.size ?? release.manifest.files.length, bytes: total, path: outDir } })
+    await components.dataDir.saveRelease(cid, release.bytes)
 
     const key = cid.toString()
-    const stats = engine.stats(key)
+    const stats = components.stats(key)
     let downloadedBefore = 0
     await target.prepare()
     const download = await Download.open(outDir, release, {
-      stateKey: await engine.dataDir.stateKey(),
+      stateKey: await components.dataDir.stateKey(),
       intoExisting: options.intoExisting,
       onFileComplete: file => {
-        engine.emit({ event: 'file-done', cid: key, path: file.path, fileCid: fileCid(file).toString() })
-        if (file.size > 0) engine.announcer.add(fileCid(file))
+        emit({ type: 'fetch:file:done', detail: { cid: key, path: file.path, fileCid: fileCid(file).toString() } })
+        if (file.size > 0) components.announcer.add(fileCid(file))
       },
       files: wanted
     })
-    engine.sources.set(key, download)
+    await components.served.register(key, download)
     // Where a resumed fetch starts, before any new chunk arrives.
     const startBytes = download.verifiedBytes
-    engine.emit({ event: 'progress', cid: key, bytes: startBytes, total, downloaded: 0, peers: 0 })
+    emit({ type: 'fetch:chunk:verified', detail: { cid: key, bytes: startBytes, total, downloaded: 0, peers: 0 } })
     // Announced once we hold a chunk: in a flash crowd, DHT answers full of fetchers that have
     // nothing would crowd out the peers that can serve. (We serve from the first chunk.)
     let announced = startBytes > 0
-    if (announced) engine.announcer.add(cid)
+    if (announced) components.announcer.add(cid)
     const fetcher = new ChunkFetcher({
-      dial: async (peer, signal) => await dialChunkStream(engine.node, peer, PROTOCOL, signal),
+      dial: async (peer, signal) => await dialChunkStream(components.node, peer, PROTOCOL, signal),
       sink: download,
       startBytes,
-      stallTimeout: options.stallTimeout,
+      stallTimeout: options.stallTimeout ?? STALL_TIMEOUT,
       giveUpAfter: findTimeout,
       streamsPerPeer: options.streamsPerPeer,
-      rateLimiter: engine.downloadLimiter,
-      banList: engine.banList,
-      addressOf: peer => engine.node.getConnections(peer)[0]?.remoteAddr.toString(),
-      onPeers: addrs => { void offerPeers(engine, addrs, peer => fetcher.addPeer(peer)) },
+      rateLimiter: components.downloadLimiter,
+      banList: components.banList,
+      addressOf: peer => components.node.getConnections(peer)[0]?.remoteAddr.toString(),
+      onPeers: addrs => { void offerPeers(components, addrs, peer => fetcher.addPeer(peer)) },
       onChunk: (chunk, peer, bytes) => {
-        engine.chunkAdded(key, chunk)
-        engine.receivedFrom(peer, bytes)
+        components.chunkAdded(key, chunk)
+        components.receivedFrom(peer, bytes)
         if (!announced) {
           announced = true
-          engine.announcer.add(cid)
+          components.announcer.add(cid)
         }
       },
       onProgress: p => {
         stats.chunksVerified++
         stats.downloaded += p.downloaded - downloadedBefore
         downloadedBefore = p.downloaded
-        engine.emit({ event: 'progress', cid: key, ...p })
+        emit({ type: 'fetch:chunk:verified', detail: { cid: key, ...p } })
       },
       onPeerDropped: e => {
         if (e.banned) stats.chunksFailed++
         if (!e.connected) search.failed(peerIdFromString(e.peerId))
-        engine.emit({ event: 'peer-dropped', cid: key, peerId: e.peerId, reason: e.reason, connected: e.connected })
+        emit({ type: 'fetch:peer:dropped', detail: { cid: key, peerId: e.peerId, reason: e.reason, connected: e.connected } })
       }
     })
     onCandidate = peer => fetcher.addPeer(peer)
     // A peer that asks us about this release is fetching it too: fetch from it as well.
-    engine.interested.set(key, peer => fetcher.addPeer(peer))
+    components.interested.set(key, peer => fetcher.addPeer(peer))
     for (const id of candidates) fetcher.addPeer(peerIdFromString(id))
-    const flusher = setInterval(() => { download.flush().catch(() => {}) }, FLUSH_INTERVAL)
+    const flusher = setInterval(() => { download.flush().catch(err => log.error('flushing %s failed: %e', key, err)) }, FLUSH_INTERVAL)
     let result
     try {
       result = await fetcher.run(options.signal)
     } finally {
       clearInterval(flusher)
-      engine.interested.delete(key)
-      engine.sources.delete(key)
+      components.interested.delete(key)
+      components.served.unregister(key, download)
       await download.close()
     }
     const path = await target.finish()
     // The folder now holds the release verified: a later serve needs no hashing.
-    await rememberHashes(engine, release, path, wanted)
-    if (options.keepSeeding === true) await serveRelease(engine, cid, path, { ...options, allowSymlinksInto: target.symlinkRoots })
+    await rememberHashes(components, release, path, wanted)
+    if (options.keepSeeding === true) await serveRelease(components, cid, path, { ...options, allowSymlinksInto: target.symlinkRoots })
     return { cid: cid.toString(), path, bytes: total, downloaded: result.downloaded, fromPeers: result.fromPeers, publisher: release.publisher }
   } finally {
     search.stop()
@@ -178,11 +202,11 @@ export async function fetchRelease (engine: Engine, cid: CID, options: FetchOpti
  * untrusted is final (every honest peer would send the same bytes).
  */
 async function locateRelease (
-  engine: Engine, cid: CID, trust: string[], options: FetchOptions,
+  components: FetchComponents, cid: CID, trust: string[], options: FetchOptions,
   known: Set<string>, subscribe: (cb: (peer: PeerId) => void) => void, findTimeout: number, search: ProviderSearch
 ): Promise<Release> {
   const local = [
-    await engine.dataDir.loadRelease(cid),
+    await components.dataDir.loadRelease(cid),
     options.outDir == null ? undefined : await Download.savedRelease(resolve(options.outDir)).catch(() => undefined)
   ]
   for (const bytes of local) {
@@ -191,10 +215,11 @@ async function locateRelease (
       return await openRelease(cid, bytes, trust)
     } catch (err) {
       if (err instanceof UntrustedPublisherError || err instanceof BadSignatureError) throw err
+      log('a saved copy of release %s is unusable, asking peers: %e', cid, err)
     }
   }
-  const lookup = new ReleaseLookup({ dial: async (peer, signal) => await dialChunkStream(engine.node, peer, PROTOCOL, signal) }, {
-    cid, trust, findTimeout, stallTimeout: options.stallTimeout ?? 20_000, onFailed: peer => search.failed(peer)
+  const lookup = new ReleaseLookup({ dial: async (peer, signal) => await dialChunkStream(components.node, peer, PROTOCOL, signal) }, {
+    cid, trust, findTimeout, stallTimeout: options.stallTimeout ?? STALL_TIMEOUT, signal: options.signal, onFailed: peer => search.failed(peer)
   })
   subscribe(peer => lookup.add(peer))
   for (const id of known) lookup.add(peerIdFromString(id))
@@ -202,15 +227,15 @@ async function locateRelease (
 }
 
 /** Peers from a peer exchange: their addresses go to the peer store, the peers to the fetcher. */
-async function offerPeers (engine: Engine, addrs: Uint8Array[], add: (peer: PeerId) => void): Promise<void> {
+async function offerPeers (components: Pick<FetchComponents, 'node'>, addrs: Uint8Array[], add: (peer: PeerId) => void): Promise<void> {
   for (const bytes of addrs) {
     try {
       const { peer, addr } = parsePeerAddress(multiaddr(bytes).toString())
-      if (peer.equals(engine.node.peerId)) continue
-      await engine.node.peerStore.merge(peer, { multiaddrs: [addr.decapsulateCode(CODE_P2P)] })
+      if (peer.equals(components.node.peerId)) continue
+      await components.node.peerStore.merge(peer, { multiaddrs: [addr.decapsulateCode(CODE_P2P)] })
       add(peer)
-    } catch {
-      // a malformed address from a peer: ignored
+    } catch (err) {
+      log('a peer sent a malformed address, ignored: %e', err)
     }
   }
 }

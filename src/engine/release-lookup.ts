@@ -7,6 +7,7 @@
  * answer is often a reset from a seeder still busy accepting connections. A release that hashes
  * to the CID but is badly signed or untrusted is final: every honest peer would send the same.
  */
+import { RELEASE_LOOKUP_CONCURRENCY, RELEASE_RETRY_FIRST, RELEASE_RETRY_MAX } from './constants.js'
 import { ReleaseNotFoundError } from './errors.js'
 import { BadSignatureError, CidMismatchError, InvalidManifestError, UntrustedPublisherError } from '../manifest/errors.js'
 import { openRelease, type Release } from '../manifest/signed.js'
@@ -21,6 +22,8 @@ export interface ReleaseLookupInit {
   findTimeout: number
   stallTimeout: number
   concurrency?: number
+  /** Ends the lookup with the signal's reason. */
+  signal?: AbortSignal
   /** Told about each candidate that failed (the provider search backs it off). */
   onFailed?: (peer: PeerId) => void
 }
@@ -41,7 +44,15 @@ export class ReleaseLookup {
 
   /** Resolves with the first verified release; rejects after `findTimeout` or on a final error. */
   async run (): Promise<Release> {
+    const { signal } = this.init
+    signal?.throwIfAborted()
     const deadline = setTimeout(() => this.giveUp(), this.init.findTimeout)
+    const onAbort = (): void => {
+      if (this.settled) return
+      this.settled = true
+      this.reject(signal?.reason)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
     try {
       return await new Promise<Release>((resolve, reject) => {
         this.resolve = resolve
@@ -49,6 +60,7 @@ export class ReleaseLookup {
         this.pump()
       })
     } finally {
+      signal?.removeEventListener('abort', onAbort)
       this.settled = true
       clearTimeout(deadline)
       clearTimeout(this.timer)
@@ -69,7 +81,7 @@ export class ReleaseLookup {
     if (this.settled) return
     clearTimeout(this.timer)
     const now = Date.now()
-    const concurrency = this.init.concurrency ?? 2
+    const concurrency = this.init.concurrency ?? RELEASE_LOOKUP_CONCURRENCY
     const waiting = [...this.candidates.values()].filter(c => c.retryAt >= 0 && Number.isFinite(c.retryAt)).sort((a, b) => a.retryAt - b.retryAt)
     for (const c of waiting) {
       if (this.active >= concurrency) return
@@ -98,7 +110,7 @@ export class ReleaseLookup {
       c.failures++
       c.lastError = err.message
       // Bytes that do not hash to the CID are that peer's lie: never ask it again.
-      c.retryAt = err instanceof CidMismatchError ? Infinity : Date.now() + backoffDelay(c.failures, { first: 1000, max: 15_000 })
+      c.retryAt = err instanceof CidMismatchError ? Infinity : Date.now() + backoffDelay(c.failures, { first: RELEASE_RETRY_FIRST, max: RELEASE_RETRY_MAX })
       this.init.onFailed?.(c.peer)
     }
   }

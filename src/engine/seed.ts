@@ -2,7 +2,8 @@
  * Seeding a folder in place: hash it (or take the hashes from the cache), sign the manifest,
  * register the folder as a chunk source, and announce the release and each file in the DHT.
  * Symlinks are followed only into the folder and the `allowSymlinksInto` roots; the data dir
- * is never seeded, whatever leads there.
+ * is never seeded, whatever leads there. Cancellable while hashing: an aborted `signal` stops
+ * the hash threads, and nothing is saved, served or announced.
  */
 import { buildManifest } from '../manifest/build.js'
 import { totalSize } from '../manifest/manifest.js'
@@ -10,11 +11,14 @@ import { isRepoId } from '../manifest/repo-id.js'
 import { signRelease, type Release } from '../manifest/signed.js'
 import { HashCache } from '../store/hash-cache.js'
 import { loadOrCreateKeyFile, readKeyFile } from '../store/keys.js'
-import { dataDirRule, serveFolder } from './serve.js'
-import type { Engine } from './engine.js'
+import { dataDirRule, serveFolder, type ServeComponents } from './serve.js'
+import type { ProgressOptions, SeedProgressEvents } from './events.js'
 import type { NameRecord } from '../names/record.js'
+import type { NameService } from '../names/service.js'
+import type { DataDir } from '../store/data-dir.js'
+import type { AbortOptions } from '@libp2p/interface'
 
-export interface SeedOptions {
+export interface SeedOptions extends AbortOptions, ProgressOptions<SeedProgressEvents> {
   /** Serve in initial seeding mode (every chunk out once before any twice); default on. */
   initialSeeding?: boolean
   /** Publisher key file; default: the data dir's publisher.key, created on first use. */
@@ -32,23 +36,34 @@ export interface SeedOptions {
 /** A seeded release; `name` is the signed name record published for it (a name `org/model`). */
 export type SeedResult = Release & { name?: NameRecord }
 
-export async function seedFolder (engine: Engine, folder: string, options: SeedOptions): Promise<SeedResult> {
-  const key = options.keyFile != null ? await readKeyFile(options.keyFile) : await loadOrCreateKeyFile(engine.dataDir.publisherKeyPath)
+export interface SeedComponents extends ServeComponents {
+  dataDir: ServeComponents['dataDir'] & Pick<DataDir, 'publisherKeyPath' | 'saveRelease'>
+  names: Pick<NameService, 'publish'>
+  /** This node published the release just now: serve it in initial seeding mode. */
+  superSeed: (cid: string) => void
+}
+
+export async function seedFolder (components: SeedComponents, folder: string, options: SeedOptions = {}): Promise<SeedResult> {
+  const { dataDir } = components
+  const key = options.keyFile != null ? await readKeyFile(options.keyFile) : await loadOrCreateKeyFile(dataDir.publisherKeyPath)
   const started = Date.now()
   const { manifest, files, cached, policy } = await buildManifest(folder, {
     allowSymlinksInto: options.allowSymlinksInto,
-    ...dataDirRule(engine),
+    ...dataDirRule(dataDir),
     name: options.name,
     chunkSize: options.chunkSize,
-    cache: new HashCache(engine.dataDir.hashCacheDir),
-    onProgress: p => engine.emit({ event: 'hashing', file: p.file, bytes: p.bytes, total: p.total })
+    cache: new HashCache(dataDir.hashCacheDir),
+    signal: options.signal,
+    onProgress: p => options.onProgress?.({ type: 'seed:file:hashing', detail: { file: p.file, bytes: p.bytes, total: p.total } })
   })
-  engine.emit({ event: 'hashed', files: files.length, cached, bytes: totalSize(manifest), seconds: (Date.now() - started) / 1000 })
+  options.signal?.throwIfAborted()
+  options.onProgress?.({ type: 'seed:hashed', detail: { files: files.length, cached, bytes: totalSize(manifest), seconds: (Date.now() - started) / 1000 } })
   const release = await signRelease(manifest, key)
-  await engine.dataDir.saveRelease(release.cid, release.bytes)
-  await serveFolder(engine, release, folder, files, policy)
-  if (options.initialSeeding !== false) engine.superSeed(release.cid.toString())
+  await dataDir.saveRelease(release.cid, release.bytes)
+  options.signal?.throwIfAborted()
+  await serveFolder(components, release, folder, files, policy)
+  if (options.initialSeeding !== false) components.superSeed(release.cid.toString())
   // `--name org/model` also publishes the signed name record, continuing from the highest version found.
-  if (options.name != null && isRepoId(options.name)) return { ...release, name: await engine.names.publish(key, options.name, release.cid) }
+  if (options.name != null && isRepoId(options.name)) return { ...release, name: await components.names.publish(key, options.name, release.cid) }
   return release
 }

@@ -60,6 +60,8 @@ export interface BuildOptions extends ReadPolicyOptions {
   chunkSize?: number
   cache?: HashCacheLike
   onProgress?: (progress: BuildProgress) => void
+  /** Stops hashing: buildManifest rejects with the signal's reason, the hash threads stop. */
+  signal?: AbortSignal
 }
 
 export interface ScannedFile extends FileIdentity {
@@ -124,6 +126,7 @@ export async function buildManifest (folder: string, options: BuildOptions = {})
   let pool: HashPool | undefined
   try {
     const jobs = files.map((file, i) => async () => {
+      options.signal?.throwIfAborted()
       const cached = await options.cache?.get(file)
       if (cached != null) {
         hashes[i] = cached
@@ -132,7 +135,7 @@ export async function buildManifest (folder: string, options: BuildOptions = {})
         report(file.relative)
         return
       }
-      pool ??= new HashPool()
+      pool ??= new HashPool(undefined, options.signal)
       // Reading starts after this moment: any write after it shows as a newer ctime, so the
       // cache's racy rule may count from here rather than from the scan.
       const readFrom = Date.now()
@@ -144,6 +147,7 @@ export async function buildManifest (folder: string, options: BuildOptions = {})
     })
     // Bounded, so a folder of many small files does not open them all at once.
     await drain(parallel(jobs, { concurrency: 8 }))
+    options.signal?.throwIfAborted()
   } finally {
     await pool?.close()
   }

@@ -30,8 +30,17 @@ export class HashPool {
   private readonly running = new Map<number, Pending>()
   private nextId = 0
   private closed = false
+  private closedBy?: Error
+  private unlisten = (): void => {}
 
-  constructor (threads = Math.max(2, Math.min(availableParallelism(), 4))) {
+  /** `signal`: aborting it fails every job and stops the threads (a cancelled seed stops reading). */
+  constructor (threads = Math.max(2, Math.min(availableParallelism(), 4)), signal?: AbortSignal) {
+    if (signal != null) {
+      const onAbort = (): void => { void this.close(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.unlisten = () => signal.removeEventListener('abort', onAbort)
+      if (signal.aborted) this.closedBy = signal.reason
+    }
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(WORKER_URL)
       worker.on('message', (reply: HashReply) => this.onReply(worker, reply))
@@ -66,16 +75,18 @@ export class HashPool {
     return { sha256, chunks }
   }
 
-  async close (): Promise<void> {
+  async close (reason: Error = new Error('hash pool closed')): Promise<void> {
     this.closed = true
-    this.failAll(new Error('hash pool closed'))
+    this.closedBy ??= reason
+    this.unlisten()
+    this.failAll(reason)
     await Promise.all(this.all.map(w => w.terminate()))
     this.all.length = 0
     this.idle.length = 0
   }
 
   private async submit (job: HashJob | FileHashJob, onProgress: (bytes: number) => void): Promise<Uint8Array> {
-    if (this.closed) throw new Error('hash pool closed')
+    if (this.closed || this.closedBy != null) throw this.closedBy ?? new Error('hash pool closed')
     return await new Promise((resolve, reject) => {
       this.queue.push({ job: { ...job, id: this.nextId++ }, onProgress, resolve, reject })
       this.pump()

@@ -14,6 +14,7 @@ import { DEFAULT_LISTEN, DEFAULT_WS_LISTEN } from '../../net/node.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter } from '../reporter.js'
 import { VERSION } from '../version.js'
+import { DEFAULT_API } from '../constants.js'
 import { ShutdownSignal } from './shutdown-signal.js'
 
 export interface DaemonFlags extends NodeFlags {
@@ -28,9 +29,10 @@ export interface DaemonFlags extends NodeFlags {
   /** ms */
   checkInterval: number
   followInterval: number
+  /** ms */
+  stallTimeout: number
 }
 
-export const DEFAULT_API = '127.0.0.1:7171'
 
 export async function daemon (flags: DaemonFlags): Promise<void> {
   const shutdown = new ShutdownSignal()
@@ -51,6 +53,7 @@ export async function daemon (flags: DaemonFlags): Promise<void> {
       allowedFolders: (flags.allowFolder ?? []).map(f => resolve(f))
     },
     checkInterval: flags.checkInterval,
+    stallTimeout: flags.stallTimeout,
     trust: flags.trust,
     followInterval: flags.followInterval,
     engineMetrics: metrics.libp2p,

@@ -1,12 +1,8 @@
 /** `p2pweights fetch <cid>`: find, verify and download a release; optionally keep seeding it. */
-import { Engine } from '../../engine/engine.js'
-import { fetchName } from '../../engine/fetch-name.js'
-import { isNameRef } from '../../names/ref.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter, formatBytes } from '../reporter.js'
-import { DaemonClient } from '../daemon-client.js'
+import { openBackend } from '../backend.js'
 import { ShutdownSignal } from './shutdown-signal.js'
-import { fetchThroughDaemon } from './through-daemon.js'
 import { sanitizeText } from '../../util/terminal-text.js'
 import { resolve } from 'node:path'
 import { defaultHfCacheDir } from '../../store/hf-cache.js'
@@ -33,58 +29,66 @@ export interface FetchFlags extends NodeFlags {
   allowExpired?: boolean
 }
 
-export async function fetch (cid: string, flags: FetchFlags): Promise<void> {
+export async function fetch (ref: string, flags: FetchFlags): Promise<void> {
   const shutdown = new ShutdownSignal()
   const reporter = new Reporter(flags.json === true)
-  const options = engineOptions(flags)
-  const hfCache = flags.hfCache == null || flags.hfCache === false ? undefined : flags.hfCache === true ? defaultHfCacheDir() : resolve(flags.hfCache)
-  if (hfCache != null && flags.output != null) throw new Error('--hf-cache and --output both say where to write; use one of them')
-  const selection = { include: flags.include, exclude: flags.exclude, hfCache }
-  const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
-  if (client != null) {
-    if (flags.intoExisting === true) {
-      shutdown.dispose()
-      throw new Error(`a daemon is running for ${options.dataDir}; --into-existing is not passed through it yet: choose an empty output folder, or stop the daemon, or use --no-daemon`)
-    }
-    try {
-      await fetchThroughDaemon(client, cid, { outDir: flags.output, trust: flags.trust, peers: flags.peer, wait: flags.wait, allowExpired: flags.allowExpired, ...selection }, reporter, shutdown.signal)
-    } finally {
-      shutdown.dispose()
-    }
-    return
-  }
-  const engine = await Engine.create({ ...options, downloadRate: Math.round((flags.maxDownloadRate ?? 0) * 1e6), uploadRate: Math.round((flags.maxUploadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
-  const started = Date.now()
   try {
-    await engine.start()
-    const fetchOptions = {
-      outDir: flags.output,
-      trust: flags.trust,
-      peers: flags.peer,
-      ...selection,
-      findTimeout: flags.findTimeout,
-      stallTimeout: flags.stallTimeout,
-      keepSeeding: flags.seed,
-      intoExisting: flags.intoExisting,
-      signal: shutdown.signal
-    }
-    // A name (publisher/org/model) is resolved under the name rules first; a CID is fetched as is.
-    const summary = isNameRef(cid)
-      ? await fetchName(engine, cid, { ...fetchOptions, allowExpired: flags.allowExpired })
-      : await engine.fetch(cid, fetchOptions)
-    reporter.stopBar()
-    const seconds = (Date.now() - started) / 1000
-    reporter.result({ event: 'done', ...summary, seconds })
-    if (flags.json !== true) {
-      process.stdout.write(sanitizeText(summary.path) + '\n') // the folder is named after the release
-      reporter.info(`fetched ${formatBytes(summary.bytes)} into ${summary.path} (${formatBytes(summary.downloaded)} from ${Object.keys(summary.fromPeers).length} peer(s) in ${seconds.toFixed(1)} s), signed by ${summary.publisher}`)
-    }
-    if (flags.seed === true) {
-      reporter.info('seeding; press Ctrl-C to stop')
-      await shutdown.wait()
+    const options = engineOptions(flags)
+    const hfCache = flags.hfCache == null || flags.hfCache === false ? undefined : flags.hfCache === true ? defaultHfCacheDir() : resolve(flags.hfCache)
+    if (hfCache != null && flags.output != null) throw new Error('--hf-cache and --output both say where to write; use one of them')
+    const backend = await openBackend(flags.daemon, {
+      ...options,
+      downloadRate: Math.round((flags.maxDownloadRate ?? 0) * 1e6),
+      uploadRate: Math.round((flags.maxUploadRate ?? 0) * 1e6),
+      onEvent: reporter.on
+    })
+    const started = Date.now()
+    try {
+      const outcome = await backend.fetch({
+        ref,
+        outDir: flags.output,
+        trust: flags.trust,
+        peers: flags.peer,
+        include: flags.include,
+        exclude: flags.exclude,
+        hfCache,
+        findTimeout: flags.findTimeout,
+        stallTimeout: flags.stallTimeout,
+        keepSeeding: flags.seed,
+        intoExisting: flags.intoExisting,
+        allowExpired: flags.allowExpired,
+        wait: flags.wait,
+        signal: shutdown.signal,
+        onProgress: reporter.onProgress
+      })
+      reporter.stopBar()
+      if (outcome.where === 'daemon') {
+        reporter.result({ event: 'added', ...outcome.model })
+        const done = outcome.done
+        if (done == null) {
+          reporter.info(`${backend.describe} is fetching ${outcome.model.cid}; follow it with \`p2pweights ls\` (or fetch --wait)`)
+          return
+        }
+        reporter.result({ event: 'done', cid: done.cid, path: done.path, bytes: done.bytes, downloaded: done.downloaded, publisher: done.publisher })
+        if (!reporter.json) process.stdout.write(sanitizeText(done.path) + '\n')
+        return
+      }
+      const { summary } = outcome
+      const seconds = (Date.now() - started) / 1000
+      reporter.result({ event: 'done', ...summary, seconds })
+      if (!reporter.json) {
+        process.stdout.write(sanitizeText(summary.path) + '\n') // the folder is named after the release
+        reporter.info(`fetched ${formatBytes(summary.bytes)} into ${summary.path} (${formatBytes(summary.downloaded)} from ${Object.keys(summary.fromPeers).length} peer(s) in ${seconds.toFixed(1)} s), signed by ${summary.publisher}`)
+      }
+      if (flags.seed === true) {
+        reporter.info('seeding; press Ctrl-C to stop')
+        await shutdown.wait()
+      }
+    } finally {
+      reporter.stopBar()
+      await backend.close()
     }
   } finally {
     shutdown.dispose()
-    await engine.stop()
   }
 }

@@ -1,4 +1,6 @@
 /** `p2pweights ls | status | rm <cid> | login-url`: ask the running daemon what it holds, or change it. */
+import { resolve } from 'node:path'
+import { parseCid } from '../../engine/engine.js'
 import { defaultDataDir } from '../../store/data-dir.js'
 import { DaemonClient } from '../daemon-client.js'
 import { Reporter, formatBytes } from '../reporter.js'
@@ -55,10 +57,28 @@ export async function status (flags: ManageFlags): Promise<void> {
   ].join('\n') + '\n')
 }
 
-export async function rm (cid: string, flags: ManageFlags): Promise<void> {
-  await (await requireDaemon(flags.dataDir)).remove(cid)
-  if (flags.json === true) new Reporter(true).result({ event: 'removed', cid })
-  else process.stdout.write(`removed ${cid} (its files stay where they are)\n`)
+/** `rm <cid>` stops a model; `rm <folder>` cancels the seed of a folder the daemon is still hashing. */
+export async function rm (target: string, flags: ManageFlags): Promise<void> {
+  const client = await requireDaemon(flags.dataDir)
+  if (!isCid(target)) {
+    const folder = resolve(target)
+    await client.cancelSeed(folder)
+    if (flags.json === true) new Reporter(true).result({ event: 'cancelled', folder })
+    else process.stdout.write(`cancelled the seed of ${sanitizeText(folder)}: nothing of it is served (its files stay where they are)\n`)
+    return
+  }
+  await client.remove(target)
+  if (flags.json === true) new Reporter(true).result({ event: 'removed', cid: target })
+  else process.stdout.write(`removed ${target} (its files stay where they are)\n`)
+}
+
+function isCid (text: string): boolean {
+  try {
+    parseCid(text)
+    return true
+  } catch {
+    return false // a folder
+  }
 }
 
 /**

@@ -3,7 +3,6 @@
  * through a running daemon `follow` / `unfollow` / `following`. Fetching by name is `fetch`'s.
  */
 import { Engine, parseCid } from '../../engine/engine.js'
-import { dialPeers, resolveName } from '../../engine/fetch-name.js'
 import { NameStore } from '../../names/store.js'
 import { defaultDataDir } from '../../store/data-dir.js'
 import { readKeyFile } from '../../store/keys.js'
@@ -30,7 +29,7 @@ export async function resolve (ref: string, flags: ResolveFlags): Promise<void> 
   const engine = await Engine.create({ ...engineOptions(flags), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
     await engine.start()
-    const record = await resolveName(engine, ref, { allowExpired: flags.allowExpired, peers: flags.peer, timeout: flags.findTimeout })
+    const record = await engine.resolveName(ref, { allowExpired: flags.allowExpired, peers: flags.peer, timeout: flags.findTimeout })
     if (record.expires <= Date.now()) reporter.warn(`${record.publisher}/${record.name} version ${record.version} expired at ${new Date(record.expires).toISOString()} (used because of --allow-expired)`)
     for (const c of record.withdrawn) reporter.warn(`the publisher withdrew ${c.toString()} from ${record.name}`)
     reporter.result({ event: 'resolved', ...describeRecord(record) })
@@ -99,8 +98,8 @@ export async function withdraw (name: string, cid: string, flags: WithdrawFlags)
   const engine = await Engine.create({ ...options, sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
     await engine.start()
-    const key = flags.key != null ? await readKeyFile(flags.key) : await readKeyFile(engine.dataDir.publisherKeyPath)
-    const peers = await dialPeers(engine, flags.peer)
+    const key = flags.key != null ? await readKeyFile(flags.key) : await readKeyFile(engine.publisherKeyPath)
+    const peers = await engine.dialPeers(flags.peer ?? [])
     const record = await engine.names.withdraw(key, name, parseCid(cid), flags.replacement != null ? parseCid(flags.replacement) : null, { peers })
     reporter.result({ event: 'withdrawn', withdrawn: parseCid(cid).toString(), ...describeRecord(record) })
     reporter.info(`${record.publisher}/${record.name} version ${record.version} withdraws ${cid}; it now points at ${record.cid?.toString() ?? 'no release'}`)

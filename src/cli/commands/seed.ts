@@ -1,15 +1,13 @@
 /** `p2pweights seed <folder>`: hash, sign, serve in place and announce, until a signal. */
-import { Engine } from '../../engine/engine.js'
 import { totalSize } from '../../manifest/manifest.js'
 import { engineOptions, type NodeFlags } from '../options.js'
 import { Reporter, formatBytes } from '../reporter.js'
-import { DaemonClient } from '../daemon-client.js'
+import { openBackend } from '../backend.js'
 import { ShutdownSignal } from './shutdown-signal.js'
-import { seedThroughDaemon } from './through-daemon.js'
+import { sanitizeText } from '../../util/terminal-text.js'
 import { resolve } from 'node:path'
 import { defaultHfCacheDir, resolveSnapshot } from '../../store/hf-cache.js'
 
-export const DEFAULT_CHUNK_MIB = 4
 
 export interface SeedFlags extends NodeFlags {
   key?: string
@@ -44,40 +42,45 @@ export async function seed (folderArg: string | undefined, flags: SeedFlags): Pr
   const { folder, name, symlinkRoots } = await seedTarget(folderArg, flags)
   const roots = [...(symlinkRoots ?? []), ...(flags.allowSymlinksInto ?? []).map(r => resolve(r))]
   const allowSymlinksInto = roots.length > 0 ? roots : undefined
-  const client = flags.daemon ? await DaemonClient.find(options.dataDir) : undefined
-  if (client != null) {
-    if (flags.key != null || flags.chunkSize !== DEFAULT_CHUNK_MIB) {
-      throw new Error(`a daemon is running for ${options.dataDir} and seeds with its own key and chunk size; drop --key/--chunk-size, or stop the daemon, or use another --data-dir with --no-daemon`)
-    }
-    await seedThroughDaemon(client, folder, name, reporter, allowSymlinksInto)
-    return
-  }
   const shutdown = new ShutdownSignal()
-  const engine = await Engine.create({ ...options, uploadRate: Math.round((flags.maxUploadRate ?? 0) * 1e6), sharedDataDir: 'temporary-identity', onEvent: reporter.on })
   try {
-    await engine.start()
-    const release = await engine.seed(folder, { keyFile: flags.key, name, chunkSize: flags.chunkSize * 1024 * 1024, allowSymlinksInto })
-    reporter.stopBar()
-    const cid = release.cid.toString()
-    const named = release.name != null ? { name: release.name.name, version: release.name.version } : {}
-    const reach = engine.reachability()
-    reporter.result({ event: 'ready', cid, peerId: engine.peerId, publisher: release.publisher, addrs: engine.addrs, reachability: reach, ...named })
-    if (flags.json !== true) {
-      process.stdout.write(cid + '\n')
-      reporter.info([
-        `seeding ${release.manifest.name}: ${release.manifest.files.length} file(s), ${formatBytes(totalSize(release.manifest))}`,
-        `  publisher ${release.publisher}`,
-        `  peer      ${engine.peerId}`,
-        ...engine.addrs.map(a => `  address   ${a}`),
-        `  reachable ${reach.state}: ${reach.reason}`,
-        `fetch it with: p2pweights fetch ${cid}`,
-        ...(release.name != null ? [`  or by name: p2pweights fetch ${release.name.publisher}/${release.name.name} (version ${release.name.version})`] : []),
-        'press Ctrl-C to stop'
-      ].join('\n'))
+    const backend = await openBackend(flags.daemon, { ...options, uploadRate: Math.round((flags.maxUploadRate ?? 0) * 1e6), onEvent: reporter.on })
+    try {
+      if (backend.where === 'daemon') reporter.info(`handing ${folder} to ${backend.describe} (it hashes, then seeds it)`)
+      const outcome = await backend.seed({ folder, name, keyFile: flags.key, chunkSize: flags.chunkSize * 1024 * 1024, allowSymlinksInto, signal: shutdown.signal, onProgress: reporter.onProgress })
+      reporter.stopBar()
+      if (outcome.where === 'daemon') {
+        // The daemon keeps seeding it; this command is done.
+        const { model } = outcome
+        reporter.result({ event: 'added', ...model })
+        if (!reporter.json) {
+          process.stdout.write(model.cid + '\n')
+          reporter.info(`the daemon seeds ${sanitizeText(model.name)} (${formatBytes(model.bytes ?? 0)}); see \`p2pweights ls\``)
+        }
+        return
+      }
+      const { release, peerId, addrs, reachability: reach } = outcome
+      const cid = release.cid.toString()
+      const named = release.name != null ? { name: release.name.name, version: release.name.version } : {}
+      reporter.result({ event: 'ready', cid, peerId, publisher: release.publisher, addrs, reachability: reach, ...named })
+      if (!reporter.json) {
+        process.stdout.write(cid + '\n')
+        reporter.info([
+          `seeding ${release.manifest.name}: ${release.manifest.files.length} file(s), ${formatBytes(totalSize(release.manifest))}`,
+          `  publisher ${release.publisher}`,
+          `  peer      ${peerId}`,
+          ...addrs.map(a => `  address   ${a}`),
+          `  reachable ${reach.state}: ${reach.reason}`,
+          `fetch it with: p2pweights fetch ${cid}`,
+          ...(release.name != null ? [`  or by name: p2pweights fetch ${release.name.publisher}/${release.name.name} (version ${release.name.version})`] : []),
+          'press Ctrl-C to stop'
+        ].join('\n'))
+      }
+      await shutdown.wait()
+    } finally {
+      await backend.close()
     }
-    await shutdown.wait()
   } finally {
     shutdown.dispose()
-    await engine.stop()
   }
 }

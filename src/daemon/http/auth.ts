@@ -7,17 +7,10 @@
  * an API bound to loopback answers only requests that name a loopback host (DNS rebinding).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { ForbiddenRequestError, UnauthorizedError } from './errors.js'
 import type { IncomingHttpHeaders } from 'node:http'
 
-export class UnauthorizedError extends Error {
-  static override name = 'UnauthorizedError'
-  override name = 'UnauthorizedError'
-}
-
-export class ForbiddenRequestError extends Error {
-  static override name = 'ForbiddenRequestError'
-  override name = 'ForbiddenRequestError'
-}
+export { ForbiddenRequestError, UnauthorizedError }
 
 const HOW_TO_GET_IT = 'the CLI reads it from <data-dir>/api-token; for the dashboard run `p2pweights login-url`'
 

@@ -14,7 +14,36 @@ const STATUS_BY_NAME: Record<string, number> = {
   ForbiddenFolderError: 403,
   ForbiddenRequestError: 403,
   NotFoundError: 404,
+  // A seed removed (rm) while it was hashing.
+  CancelledError: 409,
   TooManyStreamsError: 429
+}
+
+/** No token, or a wrong one. */
+export class UnauthorizedError extends Error {
+  static override name = 'UnauthorizedError'
+  override name = 'UnauthorizedError'
+  constructor (message = 'this route needs the API token: the CLI reads it from <data-dir>/api-token; for the dashboard run `p2pweights login-url`') {
+    super(message)
+  }
+}
+
+/** A foreign Origin, or a Host that is not loopback on a loopback API (DNS rebinding). */
+export class ForbiddenRequestError extends Error {
+  static override name = 'ForbiddenRequestError'
+  override name = 'ForbiddenRequestError'
+  constructor (message = 'requests from other sites are refused; use the dashboard the daemon serves') {
+    super(message)
+  }
+}
+
+/** Every event stream slot is taken. */
+export class TooManyStreamsError extends Error {
+  static override name = 'TooManyStreamsError'
+  override name = 'TooManyStreamsError'
+  constructor (message = 'too many event streams are open; close one (a dashboard tab) and try again') {
+    super(message)
+  }
 }
 
 export interface HttpError { status: number, message: string }

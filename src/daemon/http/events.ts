@@ -7,8 +7,12 @@
  * are open at once (each holds a socket, a subscription and up to `maxBuffered` bytes), so
  * memory for streams stays below maxStreams × maxBuffered.
  */
+import { logger } from '@libp2p/logger'
+import { TooManyStreamsError } from './errors.js'
 import type { ServerResponse } from 'node:http'
 import type { DaemonEvent, DaemonService, ModelInfo, NodeStatus } from '../service.js'
+
+const log = logger('p2pweights:daemon:events')
 
 export interface EventStreamOptions {
   /** Interval of `: keepalive` comments (ms). */
@@ -25,10 +29,7 @@ export const DEFAULT_EVENT_STREAM_OPTIONS: EventStreamOptions = {
   maxStreams: 32
 }
 
-export class TooManyStreamsError extends Error {
-  static override name = 'TooManyStreamsError'
-  override name = 'TooManyStreamsError'
-}
+export { TooManyStreamsError }
 
 export const EVENT_STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -86,7 +87,9 @@ export class EventStreams {
       try {
         res.write(text)
         if (res.writableLength <= limit) return
-      } catch {}
+      } catch (err) {
+        log('an event stream write failed, closing it: %e', err)
+      }
       finish()
       res.destroy()
     }

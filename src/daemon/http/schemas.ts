@@ -25,6 +25,13 @@ export const seedBody = {
   }
 } as const
 
+export const cancelSeedBody = {
+  type: 'object',
+  required: ['folder'],
+  additionalProperties: false,
+  properties: { folder: path }
+} as const
+
 export const fetchBody = {
   type: 'object',
   required: ['cid'],

@@ -3,12 +3,14 @@
  * DaemonService. This layer only translates: it validates bodies, checks the token, maps
  * errors to statuses and streams events; everything it answers comes from the service.
  */
-import Fastify from 'fastify'
+import Fastify, { type FastifyReply } from 'fastify'
+import { logger } from '@libp2p/logger'
+import { CancelledError } from '../../engine/errors.js'
 import { NotFoundError, type AddFetchRequest, type AddSeedRequest, type DaemonService, type FollowRequest } from '../service.js'
 import { checkOrigin, checkToken, isLoopbackAddress, MIN_TOKEN_LENGTH } from './auth.js'
 import { formatValidationError, toHttpError } from './errors.js'
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventStreams, type EventStreamOptions } from './events.js'
-import { cidParams, fetchBody, followBody, seedBody } from './schemas.js'
+import { cancelSeedBody, cidParams, fetchBody, followBody, seedBody } from './schemas.js'
 import { DASHBOARD_HEADERS, DASHBOARD_PATHS, DEFAULT_DASHBOARD_DIR, Dashboard } from './static.js'
 import { registerHfRoutes } from './hf/routes.js'
 import type { AddressInfo } from 'node:net'
@@ -34,6 +36,8 @@ export interface ApiServer {
   /** Ends event streams and open connections, then stops listening. Safe to call twice. */
   close: () => Promise<void>
 }
+
+const log = logger('p2pweights:daemon:api')
 
 export const BODY_LIMIT = 64 * 1024
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -103,13 +107,21 @@ export async function createApiServer (service: DaemonService, options: ApiServe
   })
 
   app.post<{ Body: AddSeedRequest }>('/api/v1/seeds', { schema: { body: seedBody } }, async (request, reply) => {
-    const model = await service.addSeed(request.body)
+    const model = await service.addSeed(request.body, { signal: clientGone(reply) })
     return await reply.code(201).header('location', modelPath(model.cid)).send(model)
   })
 
   app.post<{ Body: AddFetchRequest }>('/api/v1/fetches', { schema: { body: fetchBody } }, async (request, reply) => {
-    const model = await service.addFetch(request.body)
+    const model = await service.addFetch(request.body, { signal: clientGone(reply) })
     return await reply.code(202).header('location', modelPath(model.cid)).send(model)
+  })
+
+  // A seed still waiting or hashing has no CID yet: it is cancelled by its folder.
+  app.delete<{ Body: { folder: string } }>('/api/v1/seeds', { schema: { body: cancelSeedBody } }, async (request, reply) => {
+    if (service.cancelSeed == null || !await service.cancelSeed(request.body.folder)) {
+      throw new NotFoundError(`no seed of ${request.body.folder.slice(0, 200)} is waiting or hashing`)
+    }
+    return await reply.code(204).send()
   })
 
   app.delete<{ Params: { cid: string } }>('/api/v1/models/:cid', { schema: { params: cidParams } }, async (request, reply) => {
@@ -157,7 +169,7 @@ export async function createApiServer (service: DaemonService, options: ApiServe
   try {
     await app.listen({ host: options.host, port: options.port })
   } catch (err: any) {
-    await app.close().catch(() => {})
+    await app.close().catch(closeErr => { log('closing the API after a failed listen: %e', closeErr) })
     const hint = err.code === 'EADDRINUSE' ? ': the port is in use (another daemon?); choose another with --api' : ''
     throw new Error(`cannot serve the API on ${options.host}:${options.port}: ${String(err.code ?? err.message)}${hint}`)
   }
@@ -186,4 +198,16 @@ function urlHost (host: string): string {
   if (host === '' || host === '0.0.0.0') return '127.0.0.1'
   if (host === '::' || host === '[::]') return '[::1]'
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
+}
+
+/**
+ * Aborted when the client goes away before its answer is sent (a closed tab, a Ctrl-C'd CLI):
+ * the work it asked for (a seed's hashing, a name lookup) stops instead of running for no one.
+ */
+function clientGone (reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new CancelledError('the client went away before the answer'))
+  })
+  return controller.signal
 }

@@ -76,7 +76,9 @@ export function pickRelease (all: readonly ServedRelease[], repo: string, rev: s
     let cid: string | undefined
     try {
       cid = CID.parse(rev).toString()
-    } catch {}
+    } catch {
+      // neither a commit nor a CID: a branch name, matched by no release
+    }
     const found = named.find(r => r.cid === cid)
     if (found != null) return hfView(found)
   }
