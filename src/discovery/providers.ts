@@ -18,6 +18,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { P2PNode } from '../net/node.js'
 import { PROTOCOL } from '../swarm/codec.js'
 import { backoffDelay } from '../swarm/policy/backoff.js'
+import { BadPeerAddressError } from './errors.js'
 
 export interface ProviderSearchInit {
   peers?: string[]
@@ -26,11 +27,6 @@ export interface ProviderSearchInit {
   /** DHT providers offered per round (provider spam must not flood the dial queue). */
   maxPerRound?: number
   onPeer: (peer: PeerId) => void
-}
-
-export class BadPeerAddressError extends Error {
-  static override name = 'BadPeerAddressError'
-  override name = 'BadPeerAddressError'
 }
 
 /** Parses a --peer argument, which must name the peer: /ip4/…/tcp/…/p2p/<peer id>. */

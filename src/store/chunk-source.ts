@@ -18,7 +18,3 @@ export interface ChunkSource {
   readChunk: (fileIndex: number, chunk: number, buffer?: Buffer) => Promise<Uint8Array>
 }
 
-export class SourceUnavailableError extends Error {
-  static override name = 'SourceUnavailableError'
-  override name = 'SourceUnavailableError'
-}

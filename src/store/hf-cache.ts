@@ -18,11 +18,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fsyncDir, writeFileAtomic } from './atomic.js'
 import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { COMMIT_PATTERN, repoIdProblem } from '../manifest/repo-id.js'
-
-export class HfCacheError extends Error {
-  static override name = 'HfCacheError'
-  override name = 'HfCacheError'
-}
+import { HfCacheError } from './errors.js'
 
 /** $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub (as huggingface_hub). */
 export function defaultHfCacheDir (env: NodeJS.ProcessEnv = process.env): string {

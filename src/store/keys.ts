@@ -9,11 +9,7 @@ import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { writeFileAtomic } from './atomic.js'
 import { decodePrivateKey } from '../manifest/signed.js'
 import type { PrivateKey } from '@libp2p/interface'
-
-export class KeyFileError extends Error {
-  static override name = 'KeyFileError'
-  override name = 'KeyFileError'
-}
+import { KeyFileError } from './errors.js'
 
 /** Largest key file read: a protobuf Ed25519 key is 68 bytes. */
 const MAX_KEY_FILE_BYTES = 4096

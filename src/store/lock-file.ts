@@ -6,16 +6,9 @@
 import { constants } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
 import { isProcessAlive } from '../util/process.js'
+import { LockedError } from './errors.js'
 
 const held = new Set<string>()
-
-export class LockedError extends Error {
-  static override name = 'LockedError'
-  override name = 'LockedError'
-  constructor (message: string, readonly pid: number) {
-    super(message)
-  }
-}
 
 /** Takes the lock at `path`, or throws LockedError naming the live owner (pid 0: this process). */
 export async function acquireLock (path: string): Promise<void> {

@@ -6,8 +6,9 @@
  */
 import { byteStream } from '@libp2p/utils'
 import {
-  MAX_HAVE_UPDATE_FRAME, MessageType, ProtocolError, decodeHave, decodeHaveUpdate, encodeRequest, parseResponse, readFrame
+  MAX_HAVE_UPDATE_FRAME, MessageType, decodeHave, decodeHaveUpdate, encodeRequest, parseResponse, readFrame
 } from './codec.js'
+import { ProtocolError } from './errors.js'
 import type { Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 

@@ -10,9 +10,10 @@
 import { byteStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode, ProtocolError,
+  PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode,
   MAX_PEERS, decodeRequest, encodeChunk, encodeError, encodeHave, encodePeers, encodeRelease, readFrame, type Request
 } from './codec.js'
+import { ProtocolError } from './errors.js'
 import { HaveWatchers } from './have-watchers.js'
 import { Choker, type ChokerInit } from './policy/choker.js'
 import { SuperSeeder } from './policy/super-seeder.js'

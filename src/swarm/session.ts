@@ -4,8 +4,8 @@
  * report an offence), so the policy behind it (peer book, piece picker) can be tested and
  * simulated without streams. It holds at most `slots()` requests, and so buffers, at once.
  */
-import { Channel, DeadlineError, StalledError } from './channel.js'
-import { ErrorCode, RemoteError } from './codec.js'
+import { Channel } from './channel.js'
+import { ErrorCode } from './codec.js'
 import { watchHave } from './have-watch.js'
 import { requestDeadline } from './policy/backoff.js'
 import { Bitfield } from '../store/bitfield.js'
@@ -16,18 +16,7 @@ import type { RateLimiter } from './rate-limiter.js'
 import type { ChunkIndex } from '../manifest/manifest.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-
-/** The request was given up by us (its chunk arrived from another peer): not the peer's fault. */
-export class CancelledError extends Error {
-  static override name = 'CancelledError'
-  override name = 'CancelledError'
-}
-
-/** A peer broke enough rules to be banned for this fetch. */
-export class PeerBannedError extends Error {
-  static override name = 'PeerBannedError'
-  override name = 'PeerBannedError'
-}
+import { DeadlineError, PeerBannedError, RemoteError, StalledError } from './errors.js'
 
 export interface SessionHost {
   readonly finished: boolean
