@@ -14,6 +14,7 @@
 import type { CID } from 'multiformats/cid'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { withDefaults } from '../util/defaults.js'
+import { ANNOUNCE_STALE_AFTER, ANNOUNCE_WATCHDOG_INTERVAL, ANNOUNCER_DEFAULTS, PROVIDER_RECORD_TTL } from './constants.js'
 
 export interface AnnouncerInit {
   /** How long one announce may take (ms). */
@@ -24,9 +25,6 @@ export interface AnnouncerInit {
   onAnnounced?: (event: { cid: string, peers: number, dht?: string }) => void
   onWarning?: (message: string) => void
 }
-
-const STALE_AFTER = 24 * 60 * 60 * 1000
-const WATCHDOG_INTERVAL = 60 * 60 * 1000
 
 type Dht = Pick<KadDHT, 'provide' | 'cancelReprovide'>
 
@@ -51,11 +49,11 @@ export class Announcer {
 
   constructor (dhts: Dht | AnnounceTarget[], init: AnnouncerInit = {}) {
     this.targets = Array.isArray(dhts) ? dhts : [{ name: 'the DHT', dht: dhts }]
-    this.init = withDefaults({ timeout: 60_000, backoff: 5_000, maxBackoff: 10 * 60_000 }, init)
+    this.init = withDefaults(ANNOUNCER_DEFAULTS, init)
   }
 
   start (): void {
-    this.watchdog = setInterval(() => this.checkStale(), WATCHDOG_INTERVAL)
+    this.watchdog = setInterval(() => this.checkStale(), ANNOUNCE_WATCHDOG_INTERVAL)
     this.watchdog.unref()
   }
 
@@ -119,8 +117,8 @@ export class Announcer {
   private checkStale (): void {
     const now = Date.now()
     for (const entry of this.entries.values()) {
-      if (now - entry.lastSuccess > STALE_AFTER) {
-        this.init.onWarning?.(`the announce of ${entry.cid.toString()} on ${entry.target.name} is ${Math.round((now - entry.lastSuccess) / 3_600_000)} h old; provider records expire after 48 h and peers may soon not find this node`)
+      if (now - entry.lastSuccess > ANNOUNCE_STALE_AFTER) {
+        this.init.onWarning?.(`the announce of ${entry.cid.toString()} on ${entry.target.name} is ${Math.round((now - entry.lastSuccess) / 3_600_000)} h old; provider records expire after ${PROVIDER_RECORD_TTL / 3_600_000} h and peers may soon not find this node`)
       }
     }
   }

@@ -19,6 +19,7 @@ import type { P2PNode } from '../net/node.js'
 import { PROTOCOL } from '../swarm/codec.js'
 import { backoffDelay } from '../swarm/policy/backoff.js'
 import { BadPeerAddressError } from './errors.js'
+import { EMPTY_ROUND_FIRST_WAIT, FAILED_PEER_BACKOFF, PROVIDER_SEARCH_DEFAULTS } from './constants.js'
 
 export interface ProviderSearchInit {
   peers?: string[]
@@ -57,7 +58,7 @@ export class ProviderSearch {
   failed (peer: PeerId): void {
     const id = peer.toString()
     const failures = (this.backoff.get(id)?.failures ?? 0) + 1
-    this.backoff.set(id, { failures, until: Date.now() + backoffDelay(failures, { first: 5000, max: 300_000 }) })
+    this.backoff.set(id, { failures, until: Date.now() + backoffDelay(failures, FAILED_PEER_BACKOFF) })
   }
 
   private offer (peer: PeerId): boolean {
@@ -92,26 +93,26 @@ export class ProviderSearch {
 
   private async searchLoop (): Promise<void> {
     const { signal } = this.controller
-    const interval = this.init.interval ?? 10_000
+    const interval = this.init.interval ?? PROVIDER_SEARCH_DEFAULTS.interval
     let empty = 0
     while (!signal.aborted) {
       // Offered again every round: a --peer that was dropped for a stall may be back.
       for (const peer of this.explicit) this.init.onPeer(peer)
       let offered = 0
       try {
-        const query = AbortSignal.any([signal, AbortSignal.timeout(this.init.queryTimeout ?? 30_000)])
+        const query = AbortSignal.any([signal, AbortSignal.timeout(this.init.queryTimeout ?? PROVIDER_SEARCH_DEFAULTS.queryTimeout)])
         for await (const provider of this.node.contentRouting.findProviders(this.cid, { signal: query })) {
           if (provider.id.equals(this.node.peerId)) continue
           if (provider.multiaddrs.length > 0) await this.node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
           if (this.offer(provider.id)) offered++
-          if (offered >= (this.init.maxPerRound ?? 20)) break
+          if (offered >= (this.init.maxPerRound ?? PROVIDER_SEARCH_DEFAULTS.maxPerRound)) break
         }
       } catch {
         // a round that timed out or found nobody; the next one may
       }
       if (signal.aborted) return
       empty = offered > 0 || this.explicit.length > 0 ? 0 : empty + 1
-      const wait = empty > 0 ? Math.min(interval, backoffDelay(empty, { first: 1000, max: interval })) : interval
+      const wait = empty > 0 ? Math.min(interval, backoffDelay(empty, { first: EMPTY_ROUND_FIRST_WAIT, max: interval })) : interval
       await new Promise(resolve => { this.timer = setTimeout(resolve, wait) })
     }
   }

@@ -12,13 +12,13 @@
  */
 import { lpStream } from '@libp2p/utils'
 import { MAX_RECORD_BYTES } from './record.js'
+import { NAME_STREAM_TIMEOUT } from './constants.js'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 
 export const NAME_PROTOCOL = '/p2pweights/name/1.0.0'
 const GET = 0x01
 const PUSH = 0x02
 const DIGEST_BYTES = 34
-const STREAM_TIMEOUT = 10_000
 
 export interface NameHandlers {
   /** The record bytes to answer a GET for this digest with, if any. */
@@ -39,7 +39,7 @@ export class NameServer {
   }
 
   private async serve (stream: Stream, from: PeerId): Promise<void> {
-    const signal = AbortSignal.timeout(STREAM_TIMEOUT)
+    const signal = AbortSignal.timeout(NAME_STREAM_TIMEOUT)
     try {
       const lp = lpStream(stream, { maxDataLength: 1 + MAX_RECORD_BYTES })
       const request = (await lp.read({ signal })).subarray()
@@ -73,7 +73,7 @@ export async function pushNameToPeer (node: Dialer, peer: PeerId, record: Uint8A
 }
 
 async function exchange (node: Dialer, peer: PeerId, request: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
-  const combined = AbortSignal.any([AbortSignal.timeout(STREAM_TIMEOUT), ...(signal != null ? [signal] : [])])
+  const combined = AbortSignal.any([AbortSignal.timeout(NAME_STREAM_TIMEOUT), ...(signal != null ? [signal] : [])])
   const stream = await node.dialProtocol(peer, NAME_PROTOCOL, { signal: combined })
   try {
     const lp = lpStream(stream, { maxDataLength: MAX_RECORD_BYTES })

@@ -18,6 +18,9 @@ import { formatRef, parseNameRef, type NameRef } from './ref.js'
 import { NameStore, type KeyChain } from './store.js'
 import { publisherId } from '../manifest/signed.js'
 import { sleep } from '../util/sleep.js'
+import {
+  ANNOUNCE_WAIT, DHT_PUT_TIMEOUT, EARLY_FINISH, LOOK_BEFORE_PUBLISH_TIMEOUT, MAX_PEERS_ASKED, PUT_RETRIES, RESOLVE_TIMEOUT, SETTLE_TIME
+} from './constants.js'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -48,13 +51,6 @@ export interface Published {
   cid: CID
   record: NameRecord
 }
-
-const RESOLVE_TIMEOUT = 15_000
-const MAX_PEERS_ASKED = 20
-const SETTLE_TIME = 5_000
-const PUT_RETRIES = 4
-const ANNOUNCE_WAIT = 10_000
-const EARLY_FINISH = 2_000
 
 export class NameService {
   readonly store: NameStore
@@ -194,7 +190,7 @@ export class NameService {
     const { publisher: root, rotations } = await this.chainFor(key)
     const ref: NameRef = { publisher: publisherId(root), root, name }
     await this.settle()
-    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: options.timeout ?? 5_000 }).catch(() => undefined)
+    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: options.timeout ?? LOOK_BEFORE_PUBLISH_TIMEOUT }).catch(() => undefined)
     const seen = await this.store.seen(root, name)
     const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
     const same = highest?.cid?.equals(cid) === true && !highest.withdrawn.some(c => c.equals(cid))
@@ -216,7 +212,7 @@ export class NameService {
     const { publisher: root, rotations } = await this.chainFor(key)
     const ref: NameRef = { publisher: publisherId(root), root, name }
     await this.settle()
-    const found = await this.lookup(ref, { allowExpired: true, timeout: 5_000 }).catch(() => undefined)
+    const found = await this.lookup(ref, { allowExpired: true, timeout: LOOK_BEFORE_PUBLISH_TIMEOUT }).catch(() => undefined)
     const seen = await this.store.seen(root, name)
     const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
     if (highest?.cid?.equals(cid) !== true) return undefined
@@ -231,7 +227,7 @@ export class NameService {
   async withdraw (key: PrivateKey, name: string, cid: CID, replacement: CID | null, options: { peers?: PeerId[] } = {}): Promise<NameRecord> {
     const { publisher: root, rotations } = await this.chainFor(key)
     const ref: NameRef = { publisher: publisherId(root), root, name }
-    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: 5_000 }).catch(() => undefined)
+    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: LOOK_BEFORE_PUBLISH_TIMEOUT }).catch(() => undefined)
     const seen = await this.store.seen(root, name)
     const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
     const withdrawn = [...(highest?.withdrawn ?? []).filter(c => !c.equals(cid)), cid].slice(-32)
@@ -279,7 +275,7 @@ export class NameService {
     const key = await nameKey(root, record.name)
     this.components.announcer.add(await nameCid(root, record.name))
     let stored = 0
-    const signal = AbortSignal.any([AbortSignal.timeout(30_000), this.stopping.signal])
+    const signal = AbortSignal.any([AbortSignal.timeout(DHT_PUT_TIMEOUT), this.stopping.signal])
     await Promise.all(this.dhts().map(async dht => {
       try {
         for await (const event of dht.put(key, record.bytes, { signal })) {
@@ -302,7 +298,7 @@ export class NameService {
     for (const [digest, p] of this.published) {
       // Look first: another machine with the same key may have published or withdrawn since.
       const ref: NameRef = { publisher: p.record.publisher, root: p.root, name: p.name }
-      const found = await this.lookup(ref, { allowExpired: true, timeout: 5_000 }).catch(() => undefined)
+      const found = await this.lookup(ref, { allowExpired: true, timeout: LOOK_BEFORE_PUBLISH_TIMEOUT }).catch(() => undefined)
       if (found != null) await this.store.accept(found).catch(() => false)
       const seen = await this.store.seenByDigest(digest)
       // Someone with the same key published a newer version: that one stands, ours stops.

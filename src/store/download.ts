@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path'
 import { equals } from 'uint8arrays/equals'
 import { fsyncDir, writeFileAtomic } from './atomic.js'
 import { Bitfield } from './bitfield.js'
+import { FLUSH_EVERY_BYTES } from './constants.js'
 import { DiskSpaceError, DownloadConflictError, LockedError } from './errors.js'
 import { acquireLock, forgetLock, releaseLock } from './lock-file.js'
 import { assertFolderIsFor, isPlainFile, openForRead, openHave, openPartFile, prepareStateDir, readStateFile, sealHave } from './state-folder.js'
@@ -33,9 +34,6 @@ import { verifyChunk, verifyChunkAsync } from '../manifest/verify.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import type { ChunkSource } from './chunk-source.js'
 import { MAX_RELEASE_BYTES, type Release } from '../manifest/signed.js'
-
-/** Save the bitfield at least this often (in verified bytes), besides the caller's timer. */
-const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
 
 export interface DownloadEvents {
   /** A file is complete, verified and under its final name. */

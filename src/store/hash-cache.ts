@@ -18,13 +18,11 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { writeFileAtomic } from './atomic.js'
+import { COARSE_RACY_MS, RACY_MS } from './constants.js'
 import type { FileIdentity, HashCacheLike } from '../manifest/build.js'
 import type { FileHashes } from '../manifest/hash-pool.js'
 
-/** Margin for fine timestamps: FAT's 2 s mtime tick plus a second of clock drift. */
-export const RACY_MS = 3000
-/** Margin when both timestamps are whole seconds: coarse ticks and a file server's clock. */
-export const COARSE_RACY_MS = 60_000
+export { COARSE_RACY_MS, RACY_MS }
 
 interface Entry extends FileIdentity, FileHashes {}
 

@@ -8,11 +8,9 @@ import { open, stat } from 'node:fs/promises'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { writeFileAtomic } from './atomic.js'
 import { decodePrivateKey } from '../manifest/signed.js'
+import { MAX_KEY_FILE_BYTES } from './constants.js'
 import type { PrivateKey } from '@libp2p/interface'
 import { KeyFileError } from './errors.js'
-
-/** Largest key file read: a protobuf Ed25519 key is 68 bytes. */
-const MAX_KEY_FILE_BYTES = 4096
 
 export async function readKeyFile (path: string): Promise<PrivateKey> {
   let bytes: Uint8Array

@@ -17,6 +17,7 @@ import type { Release } from '../manifest/signed.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { withDefaults } from '../util/defaults.js'
 import { CancelledError, LocalStoreError, NoProgressError } from './errors.js'
+import { FETCHER_DEFAULTS } from './constants.js'
 
 /** What the fetcher needs of a download (store/download.ts). */
 export interface ChunkSink {
@@ -109,7 +110,7 @@ export class ChunkFetcher {
   private readonly host: SessionHost
 
   constructor (init: FetcherInit) {
-    this.init = withDefaults({ streamsPerPeer: 4, maxInFlight: 8, stallTimeout: 20_000, minRate: 64 * 1024, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
+    this.init = withDefaults(FETCHER_DEFAULTS, init)
     const total = init.sink.index.total
     this.buffers = new ChunkBuffers(this.init.maxInFlight, init.sink.index.chunkSize)
     this.totalBytes = wantedBytes(init.sink)
