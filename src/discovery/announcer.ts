@@ -15,6 +15,9 @@ import type { CID } from 'multiformats/cid'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { withDefaults } from '../util/defaults.js'
 import { ANNOUNCE_STALE_AFTER, ANNOUNCE_WATCHDOG_INTERVAL, ANNOUNCER_DEFAULTS, PROVIDER_RECORD_TTL } from './constants.js'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:discovery:announcer')
 
 export interface AnnouncerInit {
   /** How long one announce may take (ms). */
@@ -85,7 +88,10 @@ export class Announcer {
       const key = this.key(cid, target)
       clearTimeout(this.entries.get(key)?.timer)
       this.entries.delete(key)
-      target.dht.cancelReprovide(cid).catch(() => {})
+      target.dht.cancelReprovide(cid).catch((err: Error) => {
+        // The records then expire on their own within 48 h.
+        log.error('could not stop re-providing %s on %s: %s', cid, target.name, err.message)
+      })
     }
   }
 
@@ -98,8 +104,9 @@ export class Announcer {
       for await (const event of entry.target.dht.provide(entry.cid, { signal })) {
         if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') peers++
       }
-    } catch {
+    } catch (err: any) {
       // counted below: a timeout with some peers reached is still an announce
+      log('announce of %s on %s ended early after %d peers: %s', cid, entry.target.name, peers, err?.message)
     }
     if (this.controller.signal.aborted || this.entries.get(key) !== entry) return
     if (peers > 0) {

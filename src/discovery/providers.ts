@@ -20,6 +20,9 @@ import { PROTOCOL } from '../swarm/codec.js'
 import { backoffDelay } from '../swarm/policy/backoff.js'
 import { BadPeerAddressError } from './errors.js'
 import { EMPTY_ROUND_FIRST_WAIT, FAILED_PEER_BACKOFF, PROVIDER_SEARCH_DEFAULTS } from './constants.js'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:discovery:providers')
 
 export interface ProviderSearchInit {
   peers?: string[]
@@ -79,7 +82,9 @@ export class ProviderSearch {
     // Want-broadcast, as Bitswap does: every connected peer that speaks the chunk protocol
     // (bootstrap, mDNS, DHT neighbours, relays' clients) is asked directly, beside the DHT.
     this.topology = this.node.register(PROTOCOL, { onConnect: this.onChunkPeer, notifyOnLimitedConnection: true })
-    for (const peer of this.node.getPeers()) void this.node.peerStore.get(peer).then(p => { if (p.protocols.includes(PROTOCOL)) this.onChunkPeer(peer) }, () => {})
+    for (const peer of this.node.getPeers()) void this.node.peerStore.get(peer).then(p => { if (p.protocols.includes(PROTOCOL)) this.onChunkPeer(peer) }, (err: Error) => {
+      log('no peer store entry for connected peer %p (%s); not offered', peer, err.message)
+    })
     void this.searchLoop()
   }
 
@@ -88,7 +93,9 @@ export class ProviderSearch {
     clearTimeout(this.timer)
     const mdns = this.node.services.mdns as EventTarget | undefined
     mdns?.removeEventListener('peer', this.onMdnsPeer)
-    void this.topology?.then(id => { this.node.unregister(id) }, () => {})
+    void this.topology?.then(id => { this.node.unregister(id) }, (err: Error) => {
+      log('the chunk-protocol topology was never registered (%s); nothing to unregister', err.message)
+    })
   }
 
   private async searchLoop (): Promise<void> {
@@ -107,8 +114,9 @@ export class ProviderSearch {
           if (this.offer(provider.id)) offered++
           if (offered >= (this.init.maxPerRound ?? PROVIDER_SEARCH_DEFAULTS.maxPerRound)) break
         }
-      } catch {
+      } catch (err: any) {
         // a round that timed out or found nobody; the next one may
+        log('provider round for %c ended after %d offers: %s', this.cid, offered, err?.message)
       }
       if (signal.aborted) return
       empty = offered > 0 || this.explicit.length > 0 ? 0 : empty + 1

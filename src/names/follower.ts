@@ -162,6 +162,7 @@ export class Follower {
 
   /** Saves run one after another: two writers of the same temp file would race. */
   private async save (): Promise<void> {
+    // The previous save's error went to its own caller.
     const job = this.saving.catch(() => {}).then(async () => {
       await mkdir(join(this.dataDir, 'daemon'), { recursive: true })
       await writeFileAtomic(this.file, JSON.stringify({ follows: this.list() }, null, 2) + '\n')

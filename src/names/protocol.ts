@@ -14,6 +14,9 @@ import { lpStream } from '@libp2p/utils'
 import { MAX_RECORD_BYTES } from './record.js'
 import { NAME_STREAM_TIMEOUT } from './constants.js'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:names:protocol')
 
 export const NAME_PROTOCOL = '/p2pweights/name/1.0.0'
 const GET = 0x01
@@ -48,7 +51,9 @@ export class NameServer {
       } else if (request[0] === PUSH && request.length > 1) {
         // Answer first: the pusher need not wait for our checks.
         await lp.write(new Uint8Array(0), { signal })
-        await this.handlers.push(request.slice(1), from).catch(() => {})
+        await this.handlers.push(request.slice(1), from).catch((err: Error) => {
+          log('pushed name record from %p refused: %s', from, err.message)
+        })
       } else {
         throw new Error('bad name request')
       }
@@ -79,7 +84,7 @@ async function exchange (node: Dialer, peer: PeerId, request: Uint8Array, signal
     const lp = lpStream(stream, { maxDataLength: MAX_RECORD_BYTES })
     await lp.write(request, { signal: combined })
     const response = (await lp.read({ signal: combined })).subarray()
-    await stream.close({ signal: combined }).catch(() => {})
+    await stream.close({ signal: combined }).catch((err: Error) => { log('closing a name stream failed (%s); the answer is in', err.message) })
     return response
   } catch (err: any) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))

@@ -24,6 +24,9 @@ import {
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:names:service')
 
 export interface NameServiceComponents {
   node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'contentRouting'> & { services: { dht: Pick<KadDHT, 'get' | 'put'>, lanDht?: Pick<KadDHT, 'get' | 'put'> } }
@@ -84,7 +87,7 @@ export class NameService {
   async stop (): Promise<void> {
     clearInterval(this.timer)
     this.stopping.abort(new Error('stopping'))
-    await this.server.stop().catch(() => {})
+    await this.server.stop().catch((err: Error) => { log.error('stopping the name server failed: %s', err.message) })
   }
 
   async parseRef (text: string): Promise<NameRef> {
@@ -142,9 +145,14 @@ export class NameService {
             for await (const event of dht.get(key, { signal })) {
               if (event.name === 'VALUE') await consider(event.value)
             }
-          } catch {} // a query that ends early (timeout, correction refused) keeps what it found
+          } catch (err: any) {
+            // a query that ends early (timeout, correction refused) keeps what it found
+            log('DHT query for %s ended early with %d records: %s', formatRef(ref), found.length, err?.message)
+          }
         }))
-      } catch {}
+      } catch (err: any) {
+        log('DHT lookup of %s failed: %s', formatRef(ref), err?.message)
+      }
       if (found.length > 0) setTimeout(() => early.abort(), EARLY_FINISH).unref()
     }
     const fromProviders = async (): Promise<void> => {
@@ -156,7 +164,9 @@ export class NameService {
           if (asking.length >= MAX_PEERS_ASKED) break
         }
         await Promise.all(asking)
-      } catch {}
+      } catch (err: any) {
+        log('provider lookup for %s ended: %s', formatRef(ref), err?.message)
+      }
     }
     const direct = [...(options.peers ?? []), ...this.components.node.getConnections().map(c => c.remotePeer)]
     await Promise.all([fromDht(), fromProviders(), ...direct.map(ask)])
@@ -264,7 +274,7 @@ export class NameService {
   private async announceBounded (record: NameRecord, root: Uint8Array): Promise<void> {
     const done = new AbortController()
     try {
-      await Promise.race([this.announce(record, root), sleep(ANNOUNCE_WAIT, AbortSignal.any([done.signal, this.stopping.signal])).catch(() => {})])
+      await Promise.race([this.announce(record, root), sleep(ANNOUNCE_WAIT, AbortSignal.any([done.signal, this.stopping.signal])).catch(() => {}) /* aborted when the announce won the race */])
     } finally {
       done.abort()
     }
@@ -281,7 +291,9 @@ export class NameService {
         for await (const event of dht.put(key, record.bytes, { signal })) {
           if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
         }
-      } catch {}
+      } catch (err: any) {
+        log('putting %s in a DHT ended after %d peers: %s', formatRef(record), stored, err?.message)
+      }
     }))
     if (stored === 0) {
       this.components.onWarning?.(`the name record ${formatRef(record)} version ${record.version} reached no DHT peer yet (retrying); peers that hold the release still serve it`)
@@ -291,7 +303,9 @@ export class NameService {
       }
     }
     await Promise.all(this.components.node.getConnections().slice(0, 50).map(async c =>
-      await pushNameToPeer(this.components.node, c.remotePeer, record.bytes).catch(() => {})))
+      await pushNameToPeer(this.components.node, c.remotePeer, record.bytes).catch((err: Error) => {
+        log('pushing %s to %p failed (%s); it finds the record in the DHT', formatRef(record), c.remotePeer, err.message)
+      })))
   }
 
   private async republish (): Promise<void> {

@@ -34,6 +34,9 @@ import { verifyChunk, verifyChunkAsync } from '../manifest/verify.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import type { ChunkSource } from './chunk-source.js'
 import { MAX_RELEASE_BYTES, type Release } from '../manifest/signed.js'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:store:download')
 
 export interface DownloadEvents {
   /** A file is complete, verified and under its final name. */
@@ -172,7 +175,10 @@ export class Download implements ChunkSource {
     this.dirty.add(fileIndex)
     this.unflushed += data.byteLength
     // Bound what a crash can lose, however fast chunks arrive.
-    if (this.unflushed >= FLUSH_EVERY_BYTES) void this.flush().catch(() => {})
+    if (this.unflushed >= FLUSH_EVERY_BYTES) {
+      // The chunks stay dirty and the next flush (timer or close) tries again.
+      void this.flush().catch((err: Error) => { log.error('flushing %s failed: %s', this.outDir, err.message) })
+    }
     const first = this.index.first(fileIndex)
     if (this.verified.hasRange(first, first + this.index.count(fileIndex))) await this.finalize(fileIndex)
     return true
@@ -200,6 +206,7 @@ export class Download implements ChunkSource {
   /** Makes verified chunks durable: fsync the .part files written to, then save the bitfield. */
   async flush (): Promise<void> {
     // A failed flush must not stop the next one: chain on the settled previous flush.
+    // The previous flush's error went to its own caller.
     this.flushing = this.flushing.catch(() => {}).then(async () => {
       if (this.dirty.size === 0 || !await exists(this.stateDir)) return
       const snapshot = new Uint8Array(this.verified.bytes)
@@ -226,7 +233,8 @@ export class Download implements ChunkSource {
 
   /** Closes files; when the download is complete, removes the state folder. */
   async close (): Promise<void> {
-    await this.flush().catch(() => {})
+    // Closing goes on: the chunks not saved are verified again from the .part files on resume.
+    await this.flush().catch((err: Error) => { log.error('last flush of %s failed: %s', this.outDir, err.message) })
     await this.hasher?.close()
     this.hasher = undefined
     for (const [i, handle] of this.writers) {
@@ -366,7 +374,7 @@ export class Download implements ChunkSource {
           verifyChunk(chunkHash(file, c), length, [buffer.subarray(0, bytesRead)])
           this.verified.set(first + c)
         } catch {
-          // not there (yet): fetched again
+          // not there (yet): fetched again. Expected for every chunk not yet written, so not logged.
         }
       }
     } finally {

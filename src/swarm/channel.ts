@@ -21,6 +21,9 @@ import { MAX_RELEASE_BYTES } from '../manifest/signed.js'
 import type { Stream, StreamMessageEvent } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { DeadlineError, ProtocolError, StalledError } from './errors.js'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:swarm:channel')
 
 const MAX_VARINT_BYTES = 5
 
@@ -78,7 +81,7 @@ export class Channel {
 
   close (): void {
     this.detach()
-    this.stream.close().catch(() => {})
+    this.stream.close().catch((err: Error) => { log('closing a chunk stream failed (%s); it is dropped anyway', err.message) })
   }
 
   abort (err: Error): void {

@@ -17,6 +17,9 @@ import type { ChunkIndex } from '../manifest/manifest.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { DeadlineError, PeerBannedError, RemoteError, StalledError } from './errors.js'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:swarm:session')
 
 export interface SessionHost {
   readonly finished: boolean
@@ -87,7 +90,9 @@ export class PeerSession {
       // Peer exchange, once per session, while the other streams start; a peer that predates
       // it resets the stream, which the worker then reopens.
       const exchange = async (): Promise<void> => {
-        await first.getPeers(this.init.cid, signal).then(addrs => this.host.morePeers(addrs), () => {})
+        await first.getPeers(this.init.cid, signal).then(addrs => this.host.morePeers(addrs), (err: Error) => {
+          log('peer exchange with %p failed (%s); going on with the peers we have', this.peerId, err.message)
+        })
         await this.work(first, signal)
       }
       const workers = [exchange()]
@@ -186,8 +191,9 @@ export class PeerSession {
           for (const w of [...this.waiters]) w()
         }
       }, signal)
-    } catch {
+    } catch (err: any) {
       // unsupported or ended: poll instead
+      log('HAVE watch on %p ended (%s); polling its HAVE instead', this.peerId, err?.message)
     } finally {
       this.watching = false
     }
