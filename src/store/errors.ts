@@ -54,3 +54,21 @@ export class DataDirInUseError extends Error {
     super(message, options)
   }
 }
+
+/** A (file, chunk) pair that is not in the release: a bad request, never a disk problem. */
+export class NoSuchChunkError extends Error {
+  static override name = 'NoSuchChunkError'
+  override name = 'NoSuchChunkError'
+  constructor (message = 'no such chunk in the release', options?: ErrorOptions) {
+    super(message, options)
+  }
+}
+
+/** A chunk of the release that this source does not hold (not fetched yet, or its file is not here). */
+export class ChunkNotHeldError extends SourceUnavailableError {
+  static override name = 'ChunkNotHeldError'
+  override name = 'ChunkNotHeldError'
+  constructor (message = 'this source does not hold that chunk', options?: ErrorOptions) {
+    super(message, options)
+  }
+}
