@@ -14,6 +14,10 @@
 import type { CID } from 'multiformats/cid'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { withDefaults } from '../util/defaults.js'
+import { ANNOUNCE_STALE_AFTER, ANNOUNCE_WATCHDOG_INTERVAL, ANNOUNCER_DEFAULTS, PROVIDER_RECORD_TTL } from './constants.js'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:discovery:announcer')
 
 export interface AnnouncerInit {
   /** How long one announce may take (ms). */
@@ -24,9 +28,6 @@ export interface AnnouncerInit {
   onAnnounced?: (event: { cid: string, peers: number, dht?: string }) => void
   onWarning?: (message: string) => void
 }
-
-const STALE_AFTER = 24 * 60 * 60 * 1000
-const WATCHDOG_INTERVAL = 60 * 60 * 1000
 
 type Dht = Pick<KadDHT, 'provide' | 'cancelReprovide'>
 
@@ -51,11 +52,11 @@ export class Announcer {
 
   constructor (dhts: Dht | AnnounceTarget[], init: AnnouncerInit = {}) {
     this.targets = Array.isArray(dhts) ? dhts : [{ name: 'the DHT', dht: dhts }]
-    this.init = withDefaults({ timeout: 60_000, backoff: 5_000, maxBackoff: 10 * 60_000 }, init)
+    this.init = withDefaults(ANNOUNCER_DEFAULTS, init)
   }
 
   start (): void {
-    this.watchdog = setInterval(() => this.checkStale(), WATCHDOG_INTERVAL)
+    this.watchdog = setInterval(() => this.checkStale(), ANNOUNCE_WATCHDOG_INTERVAL)
     this.watchdog.unref()
   }
 
@@ -87,7 +88,10 @@ export class Announcer {
       const key = this.key(cid, target)
       clearTimeout(this.entries.get(key)?.timer)
       this.entries.delete(key)
-      target.dht.cancelReprovide(cid).catch(() => {})
+      target.dht.cancelReprovide(cid).catch((err: Error) => {
+        // The records then expire on their own within 48 h.
+        log.error('could not stop re-providing %s on %s: %s', cid, target.name, err.message)
+      })
     }
   }
 
@@ -100,8 +104,9 @@ export class Announcer {
       for await (const event of entry.target.dht.provide(entry.cid, { signal })) {
         if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') peers++
       }
-    } catch {
+    } catch (err: any) {
       // counted below: a timeout with some peers reached is still an announce
+      log('announce of %s on %s ended early after %d peers: %s', cid, entry.target.name, peers, err?.message)
     }
     if (this.controller.signal.aborted || this.entries.get(key) !== entry) return
     if (peers > 0) {
@@ -119,8 +124,8 @@ export class Announcer {
   private checkStale (): void {
     const now = Date.now()
     for (const entry of this.entries.values()) {
-      if (now - entry.lastSuccess > STALE_AFTER) {
-        this.init.onWarning?.(`the announce of ${entry.cid.toString()} on ${entry.target.name} is ${Math.round((now - entry.lastSuccess) / 3_600_000)} h old; provider records expire after 48 h and peers may soon not find this node`)
+      if (now - entry.lastSuccess > ANNOUNCE_STALE_AFTER) {
+        this.init.onWarning?.(`the announce of ${entry.cid.toString()} on ${entry.target.name} is ${Math.round((now - entry.lastSuccess) / 3_600_000)} h old; provider records expire after ${PROVIDER_RECORD_TTL / 3_600_000} h and peers may soon not find this node`)
       }
     }
   }

@@ -18,6 +18,11 @@ import type { PeerId } from '@libp2p/interface'
 import type { P2PNode } from '../net/node.js'
 import { PROTOCOL } from '../swarm/codec.js'
 import { backoffDelay } from '../swarm/policy/backoff.js'
+import { BadPeerAddressError } from './errors.js'
+import { EMPTY_ROUND_FIRST_WAIT, FAILED_PEER_BACKOFF, PROVIDER_SEARCH_DEFAULTS } from './constants.js'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:discovery:providers')
 
 export interface ProviderSearchInit {
   peers?: string[]
@@ -26,11 +31,6 @@ export interface ProviderSearchInit {
   /** DHT providers offered per round (provider spam must not flood the dial queue). */
   maxPerRound?: number
   onPeer: (peer: PeerId) => void
-}
-
-export class BadPeerAddressError extends Error {
-  static override name = 'BadPeerAddressError'
-  override name = 'BadPeerAddressError'
 }
 
 /** Parses a --peer argument, which must name the peer: /ip4/…/tcp/…/p2p/<peer id>. */
@@ -61,7 +61,7 @@ export class ProviderSearch {
   failed (peer: PeerId): void {
     const id = peer.toString()
     const failures = (this.backoff.get(id)?.failures ?? 0) + 1
-    this.backoff.set(id, { failures, until: Date.now() + backoffDelay(failures, { first: 5000, max: 300_000 }) })
+    this.backoff.set(id, { failures, until: Date.now() + backoffDelay(failures, FAILED_PEER_BACKOFF) })
   }
 
   private offer (peer: PeerId): boolean {
@@ -82,7 +82,9 @@ export class ProviderSearch {
     // Want-broadcast, as Bitswap does: every connected peer that speaks the chunk protocol
     // (bootstrap, mDNS, DHT neighbours, relays' clients) is asked directly, beside the DHT.
     this.topology = this.node.register(PROTOCOL, { onConnect: this.onChunkPeer, notifyOnLimitedConnection: true })
-    for (const peer of this.node.getPeers()) void this.node.peerStore.get(peer).then(p => { if (p.protocols.includes(PROTOCOL)) this.onChunkPeer(peer) }, () => {})
+    for (const peer of this.node.getPeers()) void this.node.peerStore.get(peer).then(p => { if (p.protocols.includes(PROTOCOL)) this.onChunkPeer(peer) }, (err: Error) => {
+      log('no peer store entry for connected peer %p (%s); not offered', peer, err.message)
+    })
     void this.searchLoop()
   }
 
@@ -91,31 +93,34 @@ export class ProviderSearch {
     clearTimeout(this.timer)
     const mdns = this.node.services.mdns as EventTarget | undefined
     mdns?.removeEventListener('peer', this.onMdnsPeer)
-    void this.topology?.then(id => { this.node.unregister(id) }, () => {})
+    void this.topology?.then(id => { this.node.unregister(id) }, (err: Error) => {
+      log('the chunk-protocol topology was never registered (%s); nothing to unregister', err.message)
+    })
   }
 
   private async searchLoop (): Promise<void> {
     const { signal } = this.controller
-    const interval = this.init.interval ?? 10_000
+    const interval = this.init.interval ?? PROVIDER_SEARCH_DEFAULTS.interval
     let empty = 0
     while (!signal.aborted) {
       // Offered again every round: a --peer that was dropped for a stall may be back.
       for (const peer of this.explicit) this.init.onPeer(peer)
       let offered = 0
       try {
-        const query = AbortSignal.any([signal, AbortSignal.timeout(this.init.queryTimeout ?? 30_000)])
+        const query = AbortSignal.any([signal, AbortSignal.timeout(this.init.queryTimeout ?? PROVIDER_SEARCH_DEFAULTS.queryTimeout)])
         for await (const provider of this.node.contentRouting.findProviders(this.cid, { signal: query })) {
           if (provider.id.equals(this.node.peerId)) continue
           if (provider.multiaddrs.length > 0) await this.node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
           if (this.offer(provider.id)) offered++
-          if (offered >= (this.init.maxPerRound ?? 20)) break
+          if (offered >= (this.init.maxPerRound ?? PROVIDER_SEARCH_DEFAULTS.maxPerRound)) break
         }
-      } catch {
+      } catch (err: any) {
         // a round that timed out or found nobody; the next one may
+        log('provider round for %c ended after %d offers: %s', this.cid, offered, err?.message)
       }
       if (signal.aborted) return
       empty = offered > 0 || this.explicit.length > 0 ? 0 : empty + 1
-      const wait = empty > 0 ? Math.min(interval, backoffDelay(empty, { first: 1000, max: interval })) : interval
+      const wait = empty > 0 ? Math.min(interval, backoffDelay(empty, { first: EMPTY_ROUND_FIRST_WAIT, max: interval })) : interval
       await new Promise(resolve => { this.timer = setTimeout(resolve, wait) })
     }
   }

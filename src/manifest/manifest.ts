@@ -16,16 +16,12 @@ import { InvalidManifestError } from './errors.js'
 import { assertNoPathConflicts, assertSafeRelativePath } from './paths.js'
 import { assertReleaseNameShape } from './repo-id.js'
 
-export const MANIFEST_VERSION = 1
-export const HASH_LENGTH = 32
-export const MIN_CHUNK_SIZE = 16 * 1024
-export const MAX_CHUNK_SIZE = 16 * 1024 * 1024
-/** 4 MiB: see docs/architecture.md for the measurements behind this choice. */
-export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
-export const MAX_FILES = 100_000
-export const MAX_NAME_LENGTH = 256
-/** Bounds the chunk table, and so the manifest message: 2^21 chunks of 4 MiB is 8 TiB. */
-export const MAX_TOTAL_CHUNKS = 2 ** 21
+import {
+  DEFAULT_CHUNK_SIZE, HASH_LENGTH, MANIFEST_VERSION, MAX_CHUNK_SIZE, MAX_FILES, MAX_NAME_LENGTH, MAX_TOTAL_CHUNKS, MIN_CHUNK_SIZE
+} from './constants.js'
+
+// Re-exported: importers reach the format's limits through the manifest module.
+export { DEFAULT_CHUNK_SIZE, HASH_LENGTH, MANIFEST_VERSION, MAX_CHUNK_SIZE, MAX_FILES, MAX_NAME_LENGTH, MAX_TOTAL_CHUNKS, MIN_CHUNK_SIZE }
 
 export interface ManifestFile {
   /** Relative POSIX path inside the model folder. */

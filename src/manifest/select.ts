@@ -5,17 +5,12 @@
  * that folder, a file is kept if it matches some include pattern (or none is given) and then
  * dropped if it matches some exclude pattern. Matching is case-sensitive, as fnmatch on POSIX.
  */
-import { InvalidManifestError } from './errors.js'
+import { InvalidManifestError, NoFilesSelectedError } from './errors.js'
 import type { Manifest } from './manifest.js'
 
 export interface FileSelection {
   include?: readonly string[]
   exclude?: readonly string[]
-}
-
-export class NoFilesSelectedError extends InvalidManifestError {
-  static override name = 'NoFilesSelectedError'
-  override name = 'NoFilesSelectedError'
 }
 
 const MAX_PATTERNS = 64

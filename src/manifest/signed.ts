@@ -16,12 +16,13 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { equals } from 'uint8arrays/equals'
 import { BadSignatureError, CidMismatchError, InvalidManifestError, UntrustedPublisherError } from './errors.js'
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.js'
+import { MAX_RELEASE_BYTES } from './constants.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 /** Prefixed to the manifest bytes before signing, so the signature cannot be replayed elsewhere. */
 export const SIGNATURE_DOMAIN = new TextEncoder().encode('p2pweights-manifest-v1\n')
-/** Bound on the encoded release: the chunk table of an 8 TiB model fits. */
-export const MAX_RELEASE_BYTES = 80 * 1024 * 1024
+// Re-exported: importers reach the bound through the release module.
+export { MAX_RELEASE_BYTES }
 
 export interface Release {
   cid: CID

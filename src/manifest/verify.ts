@@ -1,11 +1,7 @@
 /** Chunk verification: the one check every byte from a peer passes before it is written. */
 import { createHash } from 'node:crypto'
 import { equals } from 'uint8arrays/equals'
-
-export class ChunkHashMismatchError extends Error {
-  static override name = 'ChunkHashMismatchError'
-  override name = 'ChunkHashMismatchError'
-}
+import { ChunkHashMismatchError } from './errors.js'
 
 /** Like verifyChunk, for one contiguous chunk, hashed by `digest` (which may use a worker thread). */
 export async function verifyChunkAsync (digest: (data: Uint8Array) => Promise<Uint8Array>, expectedHash: Uint8Array, expectedLength: number, data: Uint8Array, what = 'chunk'): Promise<void> {

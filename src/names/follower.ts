@@ -10,6 +10,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NameRollbackError } from './errors.js'
 import { formatRef } from './ref.js'
+import { DEFAULT_FOLLOW_INTERVAL, DEFAULT_KEEP, MAX_KEEP } from './constants.js'
 import { writeFileAtomic } from '../store/atomic.js'
 import type { NameRecord } from './record.js'
 
@@ -41,9 +42,8 @@ export interface FollowHost {
   onWarning?: (message: string) => void
 }
 
-export const DEFAULT_KEEP = 2
-export const MAX_KEEP = 100
-export const DEFAULT_FOLLOW_INTERVAL = 10 * 60_000
+// Re-exported: the daemon and the CLI read these from here.
+export { DEFAULT_FOLLOW_INTERVAL, DEFAULT_KEEP, MAX_KEEP }
 
 /**
  * The folder followed versions are fetched into: inside the data dir's downloads folder
@@ -162,6 +162,7 @@ export class Follower {
 
   /** Saves run one after another: two writers of the same temp file would race. */
   private async save (): Promise<void> {
+    // The previous save's error went to its own caller.
     const job = this.saving.catch(() => {}).then(async () => {
       await mkdir(join(this.dataDir, 'daemon'), { recursive: true })
       await writeFileAtomic(this.file, JSON.stringify({ follows: this.list() }, null, 2) + '\n')

@@ -12,13 +12,16 @@
  */
 import { lpStream } from '@libp2p/utils'
 import { MAX_RECORD_BYTES } from './record.js'
+import { NAME_STREAM_TIMEOUT } from './constants.js'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:names:protocol')
 
 export const NAME_PROTOCOL = '/p2pweights/name/1.0.0'
 const GET = 0x01
 const PUSH = 0x02
 const DIGEST_BYTES = 34
-const STREAM_TIMEOUT = 10_000
 
 export interface NameHandlers {
   /** The record bytes to answer a GET for this digest with, if any. */
@@ -39,7 +42,7 @@ export class NameServer {
   }
 
   private async serve (stream: Stream, from: PeerId): Promise<void> {
-    const signal = AbortSignal.timeout(STREAM_TIMEOUT)
+    const signal = AbortSignal.timeout(NAME_STREAM_TIMEOUT)
     try {
       const lp = lpStream(stream, { maxDataLength: 1 + MAX_RECORD_BYTES })
       const request = (await lp.read({ signal })).subarray()
@@ -48,7 +51,9 @@ export class NameServer {
       } else if (request[0] === PUSH && request.length > 1) {
         // Answer first: the pusher need not wait for our checks.
         await lp.write(new Uint8Array(0), { signal })
-        await this.handlers.push(request.slice(1), from).catch(() => {})
+        await this.handlers.push(request.slice(1), from).catch((err: Error) => {
+          log('pushed name record from %p refused: %s', from, err.message)
+        })
       } else {
         throw new Error('bad name request')
       }
@@ -73,13 +78,13 @@ export async function pushNameToPeer (node: Dialer, peer: PeerId, record: Uint8A
 }
 
 async function exchange (node: Dialer, peer: PeerId, request: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
-  const combined = AbortSignal.any([AbortSignal.timeout(STREAM_TIMEOUT), ...(signal != null ? [signal] : [])])
+  const combined = AbortSignal.any([AbortSignal.timeout(NAME_STREAM_TIMEOUT), ...(signal != null ? [signal] : [])])
   const stream = await node.dialProtocol(peer, NAME_PROTOCOL, { signal: combined })
   try {
     const lp = lpStream(stream, { maxDataLength: MAX_RECORD_BYTES })
     await lp.write(request, { signal: combined })
     const response = (await lp.read({ signal: combined })).subarray()
-    await stream.close({ signal: combined }).catch(() => {})
+    await stream.close({ signal: combined }).catch((err: Error) => { log('closing a name stream failed (%s); the answer is in', err.message) })
     return response
   } catch (err: any) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))

@@ -18,9 +18,15 @@ import { formatRef, parseNameRef, type NameRef } from './ref.js'
 import { NameStore, type KeyChain } from './store.js'
 import { publisherId } from '../manifest/signed.js'
 import { sleep } from '../util/sleep.js'
+import {
+  ANNOUNCE_WAIT, DHT_PUT_TIMEOUT, EARLY_FINISH, LOOK_BEFORE_PUBLISH_TIMEOUT, MAX_PEERS_ASKED, PUT_RETRIES, RESOLVE_TIMEOUT, SETTLE_TIME
+} from './constants.js'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:names:service')
 
 export interface NameServiceComponents {
   node: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'contentRouting'> & { services: { dht: Pick<KadDHT, 'get' | 'put'>, lanDht?: Pick<KadDHT, 'get' | 'put'> } }
@@ -48,13 +54,6 @@ export interface Published {
   cid: CID
   record: NameRecord
 }
-
-const RESOLVE_TIMEOUT = 15_000
-const MAX_PEERS_ASKED = 20
-const SETTLE_TIME = 5_000
-const PUT_RETRIES = 4
-const ANNOUNCE_WAIT = 10_000
-const EARLY_FINISH = 2_000
 
 export class NameService {
   readonly store: NameStore
@@ -88,7 +87,7 @@ export class NameService {
   async stop (): Promise<void> {
     clearInterval(this.timer)
     this.stopping.abort(new Error('stopping'))
-    await this.server.stop().catch(() => {})
+    await this.server.stop().catch((err: Error) => { log.error('stopping the name server failed: %s', err.message) })
   }
 
   async parseRef (text: string): Promise<NameRef> {
@@ -146,9 +145,14 @@ export class NameService {
             for await (const event of dht.get(key, { signal })) {
               if (event.name === 'VALUE') await consider(event.value)
             }
-          } catch {} // a query that ends early (timeout, correction refused) keeps what it found
+          } catch (err: any) {
+            // a query that ends early (timeout, correction refused) keeps what it found
+            log('DHT query for %s ended early with %d records: %s', formatRef(ref), found.length, err?.message)
+          }
         }))
-      } catch {}
+      } catch (err: any) {
+        log('DHT lookup of %s failed: %s', formatRef(ref), err?.message)
+      }
       if (found.length > 0) setTimeout(() => early.abort(), EARLY_FINISH).unref()
     }
     const fromProviders = async (): Promise<void> => {
@@ -160,7 +164,9 @@ export class NameService {
           if (asking.length >= MAX_PEERS_ASKED) break
         }
         await Promise.all(asking)
-      } catch {}
+      } catch (err: any) {
+        log('provider lookup for %s ended: %s', formatRef(ref), err?.message)
+      }
     }
     const direct = [...(options.peers ?? []), ...this.components.node.getConnections().map(c => c.remotePeer)]
     await Promise.all([fromDht(), fromProviders(), ...direct.map(ask)])
@@ -194,7 +200,7 @@ export class NameService {
     const { publisher: root, rotations } = await this.chainFor(key)
     const ref: NameRef = { publisher: publisherId(root), root, name }
     await this.settle()
-    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: options.timeout ?? 5_000 }).catch(() => undefined)
+    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: options.timeout ?? LOOK_BEFORE_PUBLISH_TIMEOUT }).catch(() => undefined)
     const seen = await this.store.seen(root, name)
     const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
     const same = highest?.cid?.equals(cid) === true && !highest.withdrawn.some(c => c.equals(cid))
@@ -216,7 +222,7 @@ export class NameService {
     const { publisher: root, rotations } = await this.chainFor(key)
     const ref: NameRef = { publisher: publisherId(root), root, name }
     await this.settle()
-    const found = await this.lookup(ref, { allowExpired: true, timeout: 5_000 }).catch(() => undefined)
+    const found = await this.lookup(ref, { allowExpired: true, timeout: LOOK_BEFORE_PUBLISH_TIMEOUT }).catch(() => undefined)
     const seen = await this.store.seen(root, name)
     const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
     if (highest?.cid?.equals(cid) !== true) return undefined
@@ -231,7 +237,7 @@ export class NameService {
   async withdraw (key: PrivateKey, name: string, cid: CID, replacement: CID | null, options: { peers?: PeerId[] } = {}): Promise<NameRecord> {
     const { publisher: root, rotations } = await this.chainFor(key)
     const ref: NameRef = { publisher: publisherId(root), root, name }
-    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: 5_000 }).catch(() => undefined)
+    const found = await this.lookup(ref, { allowExpired: true, peers: options.peers, timeout: LOOK_BEFORE_PUBLISH_TIMEOUT }).catch(() => undefined)
     const seen = await this.store.seen(root, name)
     const highest = [found, seen].filter((r): r is NameRecord => r != null).sort(compareRecords)[0]
     const withdrawn = [...(highest?.withdrawn ?? []).filter(c => !c.equals(cid)), cid].slice(-32)
@@ -268,7 +274,7 @@ export class NameService {
   private async announceBounded (record: NameRecord, root: Uint8Array): Promise<void> {
     const done = new AbortController()
     try {
-      await Promise.race([this.announce(record, root), sleep(ANNOUNCE_WAIT, AbortSignal.any([done.signal, this.stopping.signal])).catch(() => {})])
+      await Promise.race([this.announce(record, root), sleep(ANNOUNCE_WAIT, AbortSignal.any([done.signal, this.stopping.signal])).catch(() => {}) /* aborted when the announce won the race */])
     } finally {
       done.abort()
     }
@@ -279,13 +285,15 @@ export class NameService {
     const key = await nameKey(root, record.name)
     this.components.announcer.add(await nameCid(root, record.name))
     let stored = 0
-    const signal = AbortSignal.any([AbortSignal.timeout(30_000), this.stopping.signal])
+    const signal = AbortSignal.any([AbortSignal.timeout(DHT_PUT_TIMEOUT), this.stopping.signal])
     await Promise.all(this.dhts().map(async dht => {
       try {
         for await (const event of dht.put(key, record.bytes, { signal })) {
           if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
         }
-      } catch {}
+      } catch (err: any) {
+        log('putting %s in a DHT ended after %d peers: %s', formatRef(record), stored, err?.message)
+      }
     }))
     if (stored === 0) {
       this.components.onWarning?.(`the name record ${formatRef(record)} version ${record.version} reached no DHT peer yet (retrying); peers that hold the release still serve it`)
@@ -295,14 +303,16 @@ export class NameService {
       }
     }
     await Promise.all(this.components.node.getConnections().slice(0, 50).map(async c =>
-      await pushNameToPeer(this.components.node, c.remotePeer, record.bytes).catch(() => {})))
+      await pushNameToPeer(this.components.node, c.remotePeer, record.bytes).catch((err: Error) => {
+        log('pushing %s to %p failed (%s); it finds the record in the DHT', formatRef(record), c.remotePeer, err.message)
+      })))
   }
 
   private async republish (): Promise<void> {
     for (const [digest, p] of this.published) {
       // Look first: another machine with the same key may have published or withdrawn since.
       const ref: NameRef = { publisher: p.record.publisher, root: p.root, name: p.name }
-      const found = await this.lookup(ref, { allowExpired: true, timeout: 5_000 }).catch(() => undefined)
+      const found = await this.lookup(ref, { allowExpired: true, timeout: LOOK_BEFORE_PUBLISH_TIMEOUT }).catch(() => undefined)
       if (found != null) await this.store.accept(found).catch(() => false)
       const seen = await this.store.seenByDigest(digest)
       // Someone with the same key published a newer version: that one stands, ours stops.

@@ -18,6 +18,9 @@ import { equals } from 'uint8arrays/equals'
 import { compareRecords, MAX_ROTATIONS, nameDigest, openNameRecord, rootKeyOf, signRotation, verifyRotations, type NameRecord, type Rotation } from './record.js'
 import type { PrivateKey } from '@libp2p/interface'
 import { writeFileAtomic } from '../store/atomic.js'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:names:store')
 
 /** The rotation chain that lets a key sign for a root publisher (old key vouches for new). */
 export interface KeyChain { publisher: Uint8Array, rotations: Rotation[] }
@@ -76,6 +79,7 @@ export class NameStore {
    * RetiredKeyError for a record signed by a key rotated away from.
    */
   async accept (record: NameRecord): Promise<boolean> {
+    // The previous accept's error went to its own caller.
     const job = this.queue.catch(() => {}).then(async () => await this.acceptNow(record))
     this.queue = job
     return await job
@@ -108,7 +112,8 @@ export class NameStore {
       const chain = dagCbor.decode(bytes) as KeyChain
       if (!(chain.publisher instanceof Uint8Array) || !Array.isArray(chain.rotations) || chain.rotations.length > MAX_ROTATIONS) return undefined
       return equals(await verifyRotations(chain.publisher, chain.rotations), key) ? chain : undefined
-    } catch {
+    } catch (err: any) {
+      log.error('stored key chain %s is unusable (%s); ignored', toHex(key, 'base16'), err?.message)
       return undefined
     }
   }

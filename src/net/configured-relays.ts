@@ -8,14 +8,13 @@
 import type { ComponentLogger, Logger, Startable } from '@libp2p/interface'
 import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { RELAY_RETRY_INTERVAL, RELAY_RETRY_MAX } from './constants.js'
 
 export interface ConfiguredRelaysComponents {
   transportManager: TransportManager
   addressManager: AddressManager
   logger: ComponentLogger
 }
-
-const MAX_INTERVAL = 10 * 60_000
 
 class ConfiguredRelays implements Startable {
   private timer?: NodeJS.Timeout
@@ -60,12 +59,12 @@ class ConfiguredRelays implements Startable {
         this.log.error('no reservation on relay %a yet - %e', relay.addr, err)
       }
     }
-    this.interval = failed ? Math.min(this.interval * 2, MAX_INTERVAL) : this.baseInterval
+    this.interval = failed ? Math.min(this.interval * 2, RELAY_RETRY_MAX) : this.baseInterval
     this.schedule(this.interval)
   }
 }
 
-export function configuredRelays (relays: string[], interval = 30_000): (components: ConfiguredRelaysComponents) => Startable {
+export function configuredRelays (relays: string[], interval = RELAY_RETRY_INTERVAL): (components: ConfiguredRelaysComponents) => Startable {
   return (components) => new ConfiguredRelays(components, relays, interval)
 }
 

@@ -6,15 +6,10 @@
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { P2PNode } from './node.js'
+import { RelayTooLimitedError } from './errors.js'
+import { MIN_RELAYED_BYTES, MIN_RELAYED_SECONDS } from './constants.js'
 
-/** The least a relayed connection must allow for chunks to be worth sending over it. */
-export const MIN_RELAYED_BYTES = 64n * 1024n * 1024n
-export const MIN_RELAYED_SECONDS = 60
-
-export class RelayTooLimitedError extends Error {
-  static override name = 'RelayTooLimitedError'
-  override name = 'RelayTooLimitedError'
-}
+export { MIN_RELAYED_BYTES, MIN_RELAYED_SECONDS }
 
 /** Whether a connection (direct, or relayed within generous limits) may carry chunks. */
 export function carriesChunks (connection: Pick<Connection, 'limits'>): boolean {

@@ -34,6 +34,7 @@ import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { relayFinder } from './relay-finder.js'
 import { configuredRelays } from './configured-relays.js'
+import { AMINO_DHT_PROTOCOL, DEFAULT_BOOTSTRAP, DEFAULT_LISTEN, DEFAULT_WS_LISTEN, LAN_DHT_PROTOCOL, STREAM_WINDOW } from './constants.js'
 import { reachability, type ReachabilityService } from './reachability.js'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { NAME_NAMESPACE, selectNameRecord, validateNameRecord } from '../names/record.js'
@@ -42,26 +43,8 @@ import type { Metrics, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { Datastore } from 'interface-datastore'
 
-export const AMINO_DHT_PROTOCOL = '/ipfs/kad/1.0.0'
-export const LAN_DHT_PROTOCOL = '/ipfs/lan/kad/1.0.0'
-
-/**
- * The standard public bootstrap peers of the IPFS network. They are only an entry point: once a
- * node knows some DHT peers it no longer needs them, and any other Amino peer serves as well.
- */
-export const DEFAULT_BOOTSTRAP = [
-  '/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN',
-  '/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa',
-  '/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb',
-  '/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt',
-  '/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ'
-]
-
-const STREAM_WINDOW = 8 * 1024 * 1024
-
-export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0', '/ip6/::/tcp/0']
-/** The daemon also listens on WebSockets, for peers behind firewalls that only pass web ports. */
-export const DEFAULT_WS_LISTEN = '/ip4/0.0.0.0/tcp/0/ws'
+// Re-exported: the CLI reads the node's defaults from here.
+export { AMINO_DHT_PROTOCOL, DEFAULT_BOOTSTRAP, DEFAULT_LISTEN, DEFAULT_WS_LISTEN, LAN_DHT_PROTOCOL }
 
 /**
  * What a --relay-service node grants each peer. A relayed byte crosses the relay's link twice

@@ -3,6 +3,7 @@
  * in place, or a download in progress. The store implements it; the swarm only calls it.
  */
 import type { Bitfield } from './bitfield.js'
+import { NoSuchChunkError } from './errors.js'
 import type { ChunkIndex } from '../manifest/manifest.js'
 import type { Release } from '../manifest/signed.js'
 
@@ -13,12 +14,20 @@ export interface ChunkSource {
   have: () => Bitfield
   /**
    * Reads one chunk, into `buffer` when given (it must be large enough), and returns a view of
-   * the bytes. Throws SourceUnavailableError if the bytes on disk can no longer be trusted.
+   * the bytes. Throws NoSuchChunkError for a chunk that is not in the release, ChunkNotHeldError
+   * for one not in have(), and SourceUnavailableError (ChunkNotHeldError is one) if the bytes on
+   * disk can no longer be trusted. Never returns bytes other than the manifest's.
+   * tests/unit/store/chunk-source.compliance.test.ts holds every implementation to this.
    */
   readChunk: (fileIndex: number, chunk: number, buffer?: Buffer) => Promise<Uint8Array>
 }
 
-export class SourceUnavailableError extends Error {
-  static override name = 'SourceUnavailableError'
-  override name = 'SourceUnavailableError'
+/** Throws NoSuchChunkError unless (fileIndex, chunk) is a chunk of the release; returns its global number. */
+export function checkChunk (index: ChunkIndex, fileIndex: number, chunk: number): number {
+  if (!Number.isSafeInteger(fileIndex) || fileIndex < 0 || fileIndex >= index.manifest.files.length ||
+    !Number.isSafeInteger(chunk) || chunk < 0 || chunk >= index.count(fileIndex)) {
+    throw new NoSuchChunkError(`no chunk ${chunk} of file ${fileIndex} in release "${index.manifest.name}"`)
+  }
+  return index.first(fileIndex) + chunk
 }
+

@@ -16,14 +16,11 @@ import { mkdir, open, readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { writeFileAtomic } from './atomic.js'
-import { KeyFileError } from './keys.js'
-import { acquireLock, LockedError, releaseLock } from './lock-file.js'
+import { DataDirInUseError, KeyFileError, LockedError } from './errors.js'
+import { acquireLock, releaseLock } from './lock-file.js'
 import type { CID } from 'multiformats/cid'
-
-export class DataDirInUseError extends Error {
-  static override name = 'DataDirInUseError'
-  override name = 'DataDirInUseError'
-}
+// Re-exported for the engine, which imports it from here.
+export { DataDirInUseError } from './errors.js'
 
 export function defaultDataDir (env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_DATA_HOME != null && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')

@@ -22,8 +22,9 @@ import { dirname, join } from 'node:path'
 import { equals } from 'uint8arrays/equals'
 import { fsyncDir, writeFileAtomic } from './atomic.js'
 import { Bitfield } from './bitfield.js'
-import { DiskSpaceError, DownloadConflictError } from './errors.js'
-import { acquireLock, forgetLock, LockedError, releaseLock } from './lock-file.js'
+import { FLUSH_EVERY_BYTES } from './constants.js'
+import { ChunkNotHeldError, DiskSpaceError, DownloadConflictError, LockedError, SourceUnavailableError } from './errors.js'
+import { acquireLock, forgetLock, releaseLock } from './lock-file.js'
 import { assertFolderIsFor, isPlainFile, openForRead, openHave, openPartFile, prepareStateDir, readStateFile, sealHave } from './state-folder.js'
 import { UnsafePathError } from '../manifest/errors.js'
 import { ChunkIndex, chunkHash, type ManifestFile } from '../manifest/manifest.js'
@@ -31,11 +32,11 @@ import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { HashPool } from '../manifest/hash-pool.js'
 import { verifyChunk, verifyChunkAsync } from '../manifest/verify.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
-import type { ChunkSource } from './chunk-source.js'
+import { checkChunk, type ChunkSource } from './chunk-source.js'
 import { MAX_RELEASE_BYTES, type Release } from '../manifest/signed.js'
+import { logger } from '@libp2p/logger'
 
-/** Save the bitfield at least this often (in verified bytes), besides the caller's timer. */
-const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
+const log = logger('p2pweights:store:download')
 
 export interface DownloadEvents {
   /** A file is complete, verified and under its final name. */
@@ -64,6 +65,8 @@ export class Download implements ChunkSource {
   readonly wanted?: Bitfield
   private readonly verified: Bitfield
   private readonly finalized: boolean[]
+  /** What each file at its final name was when it was verified: a read checks it is still that file. */
+  private readonly finalIdentity: Array<FileIdentityStamp | undefined> = []
   private readonly writers = new Map<number, Promise<FileHandle>>()
   private dirty = new Set<number>()
   private flushing: Promise<void> = Promise.resolve()
@@ -174,19 +177,26 @@ export class Download implements ChunkSource {
     this.dirty.add(fileIndex)
     this.unflushed += data.byteLength
     // Bound what a crash can lose, however fast chunks arrive.
-    if (this.unflushed >= FLUSH_EVERY_BYTES) void this.flush().catch(() => {})
+    if (this.unflushed >= FLUSH_EVERY_BYTES) {
+      // The chunks stay dirty and the next flush (timer or close) tries again.
+      void this.flush().catch((err: Error) => { log.error('flushing %s failed: %s', this.outDir, err.message) })
+    }
     const first = this.index.first(fileIndex)
     if (this.verified.hasRange(first, first + this.index.count(fileIndex))) await this.finalize(fileIndex)
     return true
   }
 
   async readChunk (fileIndex: number, chunk: number, into?: Buffer): Promise<Uint8Array> {
-    if (!this.verified.has(this.index.first(fileIndex) + chunk)) throw new RangeError('chunk not held')
+    if (!this.verified.has(checkChunk(this.index, fileIndex, chunk))) throw new ChunkNotHeldError(`chunk ${chunk} of ${this.release.manifest.files[fileIndex].path} is not fetched yet`)
     const length = this.index.length(fileIndex, chunk)
     const buffer = into?.subarray(0, length) ?? Buffer.allocUnsafe(length)
-    const read = async (path: string): Promise<void> => {
+    const read = async (path: string, final: boolean): Promise<void> => {
       const handle = await openForRead(path)
       try {
+        const expected = final ? this.finalIdentity[fileIndex] : undefined
+        if (expected != null && !sameFile(await handle.stat(), expected)) {
+          throw new SourceUnavailableError(`${path} changed on disk since it was verified; it is not served`)
+        }
         const { bytesRead } = await handle.read(buffer, 0, length, chunk * this.index.chunkSize)
         if (bytesRead !== length) throw new Error(`short read from ${path}`)
       } finally {
@@ -194,14 +204,16 @@ export class Download implements ChunkSource {
       }
     }
     // The .part may be renamed to its final name between the check and the open.
-    await read(this.finalized[fileIndex] ? this.finalPath(fileIndex) : this.partPath(fileIndex))
-      .catch(async err => { if (err.code === 'ENOENT') await read(this.finalPath(fileIndex)); else throw err })
+    const final = this.finalized[fileIndex]
+    await read(final ? this.finalPath(fileIndex) : this.partPath(fileIndex), final)
+      .catch(async err => { if (err.code === 'ENOENT' && !final) await read(this.finalPath(fileIndex), true); else throw err })
     return buffer
   }
 
   /** Makes verified chunks durable: fsync the .part files written to, then save the bitfield. */
   async flush (): Promise<void> {
     // A failed flush must not stop the next one: chain on the settled previous flush.
+    // The previous flush's error went to its own caller.
     this.flushing = this.flushing.catch(() => {}).then(async () => {
       if (this.dirty.size === 0 || !await exists(this.stateDir)) return
       const snapshot = new Uint8Array(this.verified.bytes)
@@ -228,7 +240,8 @@ export class Download implements ChunkSource {
 
   /** Closes files; when the download is complete, removes the state folder. */
   async close (): Promise<void> {
-    await this.flush().catch(() => {})
+    // Closing goes on: the chunks not saved are verified again from the .part files on resume.
+    await this.flush().catch((err: Error) => { log.error('last flush of %s failed: %s', this.outDir, err.message) })
     await this.hasher?.close()
     this.hasher = undefined
     for (const [i, handle] of this.writers) {
@@ -291,6 +304,7 @@ export class Download implements ChunkSource {
     await this.ensureInside(parent)
     await rename(this.partPath(fileIndex), target)
     await fsyncDir(parent)
+    this.finalIdentity[fileIndex] = stampOf(await lstat(target))
     this.finalized[fileIndex] = true
     this.events.onFileComplete?.(this.release.manifest.files[fileIndex], fileIndex)
   }
@@ -342,11 +356,15 @@ export class Download implements ChunkSource {
         continue
       }
       if (count > 0 && this.verified.hasRange(first, first + count) && finalMatches) {
+        this.finalIdentity[i] = stampOf(finalStat)
         this.finalized[i] = true
         continue
       }
       this.clearFile(i) // bits without a .part are stale
-      if (finalMatches && await this.recheck(i, this.finalPath(i))) this.finalized[i] = true
+      if (finalMatches && await this.recheck(i, this.finalPath(i))) {
+        this.finalIdentity[i] = stampOf(finalStat)
+        this.finalized[i] = true
+      }
       else if (adopting && finalStat != null) foreign(i)
       else if (finalMatches) this.clearFile(i) // a different file under that name: it will be replaced
       else if (files[i].size === 0 && this.isWanted(i)) await this.finalize(i)
@@ -368,7 +386,7 @@ export class Download implements ChunkSource {
           verifyChunk(chunkHash(file, c), length, [buffer.subarray(0, bytesRead)])
           this.verified.set(first + c)
         } catch {
-          // not there (yet): fetched again
+          // not there (yet): fetched again. Expected for every chunk not yet written, so not logged.
         }
       }
     } finally {
@@ -416,4 +434,14 @@ async function takeLock (stateDir: string): Promise<void> {
       ? `${dirname(stateDir)} is already being written by this process`
       : `another p2pweights process (pid ${err.pid}) is writing to ${dirname(stateDir)}; wait for it or stop it`)
   }
+}
+
+interface FileIdentityStamp { dev: number, ino: number, size: number, mtimeMs: number }
+
+function stampOf (s: FileIdentityStamp): FileIdentityStamp {
+  return { dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs }
+}
+
+function sameFile (s: FileIdentityStamp, expected: FileIdentityStamp): boolean {
+  return s.dev === expected.dev && s.ino === expected.ino && s.size === expected.size && s.mtimeMs === expected.mtimeMs
 }

@@ -18,13 +18,14 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { writeFileAtomic } from './atomic.js'
+import { COARSE_RACY_MS, RACY_MS } from './constants.js'
 import type { FileIdentity, HashCacheLike } from '../manifest/build.js'
 import type { FileHashes } from '../manifest/hash-pool.js'
+import { logger } from '@libp2p/logger'
 
-/** Margin for fine timestamps: FAT's 2 s mtime tick plus a second of clock drift. */
-export const RACY_MS = 3000
-/** Margin when both timestamps are whole seconds: coarse ticks and a file server's clock. */
-export const COARSE_RACY_MS = 60_000
+const log = logger('p2pweights:store:hash-cache')
+
+export { COARSE_RACY_MS, RACY_MS }
 
 interface Entry extends FileIdentity, FileHashes {}
 
@@ -50,7 +51,8 @@ export class HashCache implements HashCacheLike {
       const same = KEYS.every(k => entry[k] === file[k]) && typeof entry.seenAt === 'number' &&
         entry.sha256 instanceof Uint8Array && entry.chunks instanceof Uint8Array
       return same && !isRacy(entry) ? { sha256: entry.sha256, chunks: entry.chunks } : undefined
-    } catch {
+    } catch (err: any) {
+      if (err?.code !== 'ENOENT') log('hash cache entry of %s unusable (%s); hashing again', file.path, err?.message)
       return undefined // missing or damaged: hash again
     }
   }

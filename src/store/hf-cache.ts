@@ -18,11 +18,10 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fsyncDir, writeFileAtomic } from './atomic.js'
 import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { COMMIT_PATTERN, repoIdProblem } from '../manifest/repo-id.js'
+import { HfCacheError } from './errors.js'
+import { logger } from '@libp2p/logger'
 
-export class HfCacheError extends Error {
-  static override name = 'HfCacheError'
-  override name = 'HfCacheError'
-}
+const log = logger('p2pweights:store:hf-cache')
 
 /** $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub (as huggingface_hub). */
 export function defaultHfCacheDir (env: NodeJS.ProcessEnv = process.env): string {
@@ -99,7 +98,9 @@ export class HfCacheEntry {
       const target = join(staging, ...file.path.split('/'))
       if (await lstat(target).then(() => true, () => false)) continue
       await mkdir(dirname(target), { recursive: true })
-      await link(this.blobPath(file.sha256), target).catch(() => {}) // another file system: fetched again
+      await link(this.blobPath(file.sha256), target).catch((err: Error) => {
+        log('cannot hard-link blob %s into %s (%s); it is fetched again', file.sha256, target, err.message) // another file system
+      })
     }
   }
 
@@ -129,7 +130,8 @@ export class HfCacheEntry {
     await mkdir(join(this.root, 'refs'), { recursive: true })
     await writeFileAtomic(join(this.root, 'refs', 'main'), commit)
     await rm(staging, { recursive: true, force: true })
-    await rmdir(dirname(staging)).catch(() => {}) // only when no other staging is left
+    // Fails while another staging folder is left, which is fine.
+    await rmdir(dirname(staging)).catch((err: Error) => { log('staging folder kept: %s', err.message) })
     return snapshot
   }
 }

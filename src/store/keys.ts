@@ -8,15 +8,9 @@ import { open, stat } from 'node:fs/promises'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { writeFileAtomic } from './atomic.js'
 import { decodePrivateKey } from '../manifest/signed.js'
+import { MAX_KEY_FILE_BYTES } from './constants.js'
 import type { PrivateKey } from '@libp2p/interface'
-
-export class KeyFileError extends Error {
-  static override name = 'KeyFileError'
-  override name = 'KeyFileError'
-}
-
-/** Largest key file read: a protobuf Ed25519 key is 68 bytes. */
-const MAX_KEY_FILE_BYTES = 4096
+import { KeyFileError } from './errors.js'
 
 export async function readKeyFile (path: string): Promise<PrivateKey> {
   let bytes: Uint8Array

@@ -6,16 +6,12 @@
 import { constants } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
 import { isProcessAlive } from '../util/process.js'
+import { LockedError } from './errors.js'
+import { logger } from '@libp2p/logger'
+
+const log = logger('p2pweights:store:lock-file')
 
 const held = new Set<string>()
-
-export class LockedError extends Error {
-  static override name = 'LockedError'
-  override name = 'LockedError'
-  constructor (message: string, readonly pid: number) {
-    super(message)
-  }
-}
 
 /** Takes the lock at `path`, or throws LockedError naming the live owner (pid 0: this process). */
 export async function acquireLock (path: string): Promise<void> {
@@ -56,7 +52,8 @@ async function readPid (path: string): Promise<number> {
     } finally {
       await handle.close()
     }
-  } catch {
+  } catch (err: any) {
+    log('cannot read the owner of lock %s (%s); reporting no owner', path, err?.code ?? err?.message)
     return 0
   }
 }

@@ -11,7 +11,8 @@
 import { constants } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { Bitfield } from './bitfield.js'
-import { SourceUnavailableError, type ChunkSource } from './chunk-source.js'
+import { checkChunk, type ChunkSource } from './chunk-source.js'
+import { ChunkNotHeldError, SourceUnavailableError } from './errors.js'
 import { ChunkIndex } from '../manifest/manifest.js'
 import { ReadPolicy } from '../manifest/read-policy.js'
 import type { ScannedFile } from '../manifest/build.js'
@@ -44,8 +45,9 @@ export class SeededFolder implements ChunkSource {
   }
 
   async readChunk (fileIndex: number, chunk: number, into?: Buffer): Promise<Uint8Array> {
+    checkChunk(this.index, fileIndex, chunk)
     const file = this.files[fileIndex]
-    if (file == null) throw new SourceUnavailableError(`file ${fileIndex} of the release is not in ${this.folder}`)
+    if (file == null) throw new ChunkNotHeldError(`file ${fileIndex} of the release is not in ${this.folder}`)
     const handle = await this.handle(fileIndex)
     const s = await handle.stat()
     if (s.size !== file.size || s.mtimeMs !== file.mtimeMs || s.ino !== file.ino || s.dev !== file.dev) {

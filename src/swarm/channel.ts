@@ -15,22 +15,15 @@
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  MAX_ERROR_FRAME, MAX_PEERS_FRAME, MessageType, ProtocolError, decodeHave, decodePeers, encodeRequest, parseResponse, type Request
+  MAX_ERROR_FRAME, MAX_PEERS_FRAME, MessageType, decodeHave, decodePeers, encodeRequest, parseResponse, type Request
 } from './codec.js'
 import { MAX_RELEASE_BYTES } from '../manifest/signed.js'
 import type { Stream, StreamMessageEvent } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { DeadlineError, ProtocolError, StalledError } from './errors.js'
+import { logger } from '@libp2p/logger'
 
-export class StalledError extends Error {
-  static override name = 'StalledError'
-  override name = 'StalledError'
-}
-
-/** A response did not complete within its deadline, though bytes kept coming. */
-export class DeadlineError extends Error {
-  static override name = 'DeadlineError'
-  override name = 'DeadlineError'
-}
+const log = logger('p2pweights:swarm:channel')
 
 const MAX_VARINT_BYTES = 5
 
@@ -88,7 +81,7 @@ export class Channel {
 
   close (): void {
     this.detach()
-    this.stream.close().catch(() => {})
+    this.stream.close().catch((err: Error) => { log('closing a chunk stream failed (%s); it is dropped anyway', err.message) })
   }
 
   abort (err: Error): void {

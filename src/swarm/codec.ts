@@ -26,6 +26,7 @@ import { CID } from 'multiformats/cid'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { ByteStream } from '@libp2p/utils'
 import type { AbortOptions, MessageStream } from '@libp2p/interface'
+import { ProtocolError, RemoteError } from './errors.js'
 
 export const PROTOCOL = '/p2pweights/chunks/1.0.0'
 /** A request is a type byte, two u32 and a CID: far below this. */
@@ -69,20 +70,6 @@ export type Request =
   | { type: MessageType.GetPeers, cid: CID }
   | { type: MessageType.WatchHave, cid: CID }
   | { type: MessageType.GetChunk, cid: CID, file: number, chunk: number }
-
-export class ProtocolError extends Error {
-  static override name = 'ProtocolError'
-  override name = 'ProtocolError'
-}
-
-/** The remote answered a request with an ERROR frame. */
-export class RemoteError extends Error {
-  static override name = 'RemoteError'
-  override name = 'RemoteError'
-  constructor (readonly code: ErrorCode, reason: string) {
-    super(reason)
-  }
-}
 
 function frame (type: MessageType, body: Uint8Array): Uint8Array {
   const length = varint.encodingLength(body.length + 1)

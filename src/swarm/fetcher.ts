@@ -8,14 +8,16 @@
 import { ChunkBuffers } from './chunk-buffers.js'
 import { PeerBook, type Offence } from './policy/peer-book.js'
 import { PiecePicker, type PeerView } from './policy/piece-picker.js'
-import { CancelledError, PeerSession, type SessionHost } from './session.js'
+import { PeerSession, type SessionHost } from './session.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Bitfield } from '../store/bitfield.js'
-import { ChunkHashMismatchError } from '../manifest/verify.js'
+import { ChunkHashMismatchError } from '../manifest/errors.js'
 import type { ChunkIndex } from '../manifest/manifest.js'
 import type { Release } from '../manifest/signed.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { withDefaults } from '../util/defaults.js'
+import { CancelledError, LocalStoreError, NoProgressError } from './errors.js'
+import { FETCHER_DEFAULTS } from './constants.js'
 
 /** What the fetcher needs of a download (store/download.ts). */
 export interface ChunkSink {
@@ -80,17 +82,6 @@ export interface FetcherInit {
   onPeerDropped?: (event: { peerId: string, reason: string, banned: boolean, connected: boolean }) => void
 }
 
-export class NoProgressError extends Error {
-  static override name = 'NoProgressError'
-  override name = 'NoProgressError'
-}
-
-/** Writing verified data failed on this machine (full disk, I/O error). */
-export class LocalStoreError extends Error {
-  static override name = 'LocalStoreError'
-  override name = 'LocalStoreError'
-}
-
 export interface FetchResult {
   downloaded: number
   fromPeers: Record<string, number>
@@ -119,7 +110,7 @@ export class ChunkFetcher {
   private readonly host: SessionHost
 
   constructor (init: FetcherInit) {
-    this.init = withDefaults({ streamsPerPeer: 4, maxInFlight: 8, stallTimeout: 20_000, minRate: 64 * 1024, giveUpAfter: 60_000, retryAfter: 15_000 }, init)
+    this.init = withDefaults(FETCHER_DEFAULTS, init)
     const total = init.sink.index.total
     this.buffers = new ChunkBuffers(this.init.maxInFlight, init.sink.index.chunkSize)
     this.totalBytes = wantedBytes(init.sink)

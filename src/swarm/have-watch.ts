@@ -7,8 +7,9 @@
 import { byteStream } from '@libp2p/utils'
 import { pipe } from 'it-pipe'
 import {
-  MAX_HAVE_UPDATE_FRAME, MessageType, ProtocolError, decodeHave, decodeHaveUpdate, encodeRequest, parseResponse, readFrame
+  MAX_HAVE_UPDATE_FRAME, MessageType, decodeHave, decodeHaveUpdate, encodeRequest, parseResponse, readFrame
 } from './codec.js'
+import { ProtocolError } from './errors.js'
 import type { Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { Uint8ArrayList } from 'uint8arraylist'

@@ -14,6 +14,7 @@ export class RateLimiter {
 
   async take (bytes: number, signal?: AbortSignal): Promise<void> {
     const turn = this.queue.then(async () => { await this.wait(bytes, signal) })
+    // The caller gets this turn's error from `turn`; the queue only needs it settled.
     this.queue = turn.catch(() => {})
     await turn
   }

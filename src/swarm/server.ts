@@ -10,9 +10,11 @@
 import { byteStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode, ProtocolError,
+  PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode,
   MAX_PEERS, decodeRequest, encodeChunk, encodeError, encodeHave, encodePeers, encodeRelease, readFrame, type Request
 } from './codec.js'
+import { ProtocolError } from './errors.js'
+import { SERVER_DEFAULTS } from './constants.js'
 import { HaveWatchers } from './have-watchers.js'
 import { Choker, type ChokerInit } from './policy/choker.js'
 import { SuperSeeder } from './policy/super-seeder.js'
@@ -64,7 +66,7 @@ export class ChunkServer {
   private scratchCreated = 0
 
   constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'> & Partial<Pick<Libp2p, 'peerStore'>>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
-    this.init = withDefaults({ maxInboundStreams: 16, maxUploads: 32, maxUploadsPerPeer: 4, idleTimeout: 60_000, sendTimeout: 60_000, readTimeout: 5_000 }, init)
+    this.init = withDefaults(SERVER_DEFAULTS, init)
     this.uploads = new UploadSlots(this.init.maxUploads, this.init.maxUploadsPerPeer)
     this.choker = new Choker(init.choker)
   }

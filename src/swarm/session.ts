@@ -4,8 +4,8 @@
  * report an offence), so the policy behind it (peer book, piece picker) can be tested and
  * simulated without streams. It holds at most `slots()` requests, and so buffers, at once.
  */
-import { Channel, DeadlineError, StalledError } from './channel.js'
-import { ErrorCode, RemoteError } from './codec.js'
+import { Channel } from './channel.js'
+import { ErrorCode } from './codec.js'
 import { watchHave } from './have-watch.js'
 import { requestDeadline } from './policy/backoff.js'
 import { Bitfield } from '../store/bitfield.js'
@@ -16,18 +16,10 @@ import type { RateLimiter } from './rate-limiter.js'
 import type { ChunkIndex } from '../manifest/manifest.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { DeadlineError, PeerBannedError, RemoteError, StalledError } from './errors.js'
+import { logger } from '@libp2p/logger'
 
-/** The request was given up by us (its chunk arrived from another peer): not the peer's fault. */
-export class CancelledError extends Error {
-  static override name = 'CancelledError'
-  override name = 'CancelledError'
-}
-
-/** A peer broke enough rules to be banned for this fetch. */
-export class PeerBannedError extends Error {
-  static override name = 'PeerBannedError'
-  override name = 'PeerBannedError'
-}
+const log = logger('p2pweights:swarm:session')
 
 export interface SessionHost {
   readonly finished: boolean
@@ -98,7 +90,9 @@ export class PeerSession {
       // Peer exchange, once per session, while the other streams start; a peer that predates
       // it resets the stream, which the worker then reopens.
       const exchange = async (): Promise<void> => {
-        await first.getPeers(this.init.cid, signal).then(addrs => this.host.morePeers(addrs), () => {})
+        await first.getPeers(this.init.cid, signal).then(addrs => this.host.morePeers(addrs), (err: Error) => {
+          log('peer exchange with %p failed (%s); going on with the peers we have', this.peerId, err.message)
+        })
         await this.work(first, signal)
       }
       const workers = [exchange()]
@@ -197,8 +191,9 @@ export class PeerSession {
           for (const w of [...this.waiters]) w()
         }
       }, signal)
-    } catch {
+    } catch (err: any) {
       // unsupported or ended: poll instead
+      log('HAVE watch on %p ended (%s); polling its HAVE instead', this.peerId, err?.message)
     } finally {
       this.watching = false
     }

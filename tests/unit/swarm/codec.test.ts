@@ -4,9 +4,10 @@ import { sha256 as mfSha256 } from 'multiformats/hashes/sha2'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  ErrorCode, MAX_PEERS, MessageType, ProtocolError, decodeHave, decodeHaveUpdate, decodePeers, decodeRequest, encodeChunk, encodeError, encodeHave, encodeHaveUpdate, encodePeers, encodeRelease,
+  ErrorCode, MAX_PEERS, MessageType, decodeHave, decodeHaveUpdate, decodePeers, decodeRequest, encodeChunk, encodeError, encodeHave, encodeHaveUpdate, encodePeers, encodeRelease,
   encodeRequest, parseResponse, readFrame, type Request
 } from '../../../src/swarm/codec.js'
+import { ProtocolError } from '../../../src/swarm/errors.js'
 import { bytesOf, errorOf } from '../helpers.js'
 import type { Stream } from '@libp2p/interface'
 

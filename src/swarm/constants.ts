@@ -1,0 +1,31 @@
+/**
+ * Defaults of the chunk exchange, in one place. The engine and the CLI take the fetch timeouts
+ * from here, so a default is written once.
+ */
+
+/** Drop a peer that sends nothing for this long (ms); --stall-timeout. */
+export const DEFAULT_STALL_TIMEOUT = 20_000
+/** Give up a fetch when nothing arrives from anyone for this long (ms); --find-timeout. */
+export const DEFAULT_FIND_TIMEOUT = 60_000
+
+/** What a fetcher does with each peer, unless told otherwise. */
+export const FETCHER_DEFAULTS = {
+  streamsPerPeer: 4,
+  maxInFlight: 8,
+  stallTimeout: DEFAULT_STALL_TIMEOUT,
+  /** Bytes per second below which a response counts as too slow (policy/backoff.ts). */
+  minRate: 64 * 1024,
+  giveUpAfter: DEFAULT_FIND_TIMEOUT,
+  /** A peer dropped for an honest failure is asked again after this long (ms). */
+  retryAfter: 15_000
+}
+
+/** What the serving side grants, unless told otherwise. */
+export const SERVER_DEFAULTS = {
+  maxInboundStreams: 16,
+  maxUploads: 32,
+  maxUploadsPerPeer: 4,
+  idleTimeout: 60_000,
+  sendTimeout: 60_000,
+  readTimeout: 5_000
+}
