@@ -1,9 +1,10 @@
 /** Defaults of the engine, defined once; the CLI and the daemon take theirs from here. */
 
-/** A peer that sends nothing for this long is dropped (ms). */
-export const STALL_TIMEOUT = 20_000
-/** A fetch that finds nothing (no release, then no chunk) for this long gives up (ms). */
-export const FIND_TIMEOUT = 60_000
+/**
+ * A peer that sends nothing for this long is dropped; a fetch that finds nothing (no release,
+ * then no chunk) for this long gives up (ms). Defined by the swarm, where they apply.
+ */
+export { DEFAULT_STALL_TIMEOUT as STALL_TIMEOUT, DEFAULT_FIND_TIMEOUT as FIND_TIMEOUT } from '../swarm/constants.js'
 /** How often a download's verified-chunk state is flushed to disk (ms). */
 export const FLUSH_INTERVAL = 1000
 /** How long dialling one --peer address may take before it is skipped (ms). */
