@@ -148,6 +148,11 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
       ping: ping({ maxInboundStreams: 4, maxOutboundStreams: 4 }),
       dht: kadDHT({
         protocol: dhtProtocol,
+        // kad-dht holds every query until its first self-query, which it starts 1 s after
+        // start: a fetch's provider search then began a second late, by when a small model
+        // had come from the first peer alone. The self-query still waits for a routing table
+        // entry (the bootstrap peer) before it runs.
+        initialQuerySelfInterval: 0,
         // Signed name records (/p2pw-name/…): kad-dht stores and hands on only what these accept.
         validators: { [NAME_NAMESPACE]: validateNameRecord },
         selectors: { [NAME_NAMESPACE]: selectNameRecord },
@@ -161,6 +166,7 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
         ? {
             lanDht: kadDHT({
               protocol: LAN_DHT_PROTOCOL,
+              initialQuerySelfInterval: 0,
               validators: { [NAME_NAMESPACE]: validateNameRecord },
               selectors: { [NAME_NAMESPACE]: selectNameRecord },
               peerInfoMapper: removePublicAddressesMapper,
