@@ -227,7 +227,7 @@ function printReport (r) {
   for (const [name, { value, target }] of Object.entries(r.ratios)) {
     const verdict = value == null ? '' : value >= target ? 'ok' : 'BELOW TARGET'
     const percent = value == null ? '-' : `${(value * 100).toFixed(0)}%`
-    console.log(`${name.padEnd(48)}${percent.padStart(9)}  >= ${target * 100}%  ${verdict}`)
+    console.log(`${name.padEnd(48)}${percent.padStart(9)}  >= ${Math.round(target * 100)}%  ${verdict}`)
   }
   const rounded = (key, value) => typeof value === 'number' && !Number.isInteger(value) ? +value.toFixed(3) : value
   console.log('\n' + JSON.stringify(r, rounded, 2))
