@@ -29,8 +29,12 @@ export class FetchState {
   readonly choked = new Map<number, { until: number, count: number }>()
   wakeAt = Infinity
 
-  constructor (have: Bitfield, clock: Clock, start: number, cursor: number, init: { maxInFlight: number, streamsPerPeer: number }) {
-    this.picker = new PiecePicker(have, { start, clock })
+  /** Scratch for ordering neighbours by priority. */
+  order: number[] = []
+  prio: number[] = []
+
+  constructor (have: Bitfield, clock: Clock, start: number, cursor: number, init: { maxInFlight: number, streamsPerPeer: number, endgameRemaining: number, stragglerAfter: number }) {
+    this.picker = new PiecePicker(have, { start, clock, endgameRemaining: init.endgameRemaining, stragglerAfter: init.stragglerAfter })
     this.book = new PeerBook({ clock, maxSlots: init.streamsPerPeer })
     this.free = init.maxInFlight
     this.cursor = cursor
@@ -93,7 +97,7 @@ export class SimNode {
 
   /** Whether it says it has the piece (hostile nodes claim every piece). */
   claims (piece: number): boolean {
-    if (this.seeder?.active === true) return this.seeder.offers(piece)
+    if (this.seeder != null) return this.seeder.offers(piece)
     return this.role !== 'honest' || this.have.has(piece)
   }
 

@@ -9,6 +9,8 @@
  * - Strikes: a timeout, a stall, a session that ended without delivering a chunk it claimed,
  *   or a protocol violation each cost one; delivered chunks earn them back (one per
  *   `forgiveEvery`). At `banAfter` the peer is banned for the fetch. A corrupt chunk bans at once.
+ * - Priority: a free chunk buffer goes to the fastest waiting peer (`priority`), so the buffers
+ *   do not sit on slow uplinks while fast ones idle.
  * - Backoff: a peer whose session failed is tried again after 1 s, doubling per session that
  *   delivered nothing, up to `maxRetry`.
  */
@@ -120,6 +122,18 @@ export class PeerBook {
     const fastest = this.fastestRate()
     if (fastest > 0 && r.rate * this.init.slowFactor < fastest) return 1
     return this.init.maxSlots
+  }
+
+  /**
+   * Who gets a free chunk buffer first (higher first): a peer not tried yet (so it is measured),
+   * then by its rate; a peer with strikes by its rate only, a banned one never.
+   */
+  priority (peer: string): number {
+    const r = this.peers.get(peer)
+    if (r == null) return Infinity
+    if (r.banned != null) return -1
+    if (r.delivered === 0 && r.strikes === 0) return Infinity
+    return r.rate
   }
 
   /** Bytes per ms of this peer's recent requests (0 when unknown). */
