@@ -232,11 +232,16 @@ export class SwarmSim {
       prio[b] = f.book.priority(this.nodes[node.neigh[b]].id)
       order.push(b)
     }
-    // Stable: equal priorities keep the turn order.
-    order.sort((x, y) => prio[y] - prio[x] || 0)
+    // The fastest first, equal priorities in turn order: a selection, not a sort, as only a
+    // buffer or two are free at a time.
     let wake = Infinity
-    for (let i = 0; i < order.length && f.free > 0; i++) {
-      const b = order[i]
+    let left = order.length
+    while (f.free > 0 && left > 0) {
+      let best = 0
+      for (let i = 1; i < left; i++) if (prio[order[i]] > prio[order[best]]) best = i
+      const b = order[best]
+      order.copyWithin(best, best + 1, left)
+      left--
       while (f.free > 0) {
         const r = this.tryPeer(node, f, b)
         if (r === true) continue

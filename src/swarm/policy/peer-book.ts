@@ -51,6 +51,8 @@ const STRIKE_OFFENCES = new Set<Offence>(['timeout', 'stall', 'no-delivery', 'pr
 
 export class PeerBook {
   private readonly peers = new Map<string, PeerRecord>()
+  /** The fastest unbanned rate, kept up to date (slots() asks for it on every request). */
+  private fastest = 0
   private readonly clock: Clock
   private readonly init: Required<Omit<PeerBookInit, 'clock' | 'bannedElsewhere' | 'onBan'>> & PeerBookInit
 
@@ -79,7 +81,10 @@ export class PeerBook {
     r.delivered++
     r.failures = 0
     const rate = bytes / Math.max(1, ms)
+    const was = r.rate
     r.rate = r.rate === 0 ? rate : r.rate * 0.7 + rate * 0.3
+    if (r.banned == null && r.rate >= this.fastest) this.fastest = r.rate
+    else if (r.banned == null && was >= this.fastest) this.fastest = this.fastestRate() // the fastest slowed down
     if (r.strikes > 0 && ++r.sinceForgiven >= this.init.forgiveEvery) {
       r.strikes--
       r.sinceForgiven = 0
@@ -119,7 +124,7 @@ export class PeerBook {
     const r = this.peers.get(peer)
     if (r == null || r.banned != null) return r?.banned != null ? 0 : 1
     if (r.delivered === 0 || r.strikes > 0) return 1
-    const fastest = this.fastestRate()
+    const fastest = this.fastest
     if (fastest > 0 && r.rate * this.init.slowFactor < fastest) return 1
     return this.init.maxSlots
   }
@@ -159,6 +164,7 @@ export class PeerBook {
   private ban (peer: string, r: PeerRecord, reason: string): true {
     r.banned = reason
     r.retryAt = Infinity
+    if (r.rate >= this.fastest) this.fastest = this.fastestRate()
     this.init.onBan?.(peer, reason)
     return true
   }
