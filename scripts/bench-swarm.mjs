@@ -94,7 +94,7 @@ async function fetchAll (work, cid, count, extra, label) {
       const drops = p.events.filter(e => e.event === 'peer-dropped').map(e => String(e.reason).slice(0, 60))
       console.log(`  ${p.label}: ${done?.seconds ?? '-'} s, dropped: ${JSON.stringify(drops)}`)
     }
-    return { code, done, hwm: p.hwm, seconds: done?.seconds, error: code === 0 ? undefined : (p.stderr.split('\n').filter(l => l.startsWith('error:')).join(' ') || `killed after ${TIMEOUT / 1000} s; last: ${JSON.stringify(p.events.slice(-2))}`).slice(0, 600) }
+    return { code, done, hwm: p.hwm, seconds: done?.seconds, error: code === 0 ? undefined : (p.stderr.split('\n').filter(l => l.startsWith('error:')).join(' ') || `exit ${code} ${p.child.signalCode ?? ''}; last: ${JSON.stringify(p.events.slice(-2))}; stderr: ${p.stderr.slice(-600)}`).slice(0, 1400) }
   }))
   return { results, wall: (Date.now() - started) / 1000 }
 }

@@ -92,7 +92,7 @@ export const DEFAULT_CONFIG: SimConfig = {
   minRate: 64 * 1024,
   endgameRemaining: 8,
   stragglerAfter: 30_000,
-  repeatEvery: 5_000
+  repeatEvery: 30_000
 }
 
 export class SimConfigError extends Error {

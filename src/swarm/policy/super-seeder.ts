@@ -55,7 +55,7 @@ export class SuperSeeder {
     this.live = new Uint32Array(total)
     this.offered = total
     this.clock = init.clock ?? systemClock
-    this.repeatEvery = init.repeatEvery ?? 5_000
+    this.repeatEvery = init.repeatEvery ?? 30_000
     this.unitChunks = init.unitChunks ?? 1
     this.activeFor = init.activeFor ?? 30_000
   }
