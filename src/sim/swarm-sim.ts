@@ -296,7 +296,9 @@ export class SwarmSim {
       seeder.asked(node.id) // a look at the origin's HAVE
       if (!seeder.offersAny(node.id)) return Infinity // it grows on a repeat or a peer gone: wakeOriginFetchers
     }
-    const piece = f.picker.next({ has: seeder != null ? p => seeder.offers(p, node.id) : p => peer.claims(p), inFlight: flight })
+    const piece = f.picker.next(seeder != null
+      ? { has: p => seeder.offers(p, node.id), inFlight: flight }
+      : { has: p => peer.claims(p), inFlight: flight, bits: peer.role === 'honest' ? peer.have.bytes : undefined })
     if (piece === undefined) return Infinity
     return this.request(node, f, peer, piece)
   }

@@ -85,7 +85,7 @@ describe('flash crowd', () => {
 
   // Initial seeding holds back chunks some connected peer already got from the origin. When
   // that peer has gone, the origin must serve them again: a late fetcher whose only source is
-  // the origin finishes (without that it would get one repeat per 5 s: 31 chunks, > 150 s).
+  // the origin finishes (without that it would get one repeat per 30 s: 31 chunks, > 15 min).
   it('serves a late fetcher everything when the peers that got the first copies have left', { timeout: 120_000 }, async () => {
     const src = await h.tempDir('src');
     await makeModelFolder(src, FILES, 'alone');

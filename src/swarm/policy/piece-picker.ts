@@ -21,6 +21,11 @@ export interface PeerView {
   has: (chunk: number) => boolean
   /** Chunks this peer is already fetching: never asked of it twice. */
   inFlight: ReadonlySet<number>
+  /**
+   * The peer's bitfield bytes (most significant bit first), when `has` reads them: lets the
+   * scan skip 8 chunks at once where the peer has nothing we lack (same choice, less work).
+   */
+  bits?: Uint8Array
 }
 
 /** Anything with `has` over chunk numbers (a Bitfield). */
@@ -138,8 +143,17 @@ export class PiecePicker {
   private rarest (peer: PeerView): number | undefined {
     let best: number | undefined
     let bestCount = Infinity
-    for (let pos = this.advance(); pos < this.total; pos++) {
+    const bits = peer.bits
+    const mine = this.verified.bytes
+    const total = this.total
+    for (let pos = this.advance(); pos < total; pos++) {
       const chunk = this.at(pos)
+      // A whole byte of the peer's chunks that we hold already: the next 8 positions are
+      // these 8 chunks (no wrap-around inside an aligned byte that ends before the last).
+      if (bits !== undefined && (chunk & 7) === 0 && chunk + 8 <= total && (bits[chunk >> 3] & ~mine[chunk >> 3] & 0xff) === 0) {
+        pos += 7
+        continue
+      }
       if (this.done(chunk) || this.inFlight.has(chunk) || !peer.has(chunk)) continue
       const count = this.availability[chunk]
       if (count < bestCount) {

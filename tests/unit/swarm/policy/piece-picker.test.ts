@@ -251,3 +251,34 @@ describe('PiecePicker: endgame only near the end or for stragglers', () => {
     expect(b.take(s)).toBe(2) // within the last 3: a copy of the other peer's chunk
   })
 })
+
+describe('PiecePicker: the bitfield shortcut', () => {
+  it('picks exactly as without it (random swarms, random starts, sizes not a multiple of 8)', () => {
+    let seed = 7
+    const rnd = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+    for (let round = 0; round < 40; round++) {
+      const total = 1 + Math.floor(rnd() * 70)
+      const start = Math.floor(rnd() * total)
+      const verifiedA = new Bitfield(total)
+      const verifiedB = new Bitfield(total)
+      for (let c = 0; c < total; c++) if (rnd() < 0.4) { verifiedA.set(c); verifiedB.set(c) }
+      const a = new PiecePicker(verifiedA, { start })
+      const b = new PiecePicker(verifiedB, { start })
+      const peers = Array.from({ length: 4 }, () => {
+        const have = new Bitfield(total)
+        for (let c = 0; c < total; c++) if (rnd() < 0.5) have.set(c)
+        a.addHave(have)
+        b.addHave(have)
+        return have
+      })
+      for (let step = 0; step < 3 * total; step++) {
+        const have = peers[step % peers.length]
+        const inFlight = new Set<number>()
+        const x = a.next({ has: c => have.has(c), inFlight })
+        const y = b.next({ has: c => have.has(c), inFlight, bits: have.bytes })
+        expect(y).toBe(x)
+        if (x !== undefined && rnd() < 0.5) { verifiedA.set(x); verifiedB.set(x); a.finish(x, true); b.finish(x, true) }
+      }
+    }
+  })
+})
