@@ -129,8 +129,8 @@ export class SwarmSim {
       this.nodes[i].neigh = [...sets[i]]
       this.nodes[i].interest = new Int32Array(sets[i].size)
     }
-    const position = this.nodes.map(x => new Map(x.neigh.map((j, b) => [j, b])))
-    for (const x of this.nodes) x.rev = Int32Array.from(x.neigh, j => position[j].get(x.index) as number)
+    for (const x of this.nodes) x.pos = new Map(x.neigh.map((j, b) => [j, b]))
+    for (const x of this.nodes) x.rev = Int32Array.from(x.neigh, j => this.nodes[j].pos.get(x.index) as number)
   }
 
   // ---- arrivals and churn -----------------------------------------------------------------
@@ -188,7 +188,7 @@ export class SwarmSim {
     const k = this.plan.pieceChunks
     // The picker's endgame bounds are in chunks and chunk times: scaled to pieces.
     const f = new FetchState(node.have, this.queue, this.rng.int(this.plan.pieces), this.rng.int(node.neigh.length), {
-      ...c, endgameRemaining: Math.max(1, Math.ceil(c.endgameRemaining / k)), stragglerAfter: c.stragglerAfter * k
+      ...c, endgameRemaining: Math.max(1, Math.ceil(c.endgameRemaining / k)), stragglerAfter: c.stragglerAfter * k, neighbours: node.neigh.length
     })
     node.fetch = f
     for (let b = 0; b < node.neigh.length; b++) {
@@ -229,7 +229,6 @@ export class SwarmSim {
     for (let k = 0; k < n; k++) {
       const b = start + k < n ? start + k : start + k - n
       if (!this.nodes[node.neigh[b]].present || !this.wants(node, b)) continue
-      prio[b] = f.book.priority(this.nodes[node.neigh[b]].id)
       order.push(b)
     }
     // The fastest first, equal priorities in turn order: a selection, not a sort, as only a
@@ -465,12 +464,20 @@ export class SwarmSim {
       f.book.sessionEnded(peer.id, 0, reason)
       node.bannedSeen.add(peer.index)
     }
+    this.priorityChanged(node, f, peer)
+  }
+
+  /** The peer book learned something of `peer`: its place in the order for free buffers too. */
+  private priorityChanged (node: SimNode, f: FetchState, peer: SimNode): void {
+    const b = node.pos.get(peer.index)
+    if (b !== undefined) f.prio[b] = f.book.priority(peer.id)
   }
 
   private delivered (node: SimNode, f: FetchState, req: Request, t: Transfer): void {
     if (req.ended || node.fetch !== f) return
     this.requestEnded(node, req, true)
     f.book.delivered(req.peer.id, t.bytes, this.queue.now() - t.started)
+    this.priorityChanged(node, f, req.peer)
     if (!node.have.has(req.piece)) this.counters.useful[req.peer.index] += t.bytes
     node.choker?.received(req.peer.id, t.bytes)
     if (node.have.has(req.piece)) {
