@@ -98,7 +98,7 @@ async function fetchAll (work, cid, count, extra, label) {
       const at = name => { const e = p.events.find(e => e.event === name); return e == null ? '-' : (e.at / 1000).toFixed(2) }
       console.log(`  ${p.label}: ${done?.seconds ?? '-'} s; since spawn: manifest ${at('manifest')} s, first progress ${at('progress')} s, done ${at('done')} s; dropped: ${JSON.stringify(drops)}`)
     }
-    return { code, done, hwm: p.hwm, seconds: done?.seconds, error: code === 0 ? undefined : (p.stderr.split('\n').filter(l => l.startsWith('error:')).join(' ') || `killed after ${TIMEOUT / 1000} s; last: ${JSON.stringify(p.events.slice(-2))}`).slice(0, 600) }
+    return { code, done, hwm: p.hwm, seconds: done?.seconds, error: code === 0 ? undefined : (p.stderr.split('\n').filter(l => l.startsWith('error:')).join(' ') || `exit ${code} ${p.child.signalCode ?? ''}; last: ${JSON.stringify(p.events.slice(-2))}; stderr: ${p.stderr.slice(-600)}`).slice(0, 1400) }
   }))
   return { results, wall: (Date.now() - started) / 1000 }
 }

@@ -58,6 +58,11 @@ export interface SimConfig {
   stallTimeout: number
   /** bytes per second, as the fetcher's `minRate`. */
   minRate: number
+  /** PiecePicker: endgame copies once at most this many chunks are missing, or for stragglers. */
+  endgameRemaining: number
+  stragglerAfter: number
+  /** SuperSeeder: one repeat upload per this many ms per chunk. */
+  repeatEvery: number
 }
 
 export const DEFAULT_CONFIG: SimConfig = {
@@ -84,7 +89,10 @@ export const DEFAULT_CONFIG: SimConfig = {
   maxUploads: 32,
   maxUploadsPerPeer: 4,
   stallTimeout: 20_000,
-  minRate: 64 * 1024
+  minRate: 64 * 1024,
+  endgameRemaining: 8,
+  stragglerAfter: 30_000,
+  repeatEvery: 30_000
 }
 
 export class SimConfigError extends Error {

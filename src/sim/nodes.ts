@@ -29,11 +29,17 @@ export class FetchState {
   readonly choked = new Map<number, { until: number, count: number }>()
   wakeAt = Infinity
 
-  constructor (have: Bitfield, clock: Clock, start: number, cursor: number, init: { maxInFlight: number, streamsPerPeer: number }) {
-    this.picker = new PiecePicker(have, { start, clock })
+  /** Scratch for ordering neighbours by priority. */
+  order: number[] = []
+  /** Per neighbour position: PeerBook.priority, kept in step when the book learns of it. */
+  readonly prio: Float64Array
+
+  constructor (have: Bitfield, clock: Clock, start: number, cursor: number, init: { maxInFlight: number, streamsPerPeer: number, endgameRemaining: number, stragglerAfter: number, neighbours: number }) {
+    this.picker = new PiecePicker(have, { start, clock, endgameRemaining: init.endgameRemaining, stragglerAfter: init.stragglerAfter })
     this.book = new PeerBook({ clock, maxSlots: init.streamsPerPeer })
     this.free = init.maxInFlight
     this.cursor = cursor
+    this.prio = new Float64Array(init.neighbours).fill(Infinity)
   }
 
   flight (peer: number): Set<number> {
@@ -63,6 +69,8 @@ export class SimNode {
   /** Verified pieces; hostile nodes hold none (they claim all). */
   readonly have: Bitfield
   neigh: number[] = []
+  /** Neighbour index to its position in `neigh`. */
+  pos = new Map<number, number>()
   /** Per neighbour (same order): this node's position in that neighbour's list. */
   rev = new Int32Array(0)
   /** Per neighbour (same order): pieces it claims that this node lacks. */
@@ -93,7 +101,7 @@ export class SimNode {
 
   /** Whether it says it has the piece (hostile nodes claim every piece). */
   claims (piece: number): boolean {
-    if (this.seeder?.active === true) return this.seeder.offers(piece)
+    if (this.seeder != null) return this.seeder.offers(piece)
     return this.role !== 'honest' || this.have.has(piece)
   }
 

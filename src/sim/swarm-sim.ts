@@ -65,7 +65,7 @@ export class SwarmSim {
     const n = config.peers
     const roles = this.roles(n, roleRng)
     const origin = new SimNode(0, 'origin', { kind: 'origin', up: config.originMbit * 125, down: config.originMbit * 125, latency: 5, relayOnly: false }, this.plan.pieces)
-    if (config.initialSeeding) origin.seeder = new SuperSeeder(this.plan.pieces)
+    if (config.initialSeeding) origin.seeder = new SuperSeeder(this.plan.pieces, { clock: this.queue, repeatEvery: config.repeatEvery, unitChunks: this.plan.pieceChunks })
     this.nodes.push(origin)
     for (let i = 1; i <= n; i++) this.nodes.push(new SimNode(i, roles[i - 1], config.fixedLinks?.[i - 1] ?? drawLink(config.links, linkRng), this.plan.pieces))
     for (const node of this.nodes) if (!node.hostile) node.choker = new Choker({ clock: this.queue, random: this.chokerRng.random })
@@ -129,8 +129,8 @@ export class SwarmSim {
       this.nodes[i].neigh = [...sets[i]]
       this.nodes[i].interest = new Int32Array(sets[i].size)
     }
-    const position = this.nodes.map(x => new Map(x.neigh.map((j, b) => [j, b])))
-    for (const x of this.nodes) x.rev = Int32Array.from(x.neigh, j => position[j].get(x.index) as number)
+    for (const x of this.nodes) x.pos = new Map(x.neigh.map((j, b) => [j, b]))
+    for (const x of this.nodes) x.rev = Int32Array.from(x.neigh, j => this.nodes[j].pos.get(x.index) as number)
   }
 
   // ---- arrivals and churn -----------------------------------------------------------------
@@ -173,6 +173,9 @@ export class SwarmSim {
       this.pump(other)
     }
     if (node.partial) for (const j of node.neigh) this.nodes[j].fetch?.picker.addHave(node.have, -1)
+    // The origin forgets the copies it gave this peer: those pieces are on offer again.
+    const origin = this.nodes[0]
+    if (origin.seeder != null && origin.seeder.peerGone(node.id).length > 0) this.wakeOriginFetchers()
     // A peer that had finished stops seeding for good; one that had not comes back and resumes.
     if (!done) this.queue.after(away, () => this.arrive(node, 0))
   }
@@ -181,7 +184,12 @@ export class SwarmSim {
 
   /** A (re)started fetch: a new picker and peer book, as a restarted process would have. */
   private startFetch (node: SimNode): void {
-    const f = new FetchState(node.have, this.queue, this.rng.int(this.plan.pieces), this.rng.int(node.neigh.length), this.config)
+    const c = this.config
+    const k = this.plan.pieceChunks
+    // The picker's endgame bounds are in chunks and chunk times: scaled to pieces.
+    const f = new FetchState(node.have, this.queue, this.rng.int(this.plan.pieces), this.rng.int(node.neigh.length), {
+      ...c, endgameRemaining: Math.max(1, Math.ceil(c.endgameRemaining / k)), stragglerAfter: c.stragglerAfter * k, neighbours: node.neigh.length
+    })
     node.fetch = f
     for (let b = 0; b < node.neigh.length; b++) {
       const j = this.nodes[node.neigh[b]]
@@ -205,21 +213,39 @@ export class SwarmSim {
     return n
   }
 
-  /** Fills free buffers, asking neighbours in turn (as the sessions' streams queue for buffers). */
+  /**
+   * Fills free buffers: the fastest waiting neighbour first (PeerBook.priority: peers not tried
+   * yet, then by rate), as the fetcher's ChunkBuffers hand a freed buffer to the waiting
+   * session of the fastest peer; ties in turn from a cursor that moves on each time.
+   */
   private pump (node: SimNode): void {
     const f = node.fetch
-    if (f == null || !node.present) return
+    if (f == null || !node.present || f.free <= 0) return
     const n = node.neigh.length
+    const { order, prio } = f
+    order.length = 0
+    const start = f.cursor
+    f.cursor = f.cursor + 1 >= n ? 0 : f.cursor + 1
+    for (let k = 0; k < n; k++) {
+      const b = start + k < n ? start + k : start + k - n
+      if (!this.nodes[node.neigh[b]].present || !this.wants(node, b)) continue
+      order.push(b)
+    }
+    // The fastest first, equal priorities in turn order: a selection, not a sort, as only a
+    // buffer or two are free at a time.
     let wake = Infinity
-    let progress = true
-    while (f.free > 0 && progress) {
-      progress = false
-      for (let k = 0; k < n && f.free > 0; k++) {
-        const b = f.cursor
-        f.cursor = f.cursor + 1 === n ? 0 : f.cursor + 1
+    let left = order.length
+    while (f.free > 0 && left > 0) {
+      let best = 0
+      for (let i = 1; i < left; i++) if (prio[order[i]] > prio[order[best]]) best = i
+      const b = order[best]
+      order.copyWithin(best, best + 1, left)
+      left--
+      while (f.free > 0) {
         const r = this.tryPeer(node, f, b)
-        if (r === true) progress = true
-        else if (r < wake) wake = r
+        if (r === true) continue
+        if (r < wake) wake = r
+        break
       }
     }
     if (f.free > 0 && wake < Infinity) this.wakeAt(node, f, wake)
@@ -253,9 +279,27 @@ export class SwarmSim {
     if (!admit.ok) return admit.retryAt ?? Infinity
     const flight = f.flight(peer.index)
     if (flight.size >= f.book.slots(peer.id)) return Infinity
-    const piece = f.picker.next({ has: p => peer.claims(p), inFlight: flight })
+    if (peer.role === 'honest' && !(peer.choker as Choker).request(node.id)) {
+      // Choked: "busy". The real session picks a chunk, asks, and puts it back on "busy" (a
+      // round trip, taken as immediate here); the picker is not asked, as the outcome is the
+      // same. The session asks again after a backoff that grows to 4 s; those asks are batched
+      // per uploader (tick), each every 4 s, the steady state. The origin in initial seeding
+      // chokes nobody (it has nothing to reciprocate; its SuperSeeder spreads the first copies).
+      this.counters.busy++
+      this.counters.requests++
+      this.waitFor(node, f, peer, b)
+      return Infinity
+    }
+    const seeder = peer.seeder
+    if (seeder != null) {
+      seeder.asked(node.id) // a look at the origin's HAVE
+      if (!seeder.offersAny(node.id)) return Infinity // it grows on a repeat or a peer gone: wakeOriginFetchers
+    }
+    const piece = f.picker.next(seeder != null
+      ? { has: p => seeder.offers(p, node.id), inFlight: flight }
+      : { has: p => peer.claims(p), inFlight: flight, bits: peer.role === 'honest' ? peer.have.bytes : undefined })
     if (piece === undefined) return Infinity
-    return this.request(node, f, peer, piece, b)
+    return this.request(node, f, peer, piece)
   }
 
   /**
@@ -267,7 +311,7 @@ export class SwarmSim {
   }
 
   /** Sends a request; true, or when to try this peer again if it answered busy. */
-  private request (node: SimNode, f: FetchState, peer: SimNode, piece: number, b: number): true | number {
+  private request (node: SimNode, f: FetchState, peer: SimNode, piece: number): true | number {
     const c = this.config
     this.counters.requests++
     f.free--
@@ -313,15 +357,6 @@ export class SwarmSim {
         })
         return true
     }
-    if (!(peer.choker as Choker).request(node.id)) {
-      // Choked: "busy". The chunk goes back first in line (the real answer takes a round trip;
-      // taken as immediate here) and the session asks again after a backoff that grows to 4 s.
-      // Those repeated asks are batched per uploader (tick), each every 4 s, the steady state.
-      this.counters.busy++
-      this.requestEnded(node, req)
-      this.waitFor(node, f, peer, b)
-      return Infinity
-    }
     if (this.net.uploads(peer.index) >= c.maxUploads || (peer.uploadsTo.get(node.index) ?? 0) >= c.maxUploadsPerPeer) {
       // All upload slots taken: the real server queues the request; here it is asked again soon.
       this.counters.busy++
@@ -330,7 +365,7 @@ export class SwarmSim {
       f.choked.set(peer.index, { until, count: 0 })
       return until
     }
-    if (peer.seeder?.offers(piece) === false) {
+    if (peer.seeder?.offers(piece, node.id) === false) {
       // Initial seeding: that piece already left the origin once. NOT_FOUND, no strike: the
       // fetcher asks what it offers now.
       this.queue.after(rtt, () => {
@@ -340,9 +375,10 @@ export class SwarmSim {
       })
       return true
     }
-    if (peer.seeder?.uploaded(piece) === true) {
-      // Initial seeding is over: the origin offers every piece from now on.
-      for (const j of peer.neigh) this.pump(this.nodes[j])
+    if (peer.seeder?.uploaded(piece, node.id) === true) {
+      // A repeat: the next one is allowed at repeatAt, when fetchers waiting on the origin ask again.
+      const at = peer.seeder.repeatAt
+      this.queue.at(at, () => this.wakeOriginFetchers())
     }
     f.choked.delete(peer.index)
     req.uploading = true
@@ -351,6 +387,12 @@ export class SwarmSim {
     peer.choker?.sent(node.id, bytes)
     req.transfer = this.net.start(peer.index, node.index, bytes, t => this.delivered(node, f, req, t))
     return true
+  }
+
+  /** Fetchers with a free buffer look at the origin's offer again (it grew). */
+  private wakeOriginFetchers (): void {
+    const origin = this.nodes[0]
+    for (let b = 0; b < origin.neigh.length; b++) this.pumpAt(this.nodes[origin.neigh[b]], origin.rev[b])
   }
 
   /** `node` is choked by `peer`: it waits in `peer`'s list, polled each tick. */
@@ -422,12 +464,20 @@ export class SwarmSim {
       f.book.sessionEnded(peer.id, 0, reason)
       node.bannedSeen.add(peer.index)
     }
+    this.priorityChanged(node, f, peer)
+  }
+
+  /** The peer book learned something of `peer`: its place in the order for free buffers too. */
+  private priorityChanged (node: SimNode, f: FetchState, peer: SimNode): void {
+    const b = node.pos.get(peer.index)
+    if (b !== undefined) f.prio[b] = f.book.priority(peer.id)
   }
 
   private delivered (node: SimNode, f: FetchState, req: Request, t: Transfer): void {
     if (req.ended || node.fetch !== f) return
     this.requestEnded(node, req, true)
     f.book.delivered(req.peer.id, t.bytes, this.queue.now() - t.started)
+    this.priorityChanged(node, f, req.peer)
     if (!node.have.has(req.piece)) this.counters.useful[req.peer.index] += t.bytes
     node.choker?.received(req.peer.id, t.bytes)
     if (node.have.has(req.piece)) {

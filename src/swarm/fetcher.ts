@@ -125,7 +125,7 @@ export class ChunkFetcher {
     this.host = {
       get finished () { return fetcher.finished },
       slots: peer => this.book.slots(peer),
-      takeBuffer: async signal => await this.buffers.take(signal),
+      takeBuffer: async (signal, peer) => await this.buffers.take(signal, () => this.book.priority(peer)),
       giveBuffer: buffer => this.buffers.give(buffer),
       pick: view => this.pick(view),
       abandon: (chunk, cancel) => this.untrack(chunk, cancel, false),

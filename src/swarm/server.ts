@@ -62,6 +62,8 @@ export class ChunkServer {
   /** Peers that recently asked about each release (for GET_PEERS), oldest first, bounded. */
   private readonly recent = new Map<string, Map<string, PeerId>>()
   private started = false
+  /** Open connections per peer that asked for chunks (initial seeding forgets a peer's copies when it has none). */
+  private readonly connections = new Map<string, Set<Connection>>()
   private readonly scratchBuffers: Buffer[] = []
   private scratchCreated = 0
 
@@ -90,6 +92,7 @@ export class ChunkServer {
 
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
+    this.track(peer, connection)
     const bytes = byteStream(stream, { maxBufferSize: 64 * 1024 })
     // A buffer reused for every chunk of this stream: the fetcher sends its next request only
     // after it has received the whole previous response, so by then these bytes have left it.
@@ -109,7 +112,9 @@ export class ChunkServer {
           this.watchers.add(cid, peer, stream)
           return // the stream now belongs to the watcher
         }
-        if (request.type === MessageType.GetChunk && this.sources.get(request.cid.toString()) != null && !this.choker.request(peer)) {
+        // The origin in initial seeding serves whoever asks: it has nothing to reciprocate, and
+        // its SuperSeeder spreads the first copies.
+        if (request.type === MessageType.GetChunk && this.sources.get(cid) != null && !this.superSeeders.has(cid) && !this.choker.request(peer)) {
           await this.send(stream, encodeError(ErrorCode.Busy, 'choked: upload slots are taken, ask again later'))
           continue
         }
@@ -126,6 +131,24 @@ export class ChunkServer {
     } finally {
       if (scratch.buffer != null) this.scratchBuffers.push(scratch.buffer)
     }
+  }
+
+  /** Follows the peer's connections: when its last one closes, its copies are gone. */
+  private track (peer: string, connection: Connection): void {
+    if (this.superSeeders.size === 0) return
+    let set = this.connections.get(peer)
+    if (set == null) this.connections.set(peer, set = new Set())
+    if (set.has(connection)) return
+    set.add(connection)
+    connection.addEventListener('close', () => {
+      set.delete(connection)
+      if (set.size > 0 || this.connections.get(peer) !== set) return
+      this.connections.delete(peer)
+      for (const [cid, seeder] of this.superSeeders) {
+        // Chunks only that peer got from us are on offer again: tell the watchers.
+        for (const c of seeder.peerGone(peer)) this.watchers.chunk(cid, c)
+      }
+    }, { once: true })
   }
 
   /** This stream's reusable buffer if it has or can get one of the bounded set, else undefined. */
@@ -181,7 +204,7 @@ export class ChunkServer {
     }
   }
 
-  /** This node is the origin of `cid`: serve it in initial seeding mode until every chunk left once. */
+  /** This node is the origin of `cid`: serve it in initial seeding mode (policy/super-seeder.ts). */
   superSeed (cid: string): void {
     const source = this.sources.get(cid)
     if (source != null && source.index.total > 0) this.superSeeders.set(cid, new SuperSeeder(source.index.total))
@@ -238,7 +261,10 @@ export class ChunkServer {
       case MessageType.WatchHave:
       case MessageType.GetHave: {
         const seeder = this.superSeeders.get(cid)
-        if (seeder?.active === true) return encodeHave(seeder.bitfield())
+        if (seeder != null) {
+          seeder.asked(peer)
+          return encodeHave(seeder.bitfield(peer))
+        }
         const have = source.have()
         return encodeHave(have.complete ? 'all' : have.bytes)
       }
@@ -250,7 +276,9 @@ export class ChunkServer {
         const global = index.first(request.file) + request.chunk
         if (!source.have().has(global)) return encodeError(ErrorCode.NotFound, 'chunk not held')
         const seeder = this.superSeeders.get(cid)
-        if (seeder != null && !seeder.offers(global)) return encodeError(ErrorCode.NotFound, 'initial seeding: ask a peer that has it')
+        if (seeder != null && !seeder.offers(global, peer)) return encodeError(ErrorCode.NotFound, 'initial seeding: ask a peer that has it')
+        // Counted before the read, so a concurrent request for it sees it taken.
+        seeder?.uploaded(global, peer)
         let data: Uint8Array
         try {
           data = await source.readChunk(request.file, request.chunk, this.scratchFor(scratch, index.chunkSize))
@@ -258,10 +286,6 @@ export class ChunkServer {
           return encodeError(ErrorCode.Unavailable, String(err.message))
         }
         this.choker.sent(peer, data.byteLength)
-        if (seeder?.uploaded(global) === true) {
-          // Initial seeding is over: tell the watchers that every chunk is on offer now.
-          for (let c = 0; c < index.total; c++) this.watchers.chunk(cid, c)
-        }
         this.init.onUpload?.({ peer, cid, bytes: data.byteLength })
         return encodeChunk(data)
       }

@@ -25,7 +25,8 @@ export interface SessionHost {
   readonly finished: boolean
   /** Requests this peer may have in flight now. */
   slots: (peer: string) => number
-  takeBuffer: (signal: AbortSignal) => Promise<Buffer>
+  /** A chunk buffer for a request to `peer`; the fastest waiting peer gets a freed one first. */
+  takeBuffer: (signal: AbortSignal, peer: string) => Promise<Buffer>
   giveBuffer: (buffer: Buffer) => void
   /** The next chunk for this peer (marked in flight), and a signal that cancels it. */
   pick: (view: PeerView) => { chunk: number, cancel: AbortSignal } | undefined
@@ -145,7 +146,7 @@ export class PeerSession {
       while (this.active >= this.host.slots(this.id)) await this.changed(signal)
       this.active++
       let picked: { chunk: number, cancel: AbortSignal } | undefined
-      const buffer = await this.host.takeBuffer(signal).catch(err => { this.active--; throw err })
+      const buffer = await this.host.takeBuffer(signal, this.id).catch(err => { this.active--; throw err })
       try {
         picked = this.host.pick(view)
         if (picked !== undefined) await this.fetchOne(channel, picked.chunk, picked.cancel, buffer, signal)

@@ -82,4 +82,24 @@ describe('flash crowd', () => {
     expect(await compareFolders(src, out)).toEqual([]);
     expect(path.resolve((await fetcher.waitFor<DoneEvent>('done', 1)).path)).toBe(path.resolve(out));
   });
+
+  // Initial seeding holds back chunks some connected peer already got from the origin. When
+  // that peer has gone, the origin must serve them again: a late fetcher whose only source is
+  // the origin finishes (without that it would get one repeat per 30 s: 31 chunks, > 15 min).
+  it('serves a late fetcher everything when the peers that got the first copies have left', { timeout: 120_000 }, async () => {
+    const src = await h.tempDir('src');
+    await makeModelFolder(src, FILES, 'alone');
+    const origin = h.start('origin', ['seed', src, '--data-dir', await h.tempDir('data-o'), '--json', '--name', 'alone', '--chunk-size', '1', ...LOCAL_ONLY]);
+    const ready = await origin.waitFor<ReadyEvent>('ready', 30_000);
+    const first = h.fetch('first', ready.cid, { out: await h.tempDir('out-1'), dataDir: await h.tempDir('data-1'), peers: [localAddr(ready)] });
+    expect((await first.waitForExit(60_000)).code, first.tail()).toBe(0);
+    const firstDone = await first.waitFor<DoneEvent>('done', 1);
+    expect(firstDone.fromPeers[ready.peerId]).toBe(totalSize(FILES)); // every first copy went to it
+    const out = await h.tempDir('out-2');
+    const late = h.fetch('late', ready.cid, { out, dataDir: await h.tempDir('data-2'), peers: [localAddr(ready)], extra: ['--find-timeout', '30'] });
+    const exit = await late.waitForExit(60_000);
+    expect(exit.code, late.tail()).toBe(0);
+    expect(await compareFolders(src, out)).toEqual([]);
+    expect((await late.waitFor<DoneEvent>('done', 1)).fromPeers[ready.peerId]).toBe(totalSize(FILES));
+  });
 });

@@ -9,6 +9,8 @@
  * - Strikes: a timeout, a stall, a session that ended without delivering a chunk it claimed,
  *   or a protocol violation each cost one; delivered chunks earn them back (one per
  *   `forgiveEvery`). At `banAfter` the peer is banned for the fetch. A corrupt chunk bans at once.
+ * - Priority: a free chunk buffer goes to the fastest waiting peer (`priority`), so the buffers
+ *   do not sit on slow uplinks while fast ones idle.
  * - Backoff: a peer whose session failed is tried again after 1 s, doubling per session that
  *   delivered nothing, up to `maxRetry`.
  */
@@ -49,6 +51,8 @@ const STRIKE_OFFENCES = new Set<Offence>(['timeout', 'stall', 'no-delivery', 'pr
 
 export class PeerBook {
   private readonly peers = new Map<string, PeerRecord>()
+  /** The fastest unbanned rate, kept up to date (slots() asks for it on every request). */
+  private fastest = 0
   private readonly clock: Clock
   private readonly init: Required<Omit<PeerBookInit, 'clock' | 'bannedElsewhere' | 'onBan'>> & PeerBookInit
 
@@ -77,7 +81,10 @@ export class PeerBook {
     r.delivered++
     r.failures = 0
     const rate = bytes / Math.max(1, ms)
+    const was = r.rate
     r.rate = r.rate === 0 ? rate : r.rate * 0.7 + rate * 0.3
+    if (r.banned == null && r.rate >= this.fastest) this.fastest = r.rate
+    else if (r.banned == null && was >= this.fastest) this.fastest = this.fastestRate() // the fastest slowed down
     if (r.strikes > 0 && ++r.sinceForgiven >= this.init.forgiveEvery) {
       r.strikes--
       r.sinceForgiven = 0
@@ -117,9 +124,21 @@ export class PeerBook {
     const r = this.peers.get(peer)
     if (r == null || r.banned != null) return r?.banned != null ? 0 : 1
     if (r.delivered === 0 || r.strikes > 0) return 1
-    const fastest = this.fastestRate()
+    const fastest = this.fastest
     if (fastest > 0 && r.rate * this.init.slowFactor < fastest) return 1
     return this.init.maxSlots
+  }
+
+  /**
+   * Who gets a free chunk buffer first (higher first): a peer not tried yet (so it is measured),
+   * then by its rate; a peer with strikes by its rate only, a banned one never.
+   */
+  priority (peer: string): number {
+    const r = this.peers.get(peer)
+    if (r == null) return Infinity
+    if (r.banned != null) return -1
+    if (r.delivered === 0 && r.strikes === 0) return Infinity
+    return r.rate
   }
 
   /** Bytes per ms of this peer's recent requests (0 when unknown). */
@@ -145,6 +164,7 @@ export class PeerBook {
   private ban (peer: string, r: PeerRecord, reason: string): true {
     r.banned = reason
     r.retryAt = Infinity
+    if (r.rate >= this.fastest) this.fastest = this.fastestRate()
     this.init.onBan?.(peer, reason)
     return true
   }

@@ -10,7 +10,9 @@
  * - Endgame: when nothing is left to hand out, a chunk still in flight may be asked of a second
  *   peer (at most `maxDuplicates` copies, never twice from one peer), the one outstanding
  *   longest first: that is the one a slow peer holds. The first copy to verify wins; the
- *   fetcher cancels the others.
+ *   fetcher cancels the others. Only near the end (at most `endgameRemaining` chunks missing)
+ *   or for a straggler (a chunk in flight for `stragglerAfter` ms): earlier, a second copy
+ *   mostly races a healthy first one and wastes its bytes.
  */
 import { systemClock, type Clock } from './clock.js'
 import type { Bitfield } from '../../store/bitfield.js'
@@ -19,6 +21,11 @@ export interface PeerView {
   has: (chunk: number) => boolean
   /** Chunks this peer is already fetching: never asked of it twice. */
   inFlight: ReadonlySet<number>
+  /**
+   * The peer's bitfield bytes (most significant bit first), when `has` reads them: lets the
+   * scan skip 8 chunks at once where the peer has nothing we lack (same choice, less work).
+   */
+  bits?: Uint8Array
 }
 
 /** Anything with `has` over chunk numbers (a Bitfield). */
@@ -31,6 +38,10 @@ export interface PiecePickerInit {
   clock?: Clock
   /** The chunks this fetch needs (a partial fetch: --include/--exclude); absent = all of them. */
   wanted?: ChunkSet
+  /** Endgame copies for any chunk in flight once at most this many chunks are missing. */
+  endgameRemaining?: number
+  /** Before that, only for a chunk in flight this long (ms). */
+  stragglerAfter?: number
 }
 
 export class PiecePicker {
@@ -44,13 +55,27 @@ export class PiecePicker {
   private readonly maxDuplicates: number
   private readonly clock: Clock
   private readonly wanted?: ChunkSet
+  private readonly endgameRemaining: number
+  private readonly stragglerAfter: number
+  /** Chunks neither verified nor wanted at the start (they never become verified here). */
+  private readonly skipped: number
 
   constructor (private readonly verified: Bitfield, init: PiecePickerInit = {}) {
     this.start = init.start ?? 0
     this.maxDuplicates = init.maxDuplicates ?? 2
     this.clock = init.clock ?? systemClock
     this.wanted = init.wanted
+    this.endgameRemaining = init.endgameRemaining ?? 8
+    this.stragglerAfter = init.stragglerAfter ?? 30_000
     this.availability = new Uint16Array(verified.length)
+    let skipped = 0
+    if (init.wanted != null) for (let c = 0; c < verified.length; c++) if (!init.wanted.has(c) && !verified.has(c)) skipped++
+    this.skipped = skipped
+  }
+
+  /** Chunks this fetch still needs (neither verified nor left out). */
+  get remaining (): number {
+    return this.verified.length - this.verified.count - this.skipped
   }
 
   get total (): number {
@@ -118,8 +143,17 @@ export class PiecePicker {
   private rarest (peer: PeerView): number | undefined {
     let best: number | undefined
     let bestCount = Infinity
-    for (let pos = this.advance(); pos < this.total; pos++) {
+    const bits = peer.bits
+    const mine = this.verified.bytes
+    const total = this.total
+    for (let pos = this.advance(); pos < total; pos++) {
       const chunk = this.at(pos)
+      // A whole byte of the peer's chunks that we hold already: the next 8 positions are
+      // these 8 chunks (no wrap-around inside an aligned byte that ends before the last).
+      if (bits !== undefined && (chunk & 7) === 0 && chunk + 8 <= total && (bits[chunk >> 3] & ~mine[chunk >> 3] & 0xff) === 0) {
+        pos += 7
+        continue
+      }
       if (this.done(chunk) || this.inFlight.has(chunk) || !peer.has(chunk)) continue
       const count = this.availability[chunk]
       if (count < bestCount) {
@@ -133,7 +167,8 @@ export class PiecePicker {
 
   private endgame (peer: PeerView): number | undefined {
     let best: number | undefined
-    let bestSince = Infinity
+    // Near the end any chunk in flight; before, only stragglers.
+    let bestSince = this.remaining <= this.endgameRemaining ? Infinity : this.clock.now() - this.stragglerAfter
     for (const [chunk, { count, since }] of this.inFlight) {
       if (count < this.maxDuplicates && since < bestSince && !peer.inFlight.has(chunk) && !this.done(chunk) && peer.has(chunk)) {
         best = chunk

@@ -31,7 +31,10 @@ describe('a small simulated swarm', () => {
     expect(corrupt.banned).toBe(corrupt.struck)
     expect(corrupt.banned).toBeGreaterThanOrEqual(0.95 * corrupt.pairs)
     expect(liar.pairs).toBeGreaterThan(0)
-    expect(liar.banned).toBeGreaterThanOrEqual(0.95 * liar.pairs)
+    // Every liar asked was caught; a struck peer is asked last (PeerBook.priority), so a fetch
+    // may finish before it asks a liar the third time.
+    expect(liar.struck).toBe(liar.pairs)
+    expect(liar.banned).toBeGreaterThanOrEqual(0.8 * liar.pairs)
     expect(r.wasted.corrupt).toBeGreaterThan(0)
     expect(r.wastedRatio).toBeGreaterThan(0)
     expect(r.wastedRatio).toBeLessThan(1)

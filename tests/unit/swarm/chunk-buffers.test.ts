@@ -30,3 +30,20 @@ describe('ChunkBuffers', () => {
     expect(await buffers.take(new AbortController().signal)).toBe(held)
   })
 })
+
+describe('ChunkBuffers: a freed buffer goes to the fastest waiting peer', () => {
+  it('serves the highest priority first, in arrival order among equals, reading priorities at give time', async () => {
+    const buffers = new ChunkBuffers(1, 16)
+    const signal = new AbortController().signal
+    const held = await buffers.take(signal)
+    const order: string[] = []
+    let fastRate = 1
+    const wait = (name: string, priority: () => number): Promise<void> => buffers.take(signal, priority).then(b => { order.push(name); buffers.give(b) })
+    const all = [wait('slow', () => 2), wait('fast', () => fastRate), wait('slow2', () => 2), wait('new', () => 0)]
+    expect(buffers.waiting).toBe(4)
+    fastRate = 10 // the peer book learned it is fast while it waited
+    buffers.give(held)
+    await Promise.all(all)
+    expect(order).toEqual(['fast', 'slow', 'slow2', 'new'])
+  })
+})

@@ -53,3 +53,18 @@ describe('PeerBook', () => {
     expect(book.sessionEnded('p', 3, 'reset')).toBe(1000 + 1000) // it had delivered: soon
   })
 })
+
+describe('PeerBook.priority', () => {
+  it('puts peers not tried yet first, then by rate; struck peers by rate only; banned last', () => {
+    const book = new PeerBook({ clock: new ManualClock(0) })
+    expect(book.priority('new')).toBe(Infinity)
+    book.delivered('fast', 4_000_000, 100)
+    book.delivered('slow', 4_000_000, 10_000)
+    expect(book.priority('fast')).toBeGreaterThan(book.priority('slow'))
+    expect(book.priority('slow')).toBeGreaterThan(0)
+    book.offence('trickler', 'timeout', 'too slow')
+    expect(book.priority('trickler')).toBe(0) // never delivered: no rate
+    book.offence('liar', 'corrupt', 'bad chunk')
+    expect(book.priority('liar')).toBe(-1)
+  })
+})

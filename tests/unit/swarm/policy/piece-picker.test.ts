@@ -35,7 +35,7 @@ describe('PiecePicker', () => {
 
   it('hands every chunk out once before any duplicate', () => {
     const total = 12
-    const s = new PiecePicker(new Bitfield(total), { start: 5 })
+    const s = new PiecePicker(new Bitfield(total), { start: 5, endgameRemaining: total }) // endgame from the start
     const peers = [new Peer(), new Peer(), new Peer()]
     const handed: number[] = []
     for (let i = 0; handed.length < total + 6; i++) {
@@ -93,7 +93,7 @@ describe('PiecePicker', () => {
   })
 
   it('gives a peer only chunks it has, and a failed chunk to a peer that has it', () => {
-    const s = new PiecePicker(new Bitfield(10), { start: 0 })
+    const s = new PiecePicker(new Bitfield(10), { start: 0, endgameRemaining: 10 })
     const even = new Peer(c => c % 2 === 0)
     const all = new Peer()
     const got: number[] = []
@@ -201,5 +201,84 @@ describe('PiecePicker: rarest first and endgame order', () => {
     fast.done(s, 2, true, verified)
     expect(fast.take(s)).toBe(0) // the slow peer's, outstanding since 1000
     expect(s.copies(0)).toBe(2)
+  })
+})
+
+describe('PiecePicker: endgame only near the end or for stragglers', () => {
+  it('gives no second copy while more than endgameRemaining chunks are missing, unless one straggles', () => {
+    const clock = new ManualClock(0)
+    const verified = new Bitfield(20)
+    const s = new PiecePicker(verified, { start: 0, clock, endgameRemaining: 4, stragglerAfter: 10_000 })
+    const slow = new Peer(c => c < 2) // holds 0 and 1 only
+    const fast = new Peer(c => c < 2)
+    expect(slow.take(s)).toBe(0)
+    expect(slow.take(s)).toBe(1)
+    expect(s.remaining).toBe(20)
+    expect(fast.take(s)).toBeUndefined() // 20 missing > 4: no copy of a healthy request
+    clock.advance(9_999)
+    expect(fast.take(s)).toBeUndefined()
+    clock.advance(2)
+    expect(fast.take(s)).toBe(0) // a straggler: in flight for more than 10 s
+    expect(s.copies(0)).toBe(2)
+    expect(fast.take(s)).toBe(1)
+  })
+
+  it('duplicates any chunk in flight once at most endgameRemaining are missing', () => {
+    const clock = new ManualClock(0)
+    const verified = new Bitfield(6)
+    const s = new PiecePicker(verified, { start: 0, clock, endgameRemaining: 2, stragglerAfter: 60_000 })
+    const a = new Peer()
+    const b = new Peer()
+    for (let c = 0; c < 6; c++) expect(a.take(s)).toBe(c)
+    expect(b.take(s)).toBeUndefined()
+    for (let c = 0; c < 4; c++) a.done(s, c, true, verified)
+    expect(s.remaining).toBe(2)
+    expect(b.take(s)).toBe(4)
+    expect(b.take(s)).toBe(5)
+  })
+
+  it('counts what a partial fetch leaves out as not missing', () => {
+    const verified = new Bitfield(10)
+    const wanted = new Bitfield(10)
+    for (const c of [2, 3, 4]) wanted.set(c)
+    const s = new PiecePicker(verified, { wanted, endgameRemaining: 3 })
+    expect(s.remaining).toBe(3)
+    const a = new Peer()
+    const b = new Peer()
+    expect(a.take(s)).toBe(2)
+    expect(b.take(s)).toBe(3)
+    expect(b.take(s)).toBe(4)
+    expect(b.take(s)).toBe(2) // within the last 3: a copy of the other peer's chunk
+  })
+})
+
+describe('PiecePicker: the bitfield shortcut', () => {
+  it('picks exactly as without it (random swarms, random starts, sizes not a multiple of 8)', () => {
+    let seed = 7
+    const rnd = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+    for (let round = 0; round < 40; round++) {
+      const total = 1 + Math.floor(rnd() * 70)
+      const start = Math.floor(rnd() * total)
+      const verifiedA = new Bitfield(total)
+      const verifiedB = new Bitfield(total)
+      for (let c = 0; c < total; c++) if (rnd() < 0.4) { verifiedA.set(c); verifiedB.set(c) }
+      const a = new PiecePicker(verifiedA, { start })
+      const b = new PiecePicker(verifiedB, { start })
+      const peers = Array.from({ length: 4 }, () => {
+        const have = new Bitfield(total)
+        for (let c = 0; c < total; c++) if (rnd() < 0.5) have.set(c)
+        a.addHave(have)
+        b.addHave(have)
+        return have
+      })
+      for (let step = 0; step < 3 * total; step++) {
+        const have = peers[step % peers.length]
+        const inFlight = new Set<number>()
+        const x = a.next({ has: c => have.has(c), inFlight })
+        const y = b.next({ has: c => have.has(c), inFlight, bits: have.bytes })
+        expect(y).toBe(x)
+        if (x !== undefined && rnd() < 0.5) { verifiedA.set(x); verifiedB.set(x); a.finish(x, true); b.finish(x, true) }
+      }
+    }
   })
 })
