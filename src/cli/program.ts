@@ -139,8 +139,15 @@ async function main (): Promise<void> {
     if (process.env.P2PWEIGHTS_DEBUG != null) process.stderr.write(`${err?.stack}\n`)
     process.exitCode = 1
   }
-  // libp2p may leave timers behind after stop; the command is over.
-  setTimeout(() => process.exit(), 1000).unref()
+  // The command is over. libp2p leaves debounce timers behind after stop (identify push, the
+  // address manager: 1 s each), which kept every command alive a second after its last line;
+  // exit once what we printed has been handed to the OS.
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)])
+  process.exit()
+}
+
+async function flushed (stream: NodeJS.WriteStream): Promise<void> {
+  await new Promise<void>(resolve => stream.write('', () => resolve()))
 }
 
 void main()
