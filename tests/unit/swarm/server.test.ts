@@ -188,3 +188,44 @@ describe('ChunkServer', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(100)
   })
 })
+
+describe('ChunkServer in initial seeding', () => {
+  async function origin (): Promise<(peer: string) => Promise<Stream>> {
+    let handler: ((stream: Stream, connection: any) => void) | undefined
+    const node = { handle: async (_protocol: string, h: any) => { handler = h }, unhandle: async () => {} }
+    server = new ChunkServer(node as any, { get: c => (c === cid.toString() ? memorySource([0, 1, 2, 3]) : undefined) })
+    await server.start()
+    server.superSeed(cid.toString())
+    return async (peer) => {
+      const [client, inbound] = await streamPair()
+      streams.push(client, inbound)
+      handler?.(inbound, { remotePeer: { toString: () => peer }, addEventListener: () => {} })
+      return client
+    }
+  }
+  const chunk0 = { type: MessageType.GetChunk, cid, file: 0, chunk: 0 } as const
+  const have = { type: MessageType.GetHave, cid } as const
+
+  it('a first copy counts only for a peer that asked for the HAVE: one that just grabs chunks holds nothing back', async () => {
+    const connect = await origin()
+    // A hog: asks for chunk 0 straight away, never for the HAVE (and would never pass it on).
+    const grabber = await connect('grabber')
+    expect((await ask(grabber, chunk0))[0]).toBe(MessageType.Chunk)
+    // An honest fetcher still sees chunk 0 on offer and gets it.
+    const honest = await connect('honest')
+    const [type, bits] = await ask(honest, have)
+    expect(type).toBe(MessageType.Have)
+    expect(bits[0]).toBe(0) // a bitfield, not "all"
+    expect(bits[1] & 0x80).toBe(0x80)
+    expect((await ask(honest, chunk0))[0]).toBe(MessageType.Chunk)
+    // Its copy counts: once the one repeat allowed per 30 s is used, the next fetcher is sent
+    // to the peers that have chunk 0.
+    const next = await connect('next')
+    await ask(next, have)
+    expect((await ask(next, chunk0))[0]).toBe(MessageType.Chunk) // the repeat
+    const third = await connect('third')
+    const [, thirdBits] = await ask(third, have)
+    expect(thirdBits[1] & 0x80).toBe(0)
+    expect((await ask(third, chunk0))[0]).toBe(MessageType.Error)
+  })
+})
