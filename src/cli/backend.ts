@@ -10,7 +10,7 @@ import { isNameRef } from '../names/ref.js'
 import { DEFAULT_CHUNK_MIB } from './constants.js'
 import { DaemonClient } from './daemon-client.js'
 import type { FetchProgressEvents, ProgressOptions, SeedProgressEvents } from '../engine/events.js'
-import type { ModelInfo } from '../daemon/service.js'
+import type { AddFetchRequest, ModelInfo } from '../daemon/service.js'
 import type { ReachabilityReport } from '../net/reachability.js'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -23,20 +23,14 @@ export interface SeedRequest extends AbortOptions, ProgressOptions<SeedProgressE
   chunkSize?: number
 }
 
-export interface FetchRequest extends AbortOptions, ProgressOptions<FetchProgressEvents> {
+/** What the daemon's API takes (outDir, trust, peers, include/exclude, hfCache, allowExpired), and more. */
+export interface FetchRequest extends Omit<AddFetchRequest, 'cid'>, AbortOptions, ProgressOptions<FetchProgressEvents> {
   /** A release CID, or a name `<publisher>/<org>/<model>`. */
   ref: string
-  outDir?: string
-  trust?: string[]
-  peers?: string[]
-  include?: string[]
-  exclude?: string[]
-  hfCache?: string
   intoExisting?: boolean
   findTimeout?: number
   stallTimeout?: number
   keepSeeding?: boolean
-  allowExpired?: boolean
   /** Through the daemon: wait until the fetch completes (in process a fetch always does). */
   wait?: boolean
 }

@@ -59,8 +59,6 @@ export class ChunkServer {
   private readonly watchers = new HaveWatchers()
   /** Releases this node is the origin of, in initial seeding (policy/super-seeder.ts). */
   private readonly superSeeders = new Map<string, SuperSeeder>()
-  /** Connected peers that asked for the HAVE of a release in initial seeding (see respond). */
-  private readonly haveAskers = new Set<string>()
   /** Peers that recently asked about each release (for GET_PEERS), oldest first, bounded. */
   private readonly recent = new Map<string, Map<string, PeerId>>()
   private started = false
@@ -146,7 +144,6 @@ export class ChunkServer {
       set.delete(connection)
       if (set.size > 0 || this.connections.get(peer) !== set) return
       this.connections.delete(peer)
-      this.haveAskers.delete(peer)
       for (const [cid, seeder] of this.superSeeders) {
         // Chunks only that peer got from us are on offer again: tell the watchers.
         for (const c of seeder.peerGone(peer)) this.watchers.chunk(cid, c)
@@ -265,8 +262,7 @@ export class ChunkServer {
       case MessageType.GetHave: {
         const seeder = this.superSeeders.get(cid)
         if (seeder != null) {
-          this.haveAskers.add(peer)
-          seeder.asked(peer)
+          seeder.haveAsked(peer)
           return encodeHave(seeder.bitfield(peer))
         }
         const have = source.have()
@@ -280,13 +276,9 @@ export class ChunkServer {
         const global = index.first(request.file) + request.chunk
         if (!source.have().has(global)) return encodeError(ErrorCode.NotFound, 'chunk not held')
         const seeder = this.superSeeders.get(cid)
-        // A first copy counts as spread only when its receiver fetches as p2pweights does: it
-        // asked for our HAVE first (sessions and HAVE watches always do), so it learns what we
-        // offer and, serving while it fetches, passes chunks on. Another peer (a connection that
-        // only hogs) is served what is on offer, but its copies are not counted: counted, they
-        // were held back from everyone else until the next repeat (one per 30 s), and a hog
-        // asking for four chunks stalled an honest fetch of 64 MiB for 37 s.
-        const counts = seeder != null && this.haveAskers.has(peer)
+        // A first copy counts only for a peer that asked for our HAVE (policy/super-seeder.ts):
+        // a hog asking for four chunks held them from an honest 64 MiB fetch for 37 s.
+        const counts = seeder?.spreads(peer) === true
         if (seeder != null && !seeder.offers(global, counts ? peer : undefined)) return encodeError(ErrorCode.NotFound, 'initial seeding: ask a peer that has it')
         // Counted before the read, so a concurrent request for it sees it taken.
         if (counts) seeder?.uploaded(global, peer)

@@ -45,6 +45,8 @@ export class SuperSeeder {
   private readonly freshTo = new Map<string, number>()
   /** When each peer last asked (a request, a HAVE); how many did lately, recounted each second. */
   private readonly lastAsk = new Map<string, number>()
+  /** Connected peers that asked for our HAVE (see `spreads`). */
+  private readonly haveAskers = new Set<string>()
   private activeCount = 0
   private countedAt = -Infinity
   /** Repeat uploads so far (for figures and tests). */
@@ -64,6 +66,21 @@ export class SuperSeeder {
   asked (peer: string): void {
     if (!this.lastAsk.has(peer)) this.activeCount++
     this.lastAsk.set(peer, this.clock.now())
+  }
+
+  /** The peer asked for our HAVE, as every p2pweights fetcher does before it asks for chunks. */
+  haveAsked (peer: string): void {
+    this.haveAskers.add(peer)
+    this.asked(peer)
+  }
+
+  /**
+   * Whether a copy sent to `peer` counts as a first copy spread: only when it asked for our HAVE.
+   * A peer that just grabs chunks (a connection that only hogs) is served what is on offer but
+   * holds nothing back; counted, its copies were kept from everyone else until the next repeat.
+   */
+  spreads (peer: string): boolean {
+    return this.haveAskers.has(peer)
   }
 
   /** First copies any one peer may get: the chunks shared among the peers asking lately. */
@@ -142,6 +159,7 @@ export class SuperSeeder {
   /** The peer disconnected: its copies no longer count. Returns the chunks offered again. */
   peerGone (peer: string): number[] {
     const list = this.sentTo.get(peer)
+    this.haveAskers.delete(peer)
     this.freshTo.delete(peer)
     if (this.lastAsk.delete(peer)) this.activeCount--
     if (list == null) return []
