@@ -88,3 +88,43 @@ describe('relay finder', () => {
     expect(home.getMultiaddrs().some(a => a.toString().includes(`/p2p/${relay.peerId.toString()}/p2p-circuit`))).toBe(true)
   }, 30_000)
 })
+
+describe('relay finder against a hostile DHT', () => {
+  it('a DHT that answers every search with 100 peers that never answer gets at most 4 dials a round, rounds backing off', async () => {
+    const { relayFinder } = await import('../../../src/net/relay-finder.js')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const fakes = await Promise.all(Array.from({ length: 100 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+    const rounds: number[] = []
+    let dials = 0
+    const finder = relayFinder({ interval: 20, maxInterval: 80, dialsPerRound: 4, roundTimeout: 1000 })({
+      logger: { forComponent: () => Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false }) } as any,
+      addressManager: { getAddressesWithMetadata: () => [] } as any, // lan-only: it keeps searching
+      transportManager: { listen: async () => { throw new Error('not a relay') } } as any,
+      peerStore: { all: async () => [] } as any,
+      events: new EventTarget() as any,
+      connectionManager: {
+        getConnections: () => [],
+        isDialable: async () => true,
+        openConnection: async () => { dials++; throw new Error('ECONNREFUSED') }
+      } as any,
+      peerRouting: {
+        getClosestPeers: async function * () {
+          rounds.push(dials)
+          for (const id of fakes) yield { id, multiaddrs: [multiaddr('/ip4/10.9.9.9/tcp/4001')] }
+        }
+      } as any
+    }) as any
+    finder.start()
+    finder.afterStart()
+    await sleep(400)
+    finder.stop()
+    const after = rounds.length
+    await sleep(150)
+    expect(rounds.length).toBe(after) // nothing after stop
+    expect(rounds.length).toBeGreaterThanOrEqual(2)
+    // 20, 40, 80, 80… ms apart: well under one round per 20 ms.
+    expect(rounds.length).toBeLessThan(12)
+    expect(dials).toBeLessThanOrEqual(4 * rounds.length)
+    for (let i = 1; i < rounds.length; i++) expect(rounds[i] - rounds[i - 1]).toBeLessThanOrEqual(4)
+  })
+})
