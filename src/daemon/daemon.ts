@@ -106,7 +106,7 @@ export class Daemon implements DaemonService {
     this.stopped = true
     clearInterval(this.changeTimer)
     this.emitter.stop()
-    this.follower?.stop()
+    await this.follower?.stop()
     this.seeds.stop()
     this.fetches.stop()
     await this.engine.stop()

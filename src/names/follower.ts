@@ -80,9 +80,15 @@ export class Follower {
     this.checkAll()
   }
 
-  stop (): void {
+  /**
+   * Stops checking and waits for the save in flight: once this resolves nothing writes under the
+   * data dir any more (a check still running finds `stopped` and records nothing; the next start
+   * checks again).
+   */
+  async stop (): Promise<void> {
     this.stopped = true
     clearInterval(this.timer)
+    await this.saving.catch(() => {})
   }
 
   list (): FollowEntry[] {
@@ -162,6 +168,7 @@ export class Follower {
 
   /** Saves run one after another: two writers of the same temp file would race. */
   private async save (): Promise<void> {
+    if (this.stopped) return
     // The previous save's error went to its own caller.
     const job = this.saving.catch(() => {}).then(async () => {
       await mkdir(join(this.dataDir, 'daemon'), { recursive: true })

@@ -3,7 +3,7 @@
  * note refusals (rollback) without losing what it has, warn about withdrawn versions, and keep
  * its list across restarts. Records are really signed; only the daemon's side is a fake.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { access, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -70,7 +70,7 @@ describe('Follower', () => {
     expect(host.fetched.map(f => f.cid)).toEqual([(await cidOf('1')).toString(), (await cidOf('2')).toString()])
     expect(host.dropped.map(v => v.version)).toEqual([1])
     expect(entry.versions.map(v => v.version)).toEqual([2])
-    follower.stop()
+    await follower.stop()
   })
 
   it('a refused record (rollback) is noted and changes nothing; the list survives a restart', async () => {
@@ -83,12 +83,12 @@ describe('Follower', () => {
     await follower.check(ref)
     expect(follower.list()[0].error).toMatch(/rollback/)
     expect(follower.list()[0].versions.map(v => v.version)).toEqual([3])
-    follower.stop()
+    await follower.stop()
 
     const again = new Follower(dir, host, 60_000)
     await again.start()
     expect(again.list()).toMatchObject([{ ref, keep: 2, version: 3, versions: [{ version: 3 }] }])
-    again.stop()
+    await again.stop()
   })
 
   it('warns once about a withdrawn version it holds, and does not fetch a release-less name', async () => {
@@ -103,6 +103,28 @@ describe('Follower', () => {
     expect(host.warnings).toHaveLength(1)
     expect(host.warnings[0]).toContain('withdrew version 1')
     expect(host.fetched).toHaveLength(1)
-    follower.stop()
+    await follower.stop()
+  })
+
+  it('stop() leaves nothing writing under the data dir: a check in flight records nothing after it', async () => {
+    const { dir, key, ref, host } = await setup()
+    host.current = await signNameRecord(key, { name: NAME, version: 1, cid: await cidOf('1') })
+    const first = new Follower(dir, host, 60_000)
+    await first.start()
+    await first.follow(ref, 1)
+    await first.stop()
+
+    // The restarted follower checks at once; hold its resolve until after stop() and the removal.
+    let release = (): void => {}
+    const gate = new Promise<void>(resolve => { release = resolve })
+    const slow = Object.assign(new Host(ref), { current: host.current })
+    slow.resolve = async () => { await gate; return host.current as NameRecord }
+    const again = new Follower(dir, slow, 60_000)
+    await again.start()
+    await again.stop()
+    await rm(dir, { recursive: true, force: true })
+    release()
+    await again.check(ref)
+    await expect(access(dir)).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })
