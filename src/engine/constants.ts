@@ -7,6 +7,8 @@
 export { DEFAULT_STALL_TIMEOUT as STALL_TIMEOUT, DEFAULT_FIND_TIMEOUT as FIND_TIMEOUT } from '../swarm/constants.js'
 /** How often a download's verified-chunk state is flushed to disk (ms). */
 export const FLUSH_INTERVAL = 1000
+/** How long Engine.stop() waits for the seeds and fetches it cancelled to settle (ms). */
+export const STOP_JOBS_TIMEOUT = 10_000
 /** How long dialling one --peer address may take before it is skipped (ms). */
 export const PEER_DIAL_TIMEOUT = 10_000
 /** Release lookup: candidates asked at once (each may send up to 80 MiB), and the retry backoff (ms). */

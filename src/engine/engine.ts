@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
-import { InvalidCidError } from './errors.js'
+import { CancelledError, InvalidCidError } from './errors.js'
+import { STOP_JOBS_TIMEOUT } from './constants.js'
 import { fetchRelease, type FetchComponents, type FetchOptions, type FetchSummary } from './fetch.js'
 import { dialPeers, fetchName, provideName, resolveName, type NameComponents, type NamedFetchSummary, type ResolveNameOptions } from './fetch-name.js'
 import { seedFolder, type SeedComponents, type SeedOptions, type SeedResult } from './seed.js'
@@ -102,6 +103,8 @@ export class Engine {
   private banList = new BanList()
   private readonly transfer = new Map<string, TransferStats>()
   private readonly server: ChunkServer
+  /** Seeds and fetches in flight: stop() cancels them and waits for them to settle. */
+  private readonly jobs = new Set<{ controller: AbortController, done: Promise<unknown> }>()
   private stopped = false
 
   private constructor (private readonly node: P2PNode, private readonly dataDir: DataDir, private readonly emit: NodeEventSink, options: EngineOptions, private readonly ownsDataDir: boolean) {
@@ -189,6 +192,7 @@ export class Engine {
     if (this.stopped) return
     this.stopped = true
     this.node.removeEventListener('self:peer:update', this.onSelfUpdate)
+    await this.cancelJobs()
     this.announcer.stop()
     await this.names.stop()
     await this.server.stop()
@@ -200,6 +204,35 @@ export class Engine {
       }
       await this.dataDir.unlock()
     }
+  }
+
+  /**
+   * Runs a seed or fetch as a job of this engine: stop() aborts its signal, so no flow is left
+   * writing under the data dir (partial files, the hash cache, the ban list) once the node is gone.
+   */
+  private async job<T>(signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.stopped) throw new CancelledError('the node is stopping')
+    const controller = new AbortController()
+    const done = run(signal == null ? controller.signal : AbortSignal.any([signal, controller.signal]))
+    const job = { controller, done }
+    this.jobs.add(job)
+    try {
+      return await done
+    } finally {
+      this.jobs.delete(job)
+    }
+  }
+
+  /** Aborts every job and waits for them, at most STOP_JOBS_TIMEOUT: a flow stuck in I/O does not hold up the stop. */
+  private async cancelJobs (): Promise<void> {
+    if (this.jobs.size === 0) return
+    const jobs = [...this.jobs]
+    for (const j of jobs) j.controller.abort(new CancelledError('the node is stopping'))
+    let timer: NodeJS.Timeout | undefined
+    const settled = Promise.allSettled(jobs.map(async j => await j.done)).then(() => true)
+    const late = new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), STOP_JOBS_TIMEOUT) })
+    if (!await Promise.race([settled, late])) log.error('%d seeds or fetches did not stop within %d ms', this.jobs.size, STOP_JOBS_TIMEOUT)
+    clearTimeout(timer)
   }
 
   private get banListPath (): string {
@@ -264,11 +297,12 @@ export class Engine {
 
   /** Hashes (or takes from the cache), signs, serves and announces `folder`; `signal` cancels the hashing. */
   async seed (folder: string, options: SeedOptions = {}): Promise<SeedResult> {
-    return await seedFolder(this.seedComponents(), folder, options)
+    return await this.job(options.signal, async signal => await seedFolder(this.seedComponents(), folder, { ...options, signal }))
   }
 
   async fetch (cid: string | CID, options: FetchOptions = {}): Promise<FetchSummary> {
-    return await fetchRelease(this.fetchComponents(), typeof cid === 'string' ? parseCid(cid) : cid, options)
+    const release = typeof cid === 'string' ? parseCid(cid) : cid
+    return await this.job(options.signal, async signal => await fetchRelease(this.fetchComponents(), release, { ...options, signal }))
   }
 
   /** Resolves a name under the name rules, then fetches the release it points at. */

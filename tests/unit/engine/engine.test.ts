@@ -154,4 +154,34 @@ describe('Engine', () => {
     await expect(fetching).rejects.toHaveProperty('name', CancelledError.name)
     expect(Date.now() - started).toBeLessThan(10_000)
   })
+
+  it('stop() cancels the seeds and fetches in flight and returns only once they have settled', { timeout: 30_000 }, async () => {
+    const engine = await startEngine()
+    const seeder = await startEngine()
+    const big = await tempDir()
+    const handle = await open(join(big, 'huge.bin'), 'w')
+    await handle.truncate(64 * 2 ** 30) // sparse: minutes of hashing
+    await handle.close()
+    let hashing = (): void => {}
+    const hashingStarted = new Promise<void>(resolve => { hashing = resolve })
+    const settled: string[] = []
+    const seeding = engine.seed(big, { onProgress: e => { if (e.type === 'seed:file:hashing') hashing() } })
+      .then(() => undefined, (err: Error) => err).finally(() => settled.push('seed'))
+    const small = await tempDir()
+    await writeTree(small, [{ path: 'a.bin', bytes: bytesOf(1000, 6) }])
+    const release = await seeder.seed(small)
+    await seeder.unserve(release.cid.toString()) // nobody has it: the lookup would wait 60 s
+    const fetching = engine.fetch(release.cid, { outDir: join(await tempDir(), 'out'), peers: seeder.addrs })
+      .then(() => undefined, (err: Error) => err).finally(() => settled.push('fetch'))
+    await hashingStarted
+
+    const started = Date.now()
+    await engine.stop()
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(settled.sort()).toEqual(['fetch', 'seed'])
+    expect(await seeding).toHaveProperty('name', CancelledError.name)
+    expect(await fetching).toHaveProperty('name', CancelledError.name)
+    expect(await readdir(join(engine['dataDir'].root, 'releases'))).toEqual([])
+    await expect(engine.seed(small)).rejects.toHaveProperty('name', CancelledError.name)
+  })
 })
