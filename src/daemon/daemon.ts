@@ -192,11 +192,11 @@ export class Daemon implements DaemonService {
     } catch (err: any) {
       throw new BadRequestError(err.message)
     }
-    return await this.queueFetch(cid, outDir, trust, req.peers ?? [], { include: req.include, exclude: req.exclude, hfCache })
+    return await this.queueFetch(cid, outDir, trust, req.peers ?? [], { include: req.include, exclude: req.exclude, hfCache, findTimeout: req.findTimeout, stallTimeout: req.stallTimeout })
   }
 
   /** A fetch into `outDir` (already checked, or the daemon's own follow folder). */
-  private async queueFetch (cid: string, outDir: string | undefined, trust: string[], peers: string[], selection: { include?: string[], exclude?: string[], hfCache?: string } = {}): Promise<ModelInfo> {
+  private async queueFetch (cid: string, outDir: string | undefined, trust: string[], peers: string[], selection: Pick<FetchRecord, 'include' | 'exclude' | 'hfCache' | 'findTimeout' | 'stallTimeout'> = {}): Promise<ModelInfo> {
     const existing = this.registry.get(cid)
     if (existing != null) return this.registry.info(existing)
     const record: FetchRecord = {
@@ -209,6 +209,8 @@ export class Daemon implements DaemonService {
       ...(selection.include != null ? { include: selection.include } : {}),
       ...(selection.exclude != null ? { exclude: selection.exclude } : {}),
       ...(selection.hfCache != null ? { hfCache: selection.hfCache } : {}),
+      ...(selection.findTimeout != null ? { findTimeout: selection.findTimeout } : {}),
+      ...(selection.stallTimeout != null ? { stallTimeout: selection.stallTimeout } : {}),
       complete: false,
       addedAt: new Date().toISOString()
     }

@@ -69,8 +69,8 @@ export class FetchSupervisor {
           include: record.include,
           exclude: record.exclude,
           hfCache: record.hfCache,
-          findTimeout: this.init.findTimeout,
-          stallTimeout: this.init.stallTimeout,
+          findTimeout: record.findTimeout ?? this.init.findTimeout,
+          stallTimeout: record.stallTimeout ?? this.init.stallTimeout,
           keepSeeding: true,
           signal: entry.controller.signal,
           onProgress: e => this.onProgress(entry, e)

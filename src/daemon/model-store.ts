@@ -29,6 +29,9 @@ export interface FetchRecord {
   exclude?: string[]
   /** Fetched into this Hugging Face hub cache; outDir is then the snapshot folder. */
   hfCache?: string
+  /** The fetch's own limits (ms), when it was added with them. */
+  findTimeout?: number
+  stallTimeout?: number
   /** Every file verified and in place: served from outDir on restart, not fetched again. */
   complete: boolean
   addedAt: string

@@ -114,6 +114,9 @@ export interface AddFetchRequest {
   hfCache?: string
   /** A name whose newest record has expired is used anyway (normally refused). */
   allowExpired?: boolean
+  /** This fetch's own --find-timeout and --stall-timeout (ms), instead of the daemon's. */
+  findTimeout?: number
+  stallTimeout?: number
 }
 
 /** Errors the API maps to HTTP statuses (defined in errors.ts, exported here too). */

@@ -7,6 +7,8 @@ const MAX_CID = 200
 const MAX_LIST = 64
 
 const path = { type: 'string', minLength: 1, maxLength: MAX_PATH } as const
+/** Milliseconds, 1 s to 1 day. */
+const timeout = { type: 'integer', minimum: 1000, maximum: 86_400_000 } as const
 
 export const cidParams = {
   type: 'object',
@@ -49,7 +51,10 @@ export const fetchBody = {
     exclude: { type: 'array', maxItems: MAX_LIST, items: { type: 'string', minLength: 1, maxLength: 1024 } },
     hfCache: path,
     /** With a name: accept an expired name record. */
-    allowExpired: { type: 'boolean' }
+    allowExpired: { type: 'boolean' },
+    /** This fetch's own limits (ms), 1 s to 1 day; the daemon's --find-timeout/--stall-timeout otherwise. */
+    findTimeout: timeout,
+    stallTimeout: timeout
   }
 } as const
 

@@ -91,6 +91,23 @@ describe('CLI backends', () => {
     })
   }
 
+  it('fetch --find-timeout reaches the daemon: a release nobody serves fails after it, not the daemon\'s 60 s', { timeout: 30_000 }, async () => {
+    const backend = await openBackend(true, { ...LOCAL, dataDir: daemonDataDir })
+    const lonely = await EngineBackend.start({ ...LOCAL, dataDir: await tempDir() })
+    try {
+      const seeded = (await lonely.seed({ folder: await modelFolder() })) as Extract<Awaited<ReturnType<Backend['seed']>>, { where: 'here' }>
+      const addrs = seeded.addrs
+      await lonely.close() // gone: nobody has the release
+      const started = Date.now()
+      await expect(backend.fetch({ ref: seeded.release.cid.toString(), peers: addrs, wait: true, findTimeout: 1500 }))
+        .rejects.toThrow(/the daemon keeps retrying/)
+      expect(Date.now() - started).toBeLessThan(20_000)
+    } finally {
+      await lonely.close()
+      await backend.close()
+    }
+  })
+
   it('the daemon backend refuses what the daemon cannot do, with the reason', async () => {
     const backend = await openBackend(true, { ...LOCAL, dataDir: daemonDataDir })
     await expect(backend.seed({ folder: await modelFolder(), keyFile: '/nonexistent.key' })).rejects.toThrow(/its own key and chunk size/)
