@@ -57,6 +57,15 @@ describe('first contact', () => {
     expect(run.status).toBe(0);
   });
 
+  it('the npm package holds the built CLI and the docs, not the sources, tests or scripts', () => {
+    const run = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', timeout: 50_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const files = (JSON.parse(run.stdout) as Array<{ files: Array<{ path: string }> }>)[0].files.map((f) => f.path);
+    expect(files).toContain('dist/cli/main.js');
+    expect(files).toContain('README.md');
+    expect(files.filter((f) => /^(src|tests|scripts|tmp|demo)\//.test(f))).toEqual([]);
+  });
+
   it('a Node older than 22 gets one clear line and exit code 1, before any module loads', () => {
     // The guard reads process.versions.node; pretend to be Node 18 from a preloaded module.
     const pretend = "data:text/javascript,Object.defineProperty(process.versions,'node',{value:'18.20.4'})";
