@@ -108,7 +108,7 @@ export class Daemon implements DaemonService {
     this.emitter.stop()
     await this.follower?.stop()
     this.seeds.stop()
-    this.fetches.stop()
+    await this.fetches.stop()
     await this.engine.stop()
     await this.datastore.close()
   }

@@ -4,8 +4,9 @@
  * list is aborted, and so is every fetch when the daemon stops.
  */
 import { logger } from '@libp2p/logger'
-import { sleep } from '../util/sleep.js'
+import { settledWithin, sleep } from '../util/sleep.js'
 import { RETRY_FIRST, RETRY_MAX } from './constants.js'
+import { STOP_JOBS_TIMEOUT } from '../engine/constants.js'
 import type { ModelRegistry, Entry } from './registry.js'
 import type { ProgressEmitter } from './progress-emitter.js'
 import type { FolderPolicy, TrustPolicy } from './policy.js'
@@ -33,20 +34,29 @@ export interface FetchSupervisorInit {
 export class FetchSupervisor {
   private stopped = false
   private readonly running = new Set<Entry>()
+  private readonly runs = new Set<Promise<void>>()
 
   constructor (private readonly components: FetchSupervisorComponents, private readonly init: FetchSupervisorInit = {}) {}
 
   /** Starts (or resumes) the fetch of `entry` in the background. */
   start (entry: Entry): void {
     if (this.stopped || this.running.has(entry)) return
+    const run = this.run(entry).finally(() => {
+      this.running.delete(entry)
+      this.runs.delete(run)
+    })
     this.running.add(entry)
-    void this.run(entry).finally(() => this.running.delete(entry))
+    this.runs.add(run)
   }
 
-  /** Aborts every fetch; safe to call twice. */
-  stop (): void {
+  /**
+   * Aborts every fetch and waits for their loops to end (each ends at its abort, or after the
+   * model-list save it was in): nothing of them writes after this resolves. Safe to call twice.
+   */
+  async stop (): Promise<void> {
     this.stopped = true
     for (const entry of this.running) entry.controller?.abort(new Error('daemon stopping'))
+    if (!await settledWithin(this.runs, STOP_JOBS_TIMEOUT)) log.error('%d fetches did not stop within %d ms', this.runs.size, STOP_JOBS_TIMEOUT)
   }
 
   private async run (entry: Entry): Promise<void> {

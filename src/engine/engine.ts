@@ -12,6 +12,7 @@ import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { CancelledError, InvalidCidError } from './errors.js'
 import { STOP_JOBS_TIMEOUT } from './constants.js'
+import { settledWithin } from '../util/sleep.js'
 import { fetchRelease, type FetchComponents, type FetchOptions, type FetchSummary } from './fetch.js'
 import { dialPeers, fetchName, provideName, resolveName, type NameComponents, type NamedFetchSummary, type ResolveNameOptions } from './fetch-name.js'
 import { seedFolder, type SeedComponents, type SeedOptions, type SeedResult } from './seed.js'
@@ -228,11 +229,7 @@ export class Engine {
     if (this.jobs.size === 0) return
     const jobs = [...this.jobs]
     for (const j of jobs) j.controller.abort(new CancelledError('the node is stopping'))
-    let timer: NodeJS.Timeout | undefined
-    const settled = Promise.allSettled(jobs.map(async j => await j.done)).then(() => true)
-    const late = new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), STOP_JOBS_TIMEOUT) })
-    if (!await Promise.race([settled, late])) log.error('%d seeds or fetches did not stop within %d ms', this.jobs.size, STOP_JOBS_TIMEOUT)
-    clearTimeout(timer)
+    if (!await settledWithin(jobs.map(j => j.done), STOP_JOBS_TIMEOUT)) log.error('%d seeds or fetches did not stop within %d ms', this.jobs.size, STOP_JOBS_TIMEOUT)
   }
 
   private get banListPath (): string {

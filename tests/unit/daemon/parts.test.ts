@@ -169,6 +169,23 @@ describe('FetchSupervisor', () => {
     await new Promise(resolve => setTimeout(resolve, 100))
     expect(calls).toBe(1)
     expect(entry.controller?.signal.aborted).toBe(true)
-    supervisor.stop()
+    await supervisor.stop()
+  })
+
+  it('stop() aborts the fetches and resolves only once their loops have ended', async () => {
+    let finishedWriting = false
+    const { registry, supervisor } = setup(async (_cid, options) => {
+      await new Promise(resolve => options.signal?.addEventListener('abort', resolve))
+      await new Promise(resolve => setTimeout(resolve, 200)) // the fetch's last writes after the abort
+      finishedWriting = true
+      throw options.signal?.reason
+    })
+    const entry = registry.add(fetchRecord(), 'queued')
+    supervisor.start(entry)
+    await vi.waitFor(() => { expect(entry.controller).toBeDefined() })
+    await supervisor.stop()
+    expect(finishedWriting).toBe(true)
+    supervisor.start(entry) // stopped: nothing starts
+    expect(entry.controller?.signal.aborted).toBe(true)
   })
 })
