@@ -25,7 +25,7 @@ function readToken () {
 /** Uses `value` from now on and restarts the event stream with it. */
 export function setToken (value) {
   token = value
-  try { sessionStorage.setItem(TOKEN_KEY, value) } catch {}
+  try { sessionStorage.setItem(TOKEN_KEY, value) } catch {} // storage off (private mode): kept for this page only
   if (streamAbort != null) streamAbort.abort()
 }
 
@@ -90,7 +90,7 @@ export async function streamEvents (onEvent, onState) {
           onEvent(message.type, message.data)
         }
       }
-    } catch {}
+    } catch {} // the stream broke or stalled: reconnect below, with the state line saying so
     clearTimeout(stall)
     ctrl.abort()
     if (unauthorized) {

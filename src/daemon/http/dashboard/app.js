@@ -253,7 +253,7 @@ async function poll () {
     const [status, peers] = await Promise.all([api('GET', '/api/v1/status'), api('GET', '/api/v1/peers')])
     renderStatus(status)
     renderPeers(peers)
-  } catch {}
+  } catch {} // unreachable or unauthorized: the event stream's state line says which; next poll tries again
 }
 
 void streamEvents(onEvent, setConn)

@@ -50,7 +50,7 @@ async function refresh () {
     follows.clear()
     for (const f of list) follows.set(f.ref, f)
     render()
-  } catch {}
+  } catch {} // as poll(): the state line tells; the next refresh tries again
 }
 
 async function unfollow (ref, button) {
