@@ -26,7 +26,7 @@ import { CID } from 'multiformats/cid'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { ByteStream } from '@libp2p/utils'
 import type { AbortOptions, MessageStream } from '@libp2p/interface'
-import { ProtocolError, RemoteError } from './errors.js'
+import { ErrorCode, ProtocolError, RemoteError } from './errors.js'
 
 export const PROTOCOL = '/p2pweights/chunks/1.0.0'
 /** A request is a type byte, two u32 and a CID: far below this. */
@@ -57,12 +57,7 @@ export enum MessageType {
   Error = 0x1f
 }
 
-export enum ErrorCode {
-  NotFound = 1,
-  Unavailable = 2,
-  BadRequest = 3,
-  Busy = 4
-}
+export { ErrorCode }
 
 export type Request =
   | { type: MessageType.GetRelease, cid: CID }

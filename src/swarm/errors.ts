@@ -1,5 +1,12 @@
 /** Errors of the chunk exchange. Callers and tests match on `name`, never on message text. */
-import type { ErrorCode } from './codec.js'
+
+/** The code of an ERROR frame on the wire (codec.ts): what the remote refused, and why. */
+export enum ErrorCode {
+  NotFound = 1,
+  Unavailable = 2,
+  BadRequest = 3,
+  Busy = 4
+}
 
 export class ProtocolError extends Error {
   static override name = 'ProtocolError'
