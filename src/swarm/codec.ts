@@ -26,7 +26,8 @@ import { CID } from 'multiformats/cid'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { ByteStream } from '@libp2p/utils'
 import type { AbortOptions, MessageStream } from '@libp2p/interface'
-import { ErrorCode, ProtocolError, RemoteError } from './errors.js'
+import { ProtocolError, RemoteError } from './errors.js'
+import { ErrorCode } from './constants.js'
 
 export const PROTOCOL = '/p2pweights/chunks/1.0.0'
 /** A request is a type byte, two u32 and a CID: far below this. */

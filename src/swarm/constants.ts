@@ -29,3 +29,11 @@ export const SERVER_DEFAULTS = {
   sendTimeout: 60_000,
   readTimeout: 5_000
 }
+
+/** The code of an ERROR frame on the wire (codec.ts): what the remote refused, and why. */
+export enum ErrorCode {
+  NotFound = 1,
+  Unavailable = 2,
+  BadRequest = 3,
+  Busy = 4
+}

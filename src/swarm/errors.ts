@@ -1,12 +1,5 @@
 /** Errors of the chunk exchange. Callers and tests match on `name`, never on message text. */
-
-/** The code of an ERROR frame on the wire (codec.ts): what the remote refused, and why. */
-export enum ErrorCode {
-  NotFound = 1,
-  Unavailable = 2,
-  BadRequest = 3,
-  Busy = 4
-}
+import type { ErrorCode } from './constants.js'
 
 export class ProtocolError extends Error {
   static override name = 'ProtocolError'
