@@ -8,7 +8,7 @@ export class RateLimiter {
   private last = Date.now()
   private queue: Promise<void> = Promise.resolve()
 
-  constructor (private readonly bytesPerSecond: number) {
+  constructor (readonly bytesPerSecond: number) {
     this.tokens = bytesPerSecond
   }
 

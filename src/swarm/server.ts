@@ -17,6 +17,7 @@ import { ProtocolError } from './errors.js'
 import { SERVER_DEFAULTS } from './constants.js'
 import { HaveWatchers } from './have-watchers.js'
 import { Choker, type ChokerInit } from './policy/choker.js'
+import { UploadLimit } from './policy/upload-limit.js'
 import { SuperSeeder } from './policy/super-seeder.js'
 import { UploadSlots } from './upload-slots.js'
 import type { RateLimiter } from './rate-limiter.js'
@@ -54,6 +55,8 @@ export interface SourceLookup {
 
 export class ChunkServer {
   private readonly uploads: UploadSlots
+  /** How many uploads at once: what the uplink carries at a rate each fetcher's deadline allows. */
+  readonly uploadLimit: UploadLimit
   readonly choker: Choker
   private readonly init: Required<Omit<ChunkServerInit, 'onUpload' | 'onInterest' | 'rateLimiter' | 'choker'>> & ChunkServerInit
   private readonly watchers = new HaveWatchers()
@@ -69,7 +72,8 @@ export class ChunkServer {
 
   constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'> & Partial<Pick<Libp2p, 'peerStore'>>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
     this.init = withDefaults(SERVER_DEFAULTS, init)
-    this.uploads = new UploadSlots(this.init.maxUploads, this.init.maxUploadsPerPeer)
+    this.uploadLimit = new UploadLimit({ max: this.init.maxUploads, capacity: init.rateLimiter?.bytesPerSecond })
+    this.uploads = new UploadSlots(() => this.uploadLimit.value, this.init.maxUploadsPerPeer)
     this.choker = new Choker(init.choker)
   }
 
@@ -118,11 +122,25 @@ export class ChunkServer {
           await this.send(stream, encodeError(ErrorCode.Busy, 'choked: upload slots are taken, ask again later'))
           continue
         }
+        if (this.uploads.full) {
+          this.uploadLimit.full()
+          // As many already wait as run: the wait would eat the fetcher's deadline. Busy costs
+          // it nothing; it asks again shortly, or asks a peer with room.
+          if (this.uploads.waiting >= this.uploadLimit.value) {
+            await this.send(stream, encodeError(ErrorCode.Busy, 'every upload slot is taken, ask again later'))
+            continue
+          }
+        }
         const release = await this.uploads.acquire(peer, AbortSignal.timeout(this.init.sendTimeout))
+        const started = Date.now()
+        let sent = 0
         try {
-          await this.send(stream, await this.respond(request, peer, scratch))
+          const response = await this.respond(request, peer, scratch)
+          await this.send(stream, response)
+          sent = response.byteLength
         } finally {
           release()
+          if (request.type === MessageType.GetChunk) this.uploadLimit.finished(sent, Date.now() - started)
         }
       }
       await stream.close()

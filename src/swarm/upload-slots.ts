@@ -2,14 +2,29 @@
  * Upload slots shared fairly among peers: at most `total` uploads in flight across all peers
  * (bounding upload memory to total × chunk size) and at most `perPeer` for any one peer; when a
  * slot frees, it goes to the waiting peer with the fewest uploads in flight, so one peer with
- * many streams cannot queue ahead of everyone else.
+ * many streams cannot queue ahead of everyone else. `total` may change (policy/upload-limit.ts:
+ * it follows the uplink); a lower total takes effect as uploads finish.
  */
 export class UploadSlots {
   private inUse = 0
   private readonly active = new Map<string, number>()
-  private readonly waiting: Array<{ peer: string, wake: () => void }> = []
+  private readonly queue: Array<{ peer: string, wake: () => void }> = []
 
-  constructor (private readonly total: number, private readonly perPeer: number) {}
+  private readonly total: () => number
+
+  constructor (total: number | (() => number), private readonly perPeer: number) {
+    this.total = typeof total === 'number' ? () => total : total
+  }
+
+  /** Every upload slot is taken: a new request waits (or is refused). */
+  get full (): boolean {
+    return this.inUse >= this.total()
+  }
+
+  /** Requests waiting for a slot. */
+  get waiting (): number {
+    return this.queue.length
+  }
 
   async acquire (peer: string, signal: AbortSignal): Promise<() => void> {
     signal.throwIfAborted()
@@ -20,12 +35,12 @@ export class UploadSlots {
       await new Promise<void>((resolve, reject) => {
         const entry = { peer, wake: () => { signal.removeEventListener('abort', onAbort); resolve() } }
         const onAbort = (): void => {
-          const i = this.waiting.indexOf(entry)
-          if (i >= 0) this.waiting.splice(i, 1)
+          const i = this.queue.indexOf(entry)
+          if (i >= 0) this.queue.splice(i, 1)
           reject(signal.reason)
         }
         signal.addEventListener('abort', onAbort, { once: true })
-        this.waiting.push(entry)
+        this.queue.push(entry)
       })
     }
     let released = false
@@ -46,7 +61,7 @@ export class UploadSlots {
   }
 
   private canTake (peer: string): boolean {
-    return this.inUse < this.total && this.of(peer) < this.perPeer
+    return this.inUse < this.total() && this.of(peer) < this.perPeer
   }
 
   private take (peer: string): void {
@@ -56,12 +71,12 @@ export class UploadSlots {
 
   private wakeNext (): void {
     let best = -1
-    for (let i = 0; i < this.waiting.length; i++) {
-      const w = this.waiting[i]
-      if (this.canTake(w.peer) && (best < 0 || this.of(w.peer) < this.of(this.waiting[best].peer))) best = i
+    for (let i = 0; i < this.queue.length; i++) {
+      const w = this.queue[i]
+      if (this.canTake(w.peer) && (best < 0 || this.of(w.peer) < this.of(this.queue[best].peer))) best = i
     }
     if (best < 0) return
-    const [next] = this.waiting.splice(best, 1)
+    const [next] = this.queue.splice(best, 1)
     this.take(next.peer)
     next.wake()
   }

@@ -8,7 +8,8 @@ import { Bitfield } from '../../../src/store/bitfield.js'
 import type { ChunkSource } from '../../../src/store/chunk-source.js'
 import { SourceUnavailableError } from '../../../src/store/errors.js'
 import { ChunkServer } from '../../../src/swarm/server.js'
-import { MAX_REQUEST_BYTES, MessageType, PROTOCOL, encodeRequest } from '../../../src/swarm/codec.js'
+import { ErrorCode, MAX_REQUEST_BYTES, MessageType, PROTOCOL, encodeRequest } from '../../../src/swarm/codec.js'
+import { RateLimiter } from '../../../src/swarm/rate-limiter.js'
 import { SMALL_CHUNK, bytesOf, keys, manifestOf, waitFor } from '../helpers.js'
 import type { Stream } from '@libp2p/interface'
 
@@ -227,5 +228,43 @@ describe('ChunkServer in initial seeding', () => {
     const [, thirdBits] = await ask(third, have)
     expect(thirdBits[1] & 0x80).toBe(0)
     expect((await ask(third, chunk0))[0]).toBe(MessageType.Error)
+  })
+})
+
+describe('ChunkServer upload limit', () => {
+  it('runs as many uploads as the uplink carries at 128 KiB/s each, queues as many more, and answers BUSY beyond', async () => {
+    // Reads block until released, so the uploads in flight can be counted.
+    let reading = 0
+    let unblock = (): void => {}
+    const blocked = new Promise<void>(resolve => { unblock = resolve })
+    const source = memorySource([0, 1, 2, 3])
+    const slow: ChunkSource = { ...source, readChunk: async (f, c, into) => { reading++; await blocked; return await source.readChunk(f, c, into) } }
+    let handler: ((stream: Stream, connection: any) => void) | undefined
+    const node = { handle: async (_protocol: string, h: any) => { handler = h }, unhandle: async () => {} }
+    // A 2 Mbit/s uplink (--max-upload-rate 0.25): two uploads at once.
+    server = new ChunkServer(node as any, { get: c => (c === cid.toString() ? slow : undefined) }, { rateLimiter: new RateLimiter(256 * 1024) })
+    await server.start()
+    expect(server.uploadLimit.value).toBe(2)
+    const clients: Stream[] = []
+    for (const peer of ['a', 'b', 'c', 'd', 'e']) {
+      const [client, inbound] = await streamPair()
+      streams.push(client, inbound)
+      handler?.(inbound, { remotePeer: { toString: () => peer } })
+      clients.push(client)
+    }
+    const answers = clients.slice(0, 4).map(async client => await ask(client, { type: MessageType.GetChunk, cid, file: 0, chunk: 0 }))
+    await waitFor(() => reading === 2)
+    await waitFor(() => (server as any).uploads.waiting === 2) // c and d queue behind a and b
+    // Two run, two wait: a fifth would wait past its deadline, so it hears BUSY at once.
+    const [type, body] = await ask(clients[4], { type: MessageType.GetChunk, cid, file: 0, chunk: 0 })
+    expect(type).toBe(MessageType.Error)
+    expect(body[0]).toBe(ErrorCode.Busy)
+    expect(reading).toBe(2)
+    unblock()
+    for (const [t, data] of await Promise.all(answers)) {
+      expect(t).toBe(MessageType.Chunk)
+      expect(Buffer.from(data)).toEqual(Buffer.from(FILE.subarray(0, C)))
+    }
+    expect(reading).toBe(4)
   })
 })
