@@ -40,7 +40,8 @@ export type SeedOutcome =
   | { where: 'daemon', model: ModelInfo }
 
 export type FetchOutcome =
-  | { where: 'here', summary: FetchSummary | NamedFetchSummary }
+  /** `peerId`/`addrs`: where this process serves the release when it keeps seeding. */
+  | { where: 'here', summary: FetchSummary | NamedFetchSummary, peerId: string, addrs: string[] }
   /** `done`: the model once complete, when the request waited. */
   | { where: 'daemon', model: ModelInfo, done?: ModelInfo }
 
@@ -86,7 +87,7 @@ export class EngineBackend implements Backend {
   async fetch (request: FetchRequest): Promise<FetchOutcome> {
     // A name is resolved under the name rules first; a CID is fetched as is.
     const summary = isNameRef(request.ref) ? await this.engine.fetchName(request.ref, request) : await this.engine.fetch(request.ref, request)
-    return { where: 'here', summary }
+    return { where: 'here', summary, peerId: this.engine.peerId, addrs: this.engine.addrs }
   }
 
   async close (): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * CLI behaviour a user meets directly: keygen, stable CIDs, clean shutdown, and the errors for
+ * CLI behaviour a user meets directly: keygen, stable CIDs, clean shutdown, fetch --seed serving on its own, and the errors for
  * an unknown CID, an untrusted publisher and a malformed CID (message on stderr, non-zero exit).
  */
 import { randomBytes } from 'node:crypto';
@@ -135,6 +135,27 @@ describe('cli', () => {
     });
     expect((await ok.waitForExit(30_000)).code, ok.tail()).toBe(0);
     expect(await compareFolders(src, okOut)).toEqual([]);
+  });
+
+  it('fetch --seed says where it serves, and serves the release alone once the origin is gone', { timeout: 60_000 }, async () => {
+    const src = await h.tempDir('src');
+    await makeModelFolder(src, TINY, 'reseed');
+    const origin = await h.seed('origin', src, { dataDir: await h.tempDir('data-o') });
+    const cid = origin.ready.cid;
+    const reseeder = h.fetch('reseeder', cid, {
+      out: await h.tempDir('out-r'), dataDir: await h.tempDir('data-r'), peers: [localAddr(origin.ready)], extra: ['--seed'],
+    });
+    const seeding = await reseeder.waitFor<{ event: 'seeding'; cid: string; peerId: string; addrs: string[] }>('seeding', 30_000);
+    expect(seeding.cid).toBe(cid);
+    const addr = seeding.addrs.find((a) => a.startsWith('/ip4/127.0.0.1/'));
+    expect(addr, reseeder.tail()).toMatch(new RegExp(`/p2p/${seeding.peerId}$`));
+    origin.proc.signal('SIGKILL');
+    await origin.proc.waitForExit(10_000);
+
+    const out = await h.tempDir('out-2');
+    const second = h.fetch('second', cid, { out, dataDir: await h.tempDir('data-2'), peers: [addr!] });
+    expect((await second.waitForExit(30_000)).code, second.tail()).toBe(0);
+    expect(await compareFolders(src, out)).toEqual([]);
   });
 
   it('fetch of a malformed cid fails with an error', { timeout: 30_000 }, async () => {

@@ -81,7 +81,8 @@ export async function fetch (ref: string, flags: FetchFlags): Promise<void> {
         reporter.info(`fetched ${formatBytes(summary.bytes)} into ${summary.path} (${formatBytes(summary.downloaded)} from ${Object.keys(summary.fromPeers).length} peer(s) in ${seconds.toFixed(1)} s), signed by ${summary.publisher}`)
       }
       if (flags.seed === true) {
-        reporter.info('seeding; press Ctrl-C to stop')
+        reporter.result({ event: 'seeding', cid: summary.cid, peerId: outcome.peerId, addrs: outcome.addrs })
+        reporter.info(`seeding at ${outcome.addrs.join(' ')}; press Ctrl-C to stop`)
         await shutdown.wait()
       }
     } finally {
