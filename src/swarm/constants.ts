@@ -27,6 +27,8 @@ export const SERVER_DEFAULTS = {
   maxUploadsPerPeer: 4,
   idleTimeout: 60_000,
   sendTimeout: 60_000,
+  /** Well under any fetcher's stall timeout: waiting for a slot must not look like a stall. */
+  queueTimeout: 2_000,
   readTimeout: 5_000
 }
 

@@ -42,6 +42,8 @@ export interface ChunkServerInit {
   idleTimeout?: number
   /** Abort a stream whose peer does not take a response within this long. */
   sendTimeout?: number
+  /** A request waits this long at most for an upload slot, then hears BUSY (ms). */
+  queueTimeout?: number
   /** Shared upload limit; none when absent. */
   rateLimiter?: RateLimiter
   onUpload?: (event: { peer: string, cid: string, bytes: number }) => void
@@ -122,16 +124,17 @@ export class ChunkServer {
           await this.send(stream, encodeError(ErrorCode.Busy, 'choked: upload slots are taken, ask again later'))
           continue
         }
-        if (this.uploads.full) {
-          this.uploadLimit.full()
-          // As many already wait as run: the wait would eat the fetcher's deadline. Busy costs
-          // it nothing; it asks again shortly, or asks a peer with room.
-          if (this.uploads.waiting >= this.uploadLimit.value) {
-            await this.send(stream, encodeError(ErrorCode.Busy, 'every upload slot is taken, ask again later'))
-            continue
-          }
+        // Every slot taken: wait briefly, in line with at most as many others as run, else BUSY.
+        // A longer wait would eat the fetcher's stall timer and deadline (a strike against an
+        // honest peer); BUSY costs it nothing: it asks again shortly, or asks a peer with room.
+        if (this.uploads.full) this.uploadLimit.full()
+        const release = this.uploads.full && this.uploads.waiting >= this.uploadLimit.value
+          ? undefined
+          : await this.uploads.acquire(peer, AbortSignal.timeout(this.init.queueTimeout)).catch(() => undefined)
+        if (release == null) {
+          await this.send(stream, encodeError(ErrorCode.Busy, 'every upload slot is taken, ask again later'))
+          continue
         }
-        const release = await this.uploads.acquire(peer, AbortSignal.timeout(this.init.sendTimeout))
         const started = Date.now()
         let sent = 0
         try {

@@ -193,6 +193,7 @@ export class Harness {
     if (opts.key) args.push('--key', opts.key);
     if (opts.name) args.push('--name', opts.name);
     for (const b of opts.bootstrap ?? []) args.push('--bootstrap', b);
+    args.push(...(opts.extra ?? []));
     const proc = this.start(label, args);
     const ready = await proc.waitFor<ReadyEvent>('ready', opts.timeoutMs ?? 30_000);
     return { proc, ready };
@@ -219,7 +220,7 @@ export class Harness {
   }
 }
 
-export interface SeedOptions { dataDir: string; key?: string; name?: string; bootstrap?: string[]; timeoutMs?: number }
+export interface SeedOptions { dataDir: string; key?: string; name?: string; bootstrap?: string[]; timeoutMs?: number; extra?: string[] }
 export interface FetchOptions { out: string; dataDir: string; bootstrap?: string[]; peers?: string[]; extra?: string[] }
 
 /** The loopback TCP address (with /p2p/) a ready event advertises. */

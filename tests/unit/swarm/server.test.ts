@@ -268,3 +268,32 @@ describe('ChunkServer upload limit', () => {
     expect(reading).toBe(4)
   })
 })
+
+describe('ChunkServer upload queue', () => {
+  it('a request waits for a slot at most queueTimeout, then hears BUSY: a long wait would look like a stall', async () => {
+    let unblock = (): void => {}
+    const blocked = new Promise<void>(resolve => { unblock = resolve })
+    const source = memorySource([0, 1, 2, 3])
+    const slow: ChunkSource = { ...source, readChunk: async (f, c, into) => { await blocked; return await source.readChunk(f, c, into) } }
+    let handler: ((stream: Stream, connection: any) => void) | undefined
+    const node = { handle: async (_protocol: string, h: any) => { handler = h }, unhandle: async () => {} }
+    server = new ChunkServer(node as any, { get: c => (c === cid.toString() ? slow : undefined) }, { rateLimiter: new RateLimiter(256 * 1024), queueTimeout: 200 })
+    await server.start()
+    const clients: Stream[] = []
+    for (const peer of ['a', 'b', 'c']) {
+      const [client, inbound] = await streamPair()
+      streams.push(client, inbound)
+      handler?.(inbound, { remotePeer: { toString: () => peer } })
+      clients.push(client)
+    }
+    const running = clients.slice(0, 2).map(async client => await ask(client, { type: MessageType.GetChunk, cid, file: 0, chunk: 1 }))
+    await waitFor(() => (server as any).uploads.full === true)
+    const started = Date.now()
+    const [type, body] = await ask(clients[2], { type: MessageType.GetChunk, cid, file: 0, chunk: 1 })
+    expect(type).toBe(MessageType.Error)
+    expect(body[0]).toBe(ErrorCode.Busy)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150) // it did wait in line first
+    unblock()
+    for (const [t] of await Promise.all(running)) expect(t).toBe(MessageType.Chunk)
+  })
+})
