@@ -232,8 +232,11 @@ describe('ChunkServer in initial seeding', () => {
 })
 
 describe('ChunkServer upload limit', () => {
-  it('runs as many uploads as the uplink carries at 128 KiB/s each, queues as many more, and answers BUSY beyond', async () => {
-    // Reads block until released, so the uploads in flight can be counted.
+  /**
+   * A server on a 2 Mbit/s uplink (--max-upload-rate 0.25: two uploads at once) whose reads
+   * block until `unblock()`, so the uploads in flight can be counted; one stream per peer.
+   */
+  async function slowServer (peers: string[], init: { queueTimeout?: number } = {}): Promise<{ clients: Stream[], reading: () => number, unblock: () => void }> {
     let reading = 0
     let unblock = (): void => {}
     const blocked = new Promise<void>(resolve => { unblock = resolve })
@@ -241,55 +244,44 @@ describe('ChunkServer upload limit', () => {
     const slow: ChunkSource = { ...source, readChunk: async (f, c, into) => { reading++; await blocked; return await source.readChunk(f, c, into) } }
     let handler: ((stream: Stream, connection: any) => void) | undefined
     const node = { handle: async (_protocol: string, h: any) => { handler = h }, unhandle: async () => {} }
-    // A 2 Mbit/s uplink (--max-upload-rate 0.25): two uploads at once.
-    server = new ChunkServer(node as any, { get: c => (c === cid.toString() ? slow : undefined) }, { rateLimiter: new RateLimiter(256 * 1024) })
+    server = new ChunkServer(node as any, { get: c => (c === cid.toString() ? slow : undefined) }, { rateLimiter: new RateLimiter(256 * 1024), ...init })
     await server.start()
-    expect(server.uploadLimit.value).toBe(2)
     const clients: Stream[] = []
-    for (const peer of ['a', 'b', 'c', 'd', 'e']) {
+    for (const peer of peers) {
       const [client, inbound] = await streamPair()
       streams.push(client, inbound)
       handler?.(inbound, { remotePeer: { toString: () => peer } })
       clients.push(client)
     }
-    const answers = clients.slice(0, 4).map(async client => await ask(client, { type: MessageType.GetChunk, cid, file: 0, chunk: 0 }))
-    await waitFor(() => reading === 2)
+    return { clients, reading: () => reading, unblock }
+  }
+  const chunk0 = { type: MessageType.GetChunk, cid, file: 0, chunk: 0 } as const
+
+  it('runs as many uploads as the uplink carries at 128 KiB/s each, queues as many more, and answers BUSY beyond', async () => {
+    const { clients, reading, unblock } = await slowServer(['a', 'b', 'c', 'd', 'e'])
+    expect(server?.uploadLimit.value).toBe(2)
+    const answers = clients.slice(0, 4).map(async client => await ask(client, chunk0))
+    await waitFor(() => reading() === 2)
     await waitFor(() => (server as any).uploads.waiting === 2) // c and d queue behind a and b
     // Two run, two wait: a fifth would wait past its deadline, so it hears BUSY at once.
-    const [type, body] = await ask(clients[4], { type: MessageType.GetChunk, cid, file: 0, chunk: 0 })
+    const [type, body] = await ask(clients[4], chunk0)
     expect(type).toBe(MessageType.Error)
     expect(body[0]).toBe(ErrorCode.Busy)
-    expect(reading).toBe(2)
+    expect(reading()).toBe(2)
     unblock()
     for (const [t, data] of await Promise.all(answers)) {
       expect(t).toBe(MessageType.Chunk)
       expect(Buffer.from(data)).toEqual(Buffer.from(FILE.subarray(0, C)))
     }
-    expect(reading).toBe(4)
+    expect(reading()).toBe(4)
   })
-})
 
-describe('ChunkServer upload queue', () => {
   it('a request waits for a slot at most queueTimeout, then hears BUSY: a long wait would look like a stall', async () => {
-    let unblock = (): void => {}
-    const blocked = new Promise<void>(resolve => { unblock = resolve })
-    const source = memorySource([0, 1, 2, 3])
-    const slow: ChunkSource = { ...source, readChunk: async (f, c, into) => { await blocked; return await source.readChunk(f, c, into) } }
-    let handler: ((stream: Stream, connection: any) => void) | undefined
-    const node = { handle: async (_protocol: string, h: any) => { handler = h }, unhandle: async () => {} }
-    server = new ChunkServer(node as any, { get: c => (c === cid.toString() ? slow : undefined) }, { rateLimiter: new RateLimiter(256 * 1024), queueTimeout: 200 })
-    await server.start()
-    const clients: Stream[] = []
-    for (const peer of ['a', 'b', 'c']) {
-      const [client, inbound] = await streamPair()
-      streams.push(client, inbound)
-      handler?.(inbound, { remotePeer: { toString: () => peer } })
-      clients.push(client)
-    }
-    const running = clients.slice(0, 2).map(async client => await ask(client, { type: MessageType.GetChunk, cid, file: 0, chunk: 1 }))
+    const { clients, unblock } = await slowServer(['a', 'b', 'c'], { queueTimeout: 200 })
+    const running = clients.slice(0, 2).map(async client => await ask(client, chunk0))
     await waitFor(() => (server as any).uploads.full === true)
     const started = Date.now()
-    const [type, body] = await ask(clients[2], { type: MessageType.GetChunk, cid, file: 0, chunk: 1 })
+    const [type, body] = await ask(clients[2], chunk0)
     expect(type).toBe(MessageType.Error)
     expect(body[0]).toBe(ErrorCode.Busy)
     expect(Date.now() - started).toBeGreaterThanOrEqual(150) // it did wait in line first
