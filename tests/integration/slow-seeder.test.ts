@@ -32,14 +32,15 @@ describe('slow seeder', () => {
     origin.proc.signal('SIGKILL'); // from now on every byte comes from the slow re-seeder
     await origin.proc.waitForExit(10_000);
 
-    // A 5 s stall allowance makes a chunk's deadline 5 s + 1 MiB at 64 KiB/s = 21 s.
+    // An 8 s stall allowance makes a chunk's deadline 8 s + 1 MiB at 64 KiB/s = 24 s; 16 uploads at
+    // once would each need 33 s for it.
     const dirs = await Promise.all(FILES.map(async () => ({ out: path.join(await h.tempDir('out'), 'model'), data: await h.tempDir('data') })));
     const fetchers = FILES.map((f, i) => ({
       file: f.path,
       out: dirs[i].out,
       proc: h.fetch(`fetch-${i}`, cid, {
         out: dirs[i].out, dataDir: dirs[i].data, peers: [addr],
-        extra: ['--include', f.path, '--stall-timeout', '5', '--find-timeout', '60'],
+        extra: ['--include', f.path, '--stall-timeout', '8', '--find-timeout', '60'],
       }),
     }));
     for (const f of fetchers) {
