@@ -3,10 +3,9 @@
  * of one file in parallel on two threads; several files are hashed at once when there are
  * threads to spare.
  */
-import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import type { FileHashJob, HashJob, HashReply } from './hash-worker.js'
+import type { FileHashJob, HashReply } from './hash-worker.js'
 
 export interface FileHashes {
   sha256: Uint8Array
@@ -14,7 +13,7 @@ export interface FileHashes {
 }
 
 interface Pending {
-  job: HashJob
+  job: FileHashJob
   onProgress: (bytes: number) => void
   resolve: (digest: Uint8Array) => void
   reject: (err: Error) => void
@@ -52,15 +51,6 @@ export class HashPool {
   }
 
   /**
-   * sha-256 of bytes on a worker thread when they live in shared memory (the event loop stays
-   * free for the network meanwhile); of other bytes, right here.
-   */
-  async digest (data: Uint8Array): Promise<Uint8Array> {
-    if (!(data.buffer instanceof SharedArrayBuffer)) return new Uint8Array(createHash('sha256').update(data).digest())
-    return await this.submit({ id: 0, kind: 'memory', buffer: data.buffer, offset: data.byteOffset, length: data.byteLength }, () => {})
-  }
-
-  /**
    * Hashes a file whole and per chunk. `onProgress` gets byte counts, summed over both passes / 2.
    * With `identity`, the file opened must be that one (device and inode), not whatever the path
    * leads to by the time the worker opens it.
@@ -85,7 +75,7 @@ export class HashPool {
     this.idle.length = 0
   }
 
-  private async submit (job: HashJob | FileHashJob, onProgress: (bytes: number) => void): Promise<Uint8Array> {
+  private async submit (job: FileHashJob, onProgress: (bytes: number) => void): Promise<Uint8Array> {
     if (this.closed || this.closedBy != null) throw this.closedBy ?? new Error('hash pool closed')
     return await new Promise((resolve, reject) => {
       this.queue.push({ job: { ...job, id: this.nextId++ }, onProgress, resolve, reject })

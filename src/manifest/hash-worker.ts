@@ -21,16 +21,6 @@ export interface FileHashJob {
   ino?: number
 }
 
-export interface MemoryHashJob {
-  id: number
-  kind: 'memory'
-  buffer: SharedArrayBuffer
-  offset: number
-  length: number
-}
-
-export type HashJob = FileHashJob | MemoryHashJob
-
 export type HashReply =
   | { id: number, type: 'progress', bytes: number }
   | { id: number, type: 'done', digest: Uint8Array }
@@ -85,11 +75,9 @@ function hashFile (job: FileHashJob, progress: (bytes: number) => void): Uint8Ar
   }
 }
 
-parentPort?.on('message', (job: HashJob) => {
+parentPort?.on('message', (job: FileHashJob) => {
   try {
-    const digest = job.kind === 'memory'
-      ? new Uint8Array(createHash('sha256').update(new Uint8Array(job.buffer, job.offset, job.length)).digest())
-      : hashFile(job, bytes => parentPort?.postMessage({ id: job.id, type: 'progress', bytes } satisfies HashReply))
+    const digest = hashFile(job, bytes => parentPort?.postMessage({ id: job.id, type: 'progress', bytes } satisfies HashReply))
     parentPort?.postMessage({ id: job.id, type: 'done', digest } satisfies HashReply)
   } catch (err: any) {
     parentPort?.postMessage({ id: job.id, type: 'error', message: String(err?.message ?? err) } satisfies HashReply)

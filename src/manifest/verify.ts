@@ -3,12 +3,6 @@ import { createHash } from 'node:crypto'
 import { equals } from 'uint8arrays/equals'
 import { ChunkHashMismatchError } from './errors.js'
 
-/** Like verifyChunk, for one contiguous chunk, hashed by `digest` (which may use a worker thread). */
-export async function verifyChunkAsync (digest: (data: Uint8Array) => Promise<Uint8Array>, expectedHash: Uint8Array, expectedLength: number, data: Uint8Array, what = 'chunk'): Promise<void> {
-  if (data.byteLength !== expectedLength) throw new ChunkHashMismatchError(`${what} has ${data.byteLength} bytes, the manifest says ${expectedLength}`)
-  if (!equals(await digest(data), expectedHash)) throw new ChunkHashMismatchError(`${what} does not match its hash in the manifest`)
-}
-
 /**
  * Hashes the chunk's fragments as they are (no concatenation) and throws unless the total length
  * and the sha-256 match what the manifest says.

@@ -29,8 +29,7 @@ import { assertFolderIsFor, isPlainFile, openForRead, openHave, openPartFile, pr
 import { UnsafePathError } from '../manifest/errors.js'
 import { ChunkIndex, chunkHash, type ManifestFile } from '../manifest/manifest.js'
 import { STATE_DIR_NAME } from '../manifest/paths.js'
-import { HashPool } from '../manifest/hash-pool.js'
-import { verifyChunk, verifyChunkAsync } from '../manifest/verify.js'
+import { verifyChunk } from '../manifest/verify.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
 import { checkChunk, type ChunkSource } from './chunk-source.js'
 import { MAX_RELEASE_BYTES, type Release } from '../manifest/signed.js'
@@ -71,7 +70,6 @@ export class Download implements ChunkSource {
   private dirty = new Set<number>()
   private flushing: Promise<void> = Promise.resolve()
   private realOutDir = ''
-  private hasher?: HashPool
   private unflushed = 0
 
   private constructor (readonly release: Release, readonly outDir: string, haveBytes: Uint8Array | undefined, private readonly events: DownloadOptions) {
@@ -155,14 +153,12 @@ export class Download implements ChunkSource {
   /**
    * Verifies one chunk against the manifest and writes it. Throws ChunkHashMismatchError, and
    * writes nothing, when the bytes are wrong. Returns false when the chunk was already held.
-   * Bytes in shared memory are hashed on a worker thread, off the event loop.
    */
   async writeChunk (global: number, data: Uint8Array): Promise<boolean> {
     if (this.verified.has(global)) return false
     const { fileIndex, chunk } = this.index.locate(global)
     const file = this.release.manifest.files[fileIndex]
-    this.hasher ??= new HashPool(1)
-    await verifyChunkAsync(async d => await (this.hasher as HashPool).digest(d), chunkHash(file, chunk), this.index.length(fileIndex, chunk), data, `chunk ${chunk} of ${file.path}`)
+    verifyChunk(chunkHash(file, chunk), this.index.length(fileIndex, chunk), [data], `chunk ${chunk} of ${file.path}`)
     if (this.verified.has(global)) return false // another copy landed while we hashed
     const handle = await this.writer(fileIndex)
     // A short write (the disk filled part-way) is finished by writing the rest, which then fails
@@ -242,8 +238,6 @@ export class Download implements ChunkSource {
   async close (): Promise<void> {
     // Closing goes on: the chunks not saved are verified again from the .part files on resume.
     await this.flush().catch((err: Error) => { log.error('last flush of %s failed: %s', this.outDir, err.message) })
-    await this.hasher?.close()
-    this.hasher = undefined
     for (const [i, handle] of this.writers) {
       this.writers.delete(i)
       await (await handle.catch(() => undefined))?.close()

@@ -15,27 +15,6 @@ afterEach(async () => {
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
 describe('HashPool', () => {
-  it('digests ordinary bytes like node:crypto', async () => {
-    pool = new HashPool(1)
-    const data = bytesOf(70_000, 1)
-    expect(hex(await pool.digest(data))).toBe(hex(sha256(data)))
-    expect(hex(await pool.digest(data.subarray(5, 500)))).toBe(hex(sha256(data.subarray(5, 500))))
-  })
-
-  it('digests bytes in shared memory (on a worker thread), honouring offset and length', async () => {
-    pool = new HashPool(2)
-    const shared = new Uint8Array(new SharedArrayBuffer(100_000))
-    shared.set(bytesOf(100_000, 2))
-    const copy = new Uint8Array(shared)
-    expect(hex(await pool.digest(shared))).toBe(hex(sha256(copy)))
-    const view = shared.subarray(123, 45_678)
-    expect(hex(await pool.digest(view))).toBe(hex(sha256(copy.subarray(123, 45_678))))
-    // Several at once, more than there are threads.
-    const views = [0, 1, 2, 3, 4].map(i => shared.subarray(i * 1000, i * 1000 + 777))
-    const digests = await Promise.all(views.map(async v => await pool!.digest(v)))
-    expect(digests.map(hex)).toEqual(views.map(v => hex(sha256(new Uint8Array(v)))))
-  })
-
   it('hashes a multi-chunk file whole and per chunk', async () => {
     pool = new HashPool(2)
     const dir = await dirs.make()
@@ -91,9 +70,8 @@ describe('HashPool', () => {
   it('rejects jobs after close instead of hanging', async () => {
     const closed = new HashPool(1)
     await closed.close()
-    const shared = new Uint8Array(new SharedArrayBuffer(8))
     const err = await Promise.race([
-      errorOf(() => closed.digest(shared)),
+      errorOf(() => closed.hashFile('/nonexistent', 8, SMALL_CHUNK)),
       new Promise<Error>(resolve => setTimeout(() => resolve(new Error('hung')), 300))
     ])
     expect(err.message).not.toBe('hung')

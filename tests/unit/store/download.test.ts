@@ -51,21 +51,6 @@ describe('Download: writing chunks', () => {
     expect(await exists(join(out, '.p2pweights', 'lock'))).toBe(false)
   })
 
-  it('accepts chunks in shared memory (hashed on a worker thread)', async () => {
-    const out = await dirs.make()
-    const d = await downloads.open(out, await releaseOf())
-    for (const g of MODEL) {
-      const shared = Buffer.from(new SharedArrayBuffer(chunkOf(g).length))
-      shared.set(chunkOf(g))
-      expect(await d.writeChunk(g, shared)).toBe(true)
-    }
-    const wrong = Buffer.from(new SharedArrayBuffer(chunkOf(CONFIG).length))
-    wrong.set(chunkOf(CONFIG))
-    wrong[0] ^= 1
-    expect((await errorOf(() => d.writeChunk(CONFIG, wrong))).name).toBe('ChunkHashMismatchError')
-    expect(Buffer.from(await read(out, 'weights/model.bin'))).toEqual(Buffer.from(FILES[2].bytes))
-  })
-
   it('refuses a wrong chunk, writes nothing for it and does not count it', async () => {
     const out = await dirs.make()
     const d = await downloads.open(out, await releaseOf())
