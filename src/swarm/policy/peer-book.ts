@@ -42,6 +42,8 @@ interface PeerRecord {
   sinceForgiven: number
   /** Bytes per ms, averaged over recent requests (0 = unknown). */
   rate: number
+  /** Requests that ended without a chunk because another peer sent it first (a lost race). */
+  outrun: number
   retryAt: number
   banned?: string
   lastReason?: string
@@ -91,6 +93,16 @@ export class PeerBook {
     }
   }
 
+  /**
+   * A request to the peer was cancelled because another peer sent the chunk first. A peer that
+   * never delivered is then no longer "not tried yet": it was tried, and was slower than
+   * another (a trickler whose chunk an endgame copy took). It keeps its slot count and gets no
+   * strike; only its place for free buffers drops (`priority`).
+   */
+  outrun (peer: string): void {
+    this.record(peer).outrun++
+  }
+
   /** Records an offence; returns whether the peer is now banned for this fetch. */
   offence (peer: string, offence: Offence, reason: string): boolean {
     const r = this.record(peer)
@@ -131,13 +143,14 @@ export class PeerBook {
 
   /**
    * Who gets a free chunk buffer first (higher first): a peer not tried yet (so it is measured),
-   * then by its rate; a peer with strikes by its rate only, a banned one never.
+   * then by its rate; a peer with strikes, or outrun before it delivered anything, by its rate
+   * only (0), a banned one never.
    */
   priority (peer: string): number {
     const r = this.peers.get(peer)
     if (r == null) return Infinity
     if (r.banned != null) return -1
-    if (r.delivered === 0 && r.strikes === 0) return Infinity
+    if (r.delivered === 0 && r.strikes === 0 && r.outrun === 0) return Infinity
     return r.rate
   }
 
@@ -172,7 +185,7 @@ export class PeerBook {
   private record (peer: string): PeerRecord {
     let r = this.peers.get(peer)
     if (r == null) {
-      r = { strikes: 0, failures: 0, delivered: 0, sinceForgiven: 0, rate: 0, retryAt: 0 }
+      r = { strikes: 0, failures: 0, delivered: 0, sinceForgiven: 0, rate: 0, outrun: 0, retryAt: 0 }
       this.peers.set(peer, r)
     }
     return r

@@ -67,4 +67,22 @@ describe('PeerBook.priority', () => {
     book.offence('liar', 'corrupt', 'bad chunk')
     expect(book.priority('liar')).toBe(-1)
   })
+
+  it('drops a peer that lost a race before it delivered anything from "not tried yet" to the back', () => {
+    const book = new PeerBook({ clock: new ManualClock(0) })
+    book.delivered('seed', 4_000_000, 1000)
+    expect(book.priority('trickler')).toBe(Infinity) // never asked: measured first
+    // Its first chunk came from another peer first (an endgame copy): it was tried, and was slower.
+    book.outrun('trickler')
+    expect(book.priority('trickler')).toBe(0)
+    expect(book.priority('seed')).toBeGreaterThan(book.priority('trickler'))
+    // No strike, no fewer slots than before: losing a race is no offence.
+    expect(book.strikes('trickler')).toBe(0)
+    expect(book.slots('trickler')).toBe(1)
+    expect(book.admit('trickler')).toEqual({ ok: true })
+    // A proven peer that loses a race keeps its place by rate.
+    const before = book.priority('seed')
+    book.outrun('seed')
+    expect(book.priority('seed')).toBe(before)
+  })
 })
