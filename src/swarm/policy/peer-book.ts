@@ -11,6 +11,9 @@
  *   `forgiveEvery`). At `banAfter` the peer is banned for the fetch. A corrupt chunk bans at once.
  * - Priority: a free chunk buffer goes to the fastest waiting peer (`priority`), so the buffers
  *   do not sit on slow uplinks while fast ones idle.
+ * - Snubbed: a peer whose request lost a race (another peer sent the chunk first) before it
+ *   ever delivered gets no slot for `snubFor` and the lowest priority after: a trickler that
+ *   claims chunks must not take the endgame copies of the last ones.
  * - Backoff: a peer whose session failed is tried again after 1 s, doubling per session that
  *   delivered nothing, up to `maxRetry`.
  */
@@ -28,6 +31,8 @@ export interface PeerBookInit {
   maxRetry?: number
   /** A peer slower than the fastest by this factor gets one slot. */
   slowFactor?: number
+  /** A peer outrun before it delivered anything gets no slot for this long (ms). */
+  snubFor?: number
   /** Consulted before a peer is used (the engine's ban list across fetches). */
   bannedElsewhere?: (peer: string) => string | undefined
   /** Told when a peer is banned for this fetch. */
@@ -44,6 +49,8 @@ interface PeerRecord {
   rate: number
   /** Requests that ended without a chunk because another peer sent it first (a lost race). */
   outrun: number
+  /** Outrun before it delivered anything: no requests until then (ms on the clock). */
+  snubbedUntil: number
   retryAt: number
   banned?: string
   lastReason?: string
@@ -60,7 +67,7 @@ export class PeerBook {
 
   constructor (init: PeerBookInit = {}) {
     this.clock = init.clock ?? systemClock
-    this.init = { maxSlots: 4, banAfter: 3, forgiveEvery: 8, firstRetry: 1000, maxRetry: 15_000, slowFactor: 8, ...init }
+    this.init = { maxSlots: 4, banAfter: 3, forgiveEvery: 8, firstRetry: 1000, maxRetry: 15_000, slowFactor: 8, snubFor: 30_000, ...init }
   }
 
   /** Whether a session may be started with this peer now; if not, why and until when. */
@@ -100,7 +107,9 @@ export class PeerBook {
    * strike; only its place for free buffers drops (`priority`).
    */
   outrun (peer: string): void {
-    this.record(peer).outrun++
+    const r = this.record(peer)
+    r.outrun++
+    if (r.delivered === 0) r.snubbedUntil = this.clock.now() + this.init.snubFor
   }
 
   /** Records an offence; returns whether the peer is now banned for this fetch. */
@@ -135,6 +144,7 @@ export class PeerBook {
   slots (peer: string): number {
     const r = this.peers.get(peer)
     if (r == null || r.banned != null) return r?.banned != null ? 0 : 1
+    if (r.delivered === 0 && this.clock.now() < r.snubbedUntil) return 0
     if (r.delivered === 0 || r.strikes > 0) return 1
     const fastest = this.fastest
     if (fastest > 0 && r.rate * this.init.slowFactor < fastest) return 1
@@ -185,7 +195,7 @@ export class PeerBook {
   private record (peer: string): PeerRecord {
     let r = this.peers.get(peer)
     if (r == null) {
-      r = { strikes: 0, failures: 0, delivered: 0, sinceForgiven: 0, rate: 0, outrun: 0, retryAt: 0 }
+      r = { strikes: 0, failures: 0, delivered: 0, sinceForgiven: 0, rate: 0, outrun: 0, snubbedUntil: 0, retryAt: 0 }
       this.peers.set(peer, r)
     }
     return r

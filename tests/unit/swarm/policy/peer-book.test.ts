@@ -76,13 +76,29 @@ describe('PeerBook.priority', () => {
     book.outrun('trickler')
     expect(book.priority('trickler')).toBe(0)
     expect(book.priority('seed')).toBeGreaterThan(book.priority('trickler'))
-    // No strike, no fewer slots than before: losing a race is no offence.
+    // No strike: losing a race is no offence.
     expect(book.strikes('trickler')).toBe(0)
-    expect(book.slots('trickler')).toBe(1)
     expect(book.admit('trickler')).toEqual({ ok: true })
-    // A proven peer that loses a race keeps its place by rate.
+    // A proven peer that loses a race keeps its place by rate, and its slots.
     const before = book.priority('seed')
     book.outrun('seed')
     expect(book.priority('seed')).toBe(before)
+    expect(book.slots('seed')).toBe(4)
+  })
+
+  it('snubs a peer outrun before it delivered anything: no slot for snubFor, then one again', () => {
+    const clock = new ManualClock(0)
+    const book = new PeerBook({ clock, snubFor: 30_000 })
+    expect(book.slots('t')).toBe(1)
+    book.outrun('t') // its first chunk came from elsewhere first: an endgame copy must not go to it
+    expect(book.slots('t')).toBe(0)
+    clock.advance(29_999)
+    expect(book.slots('t')).toBe(0)
+    clock.advance(1)
+    expect(book.slots('t')).toBe(1)
+    // Once it delivers, a lost race no longer snubs it.
+    book.delivered('t', 4_000_000, 1000)
+    book.outrun('t')
+    expect(book.slots('t')).toBe(4)
   })
 })

@@ -223,6 +223,19 @@ describe('PiecePicker: endgame only near the end or for stragglers', () => {
     expect(fast.take(s)).toBe(1)
   })
 
+  it('copies a straggler before handing out new chunks, so a trickler frees its buffer soon', () => {
+    const clock = new ManualClock(0)
+    const verified = new Bitfield(20)
+    const s = new PiecePicker(verified, { start: 0, clock, endgameRemaining: 4, stragglerAfter: 30_000 })
+    const trickler = new Peer()
+    const seed = new Peer()
+    expect(trickler.take(s)).toBe(0)
+    expect(seed.take(s)).toBe(1) // not a straggler yet: a new chunk
+    clock.advance(30_001)
+    expect(seed.take(s)).toBe(0) // 18 new chunks are left, but chunk 0 straggles: its copy first
+    expect(seed.take(s)).toBe(2)
+  })
+
   it('gives a chunk one copy beyond maxDuplicates when every copy in flight straggles, and no more', () => {
     const clock = new ManualClock(0)
     const verified = new Bitfield(4)
