@@ -38,7 +38,9 @@ interface PeerTrace {
 export interface GroupFigures {
   group: string
   peers: number
+  /** Mean time to complete (to the end of the run for those not done), and how many are not done. */
   meanSeconds: number
+  notDone: number
   kinds: Record<string, number>
   relayOnly: number
   upMbit: number
@@ -129,10 +131,13 @@ export class Explainer {
     return t
   }
 
-  /** The slowest 5%, the middle (45-55th percentile) and the fastest half of the finished honest peers. */
+  /**
+   * The slowest 5%, the middle (45-55th percentile) and the fastest half of the honest peers
+   * (those not done by the end of the run count as the slowest).
+   */
   report (): GroupFigures[] {
-    const done = this.sim.nodes.filter(n => n.role === 'honest' && n.doneAt >= 0)
-      .sort((a, b) => (a.doneAt - a.firstArrival) - (b.doneAt - b.firstArrival))
+    const time = (x: SimNode): number => x.doneAt >= 0 ? x.doneAt - x.firstArrival : Infinity
+    const done = this.sim.nodes.filter(n => n.role === 'honest' && n.firstArrival >= 0).sort((a, b) => time(a) - time(b) || a.index - b.index)
     const n = done.length
     const cut = (a: number, b: number): SimNode[] => done.slice(Math.floor(a * n), Math.max(Math.floor(a * n) + 1, Math.floor(b * n)))
     if (n === 0) return []
@@ -174,7 +179,8 @@ export class Explainer {
     return {
       group: name,
       peers: nodes.length,
-      meanSeconds: mean(x => (x.doneAt - x.firstArrival) / 1000),
+      meanSeconds: mean(x => (x.doneAt >= 0 ? x.doneAt : this.sim.queue.now()) - x.firstArrival) / 1000,
+      notDone: nodes.filter(x => x.doneAt < 0).length,
       kinds,
       relayOnly: mean(x => x.link.relayOnly ? 1 : 0),
       upMbit: mean(x => x.link.up / 125),
@@ -197,7 +203,7 @@ export function formatExplain (groups: GroupFigures[]): string {
   const pct = (v: number): string => `${(100 * v).toFixed(0)}%`
   const obj = (o: Record<string, number>): string => Object.entries(o).map(([k, v]) => `${k} ${pct(v)}`).join(' ')
   return groups.map(g => [
-    `${g.group} (${g.peers} peers, mean ${g.meanSeconds.toFixed(1)} s): ${obj(g.kinds)}; relay-only ${pct(g.relayOnly)}; up ${g.upMbit.toFixed(0)} / down ${g.downMbit.toFixed(0)} Mbit/s; arrival ${g.arrival.toFixed(1)} s; ${g.neighbours.toFixed(1)} neighbours`,
+    `${g.group} (${g.peers} peers${g.notDone > 0 ? `, ${g.notDone} not done` : ''}, mean ${g.meanSeconds.toFixed(1)} s): ${obj(g.kinds)}; relay-only ${pct(g.relayOnly)}; up ${g.upMbit.toFixed(0)} / down ${g.downMbit.toFixed(0)} Mbit/s; arrival ${g.arrival.toFixed(1)} s; ${g.neighbours.toFixed(1)} neighbours`,
     `  time: ${obj(g.states)}; endgame ${pct(g.endgame)}; bytes from: ${obj(g.from)}`,
     `  per sample: ${g.holders.toFixed(1)} neighbours with a new piece, ${g.chokers.toFixed(1)} of them choking; ${g.inFlight.toFixed(1)} requests in flight (${g.hostileHeld.toFixed(1)} to hostile peers); receiving at ${pct(g.utilisation)} of the downlink`
   ].join('\n')).join('\n')
