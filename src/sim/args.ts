@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { DEFAULT_CONFIG, MiB, SimConfigError, type Arrivals, type SimConfig } from './config.js'
 import { parseLinkClasses } from './links.js'
+import { formatExplain } from './explain.js'
 import type { SimResult } from './report.js'
 
 export const HELP = `usage: npm run sim -- --peers N --gib G [options]
@@ -18,6 +19,7 @@ export const HELP = `usage: npm run sim -- --peers N --gib G [options]
   --neighbours K      peers each peer knows besides the origin (default 50)
   --piece-chunks K    real chunks per simulated piece (default: chosen to bound the run's work)
   --max-hours H       stop after H simulated hours (default 48); peers not done count as not done
+  --explain           where the time of the slowest 5% went, against the middle and the fastest half
   --svg PATH          completions over time (default tmp/out/sim-N-G-seed.svg)
   --json              last line: {"peers","gib","p50","p90","p99","originUploadRatio","wastedRatio","hostile"}`
 
@@ -38,6 +40,7 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
       'chunk-mib': { type: 'string' },
       svg: { type: 'string' },
       json: { type: 'boolean', default: false },
+      explain: { type: 'boolean', default: false },
       'no-initial-seeding': { type: 'boolean', default: false },
       'max-hours': { type: 'string' },
       help: { type: 'boolean', default: false }
@@ -64,7 +67,8 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
     maxTimeMs: num(values['max-hours'], DEFAULT_CONFIG.maxTimeMs / 3600_000, '--max-hours') * 3600_000,
     neighbours: num(values.neighbours, DEFAULT_CONFIG.neighbours, '--neighbours'),
     pieceChunks: num(values['piece-chunks'], 0, '--piece-chunks'),
-    chunkBytes: num(values['chunk-mib'], DEFAULT_CONFIG.chunkBytes / MiB, '--chunk-mib') * MiB
+    chunkBytes: num(values['chunk-mib'], DEFAULT_CONFIG.chunkBytes / MiB, '--chunk-mib') * MiB,
+    explain: values.explain
   }
   if (values.links != null) {
     let parsed: unknown
@@ -105,6 +109,7 @@ export function formatResult (r: SimResult, wallSeconds: number): string {
     `upload per honest peer / model: p10 ${r.uploadShare.p10.toFixed(2)}, p50 ${r.uploadShare.p50.toFixed(2)}, p90 ${r.uploadShare.p90.toFixed(2)}, max ${r.uploadShare.max.toFixed(2)}, Gini ${r.uploadShare.gini.toFixed(3)}; mean by link: ${Object.entries(r.uploadByKind).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`,
     `wasted ${pct(r.wastedRatio)} (endgame ${gb(r.wasted.endgame)}, corrupt ${gb(r.wasted.corrupt)}, trickled ${gb(r.wasted.trickle)}); lost to churn ${gb(r.wasted.churn)}`,
     ...(bans !== '' ? [`hostile peers banned by the fetchers that asked them (pairs): ${bans}`] : []),
+    ...(r.explain != null ? [formatExplain(r.explain)] : []),
     `${r.requests} requests (${r.busy} answered busy), ${r.events} events, ${r.simSeconds.toFixed(0)} simulated s, ${wallSeconds.toFixed(1)} s wall`
   ].join('\n')
 }

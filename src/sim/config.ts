@@ -50,6 +50,8 @@ export interface SimConfig {
   fixedLinks?: Link[]
   /** Per peer arrival times (ms), instead of `arrivals`. */
   fixedArrivals?: number[]
+  /** Sample where each peer's time goes (explain.ts); off: nothing is sampled. */
+  explain?: boolean
   // The shipped policy's parameters.
   maxInFlight: number
   streamsPerPeer: number

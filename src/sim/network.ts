@@ -91,6 +91,11 @@ export class Network {
     return this.downs[node].length
   }
 
+  /** The transfers into a node now (read only: for figures). */
+  incoming (node: number): readonly Transfer[] {
+    return this.downs[node]
+  }
+
   /** Starts moving `bytes` from one node to another; `onDone` runs when the last byte is in. */
   start (from: number, to: number, bytes: number, onDone: (t: Transfer) => void, cap = Infinity): Transfer {
     const relayCap = this.relayed(from, to) ? this.relay.cap : Infinity

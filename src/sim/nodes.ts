@@ -25,8 +25,11 @@ export class FetchState {
   readonly inFlightTo = new Map<number, Set<number>>()
   /** Requests in flight per piece (so the losers of an endgame race can be cancelled). */
   readonly requests = new Map<number, Request[]>()
-  /** Choked by a neighbour until, and how often in a row (the session's choke backoff). */
-  readonly choked = new Map<number, { until: number, count: number }>()
+  /**
+   * Choked by a neighbour until, and how often in a row (the session's choke backoff); `due`:
+   * the backoff is over and the session waits for a buffer to ask again.
+   */
+  readonly choked = new Map<number, { until: number, count: number, due?: boolean }>()
   wakeAt = Infinity
 
   /** Scratch for ordering neighbours by priority. */

@@ -3,6 +3,7 @@
  * fairness of upload among honest peers, wasted bytes, bans of hostile peers; and an SVG of
  * completions over time.
  */
+import type { GroupFigures } from './explain.js'
 import type { SwarmSim } from './swarm-sim.js'
 
 export interface SimResult {
@@ -40,6 +41,8 @@ export interface SimResult {
   requests: number
   events: number
   simSeconds: number
+  /** With `explain`: where the time of the fastest, middle and slowest peers went. */
+  explain?: GroupFigures[]
 }
 
 export function percentile (sorted: number[], p: number): number {

@@ -16,6 +16,7 @@ import { Choker } from '../swarm/policy/choker.js'
 import { SuperSeeder } from '../swarm/policy/super-seeder.js'
 import { checkConfig, piecePlan, type SimConfig } from './config.js'
 import { EventQueue } from './event-queue.js'
+import { Explainer } from './explain.js'
 import { drawLink } from './links.js'
 import { Network, type Transfer } from './network.js'
 import { FetchState, HOSTILE_ROLES, SimNode, type Request, type Role } from './nodes.js'
@@ -94,11 +95,15 @@ export class SwarmSim {
       this.queue.at(at, () => this.arrive(node, churn.range(c.churnAwayMs[0], c.churnAwayMs[1])))
     }
     const honest = this.honestLeft
+    const explainer = c.explain === true ? new Explainer(this) : undefined
+    explainer?.start()
     for (let until = 60_000; this.honestLeft > 0 && this.queue.size > 0 && until <= c.maxTimeMs + 60_000; until += 60_000) {
       this.queue.run({ until: Math.min(until, c.maxTimeMs), stop: () => this.honestLeft === 0 })
       onProgress?.({ simSeconds: this.queue.now() / 1000, done: honest - this.honestLeft, honest, events: this.queue.processed })
     }
-    return summarise(this)
+    const result = summarise(this)
+    if (explainer != null) result.explain = explainer.report()
+    return result
   }
 
   private roles (n: number, rng: Prng): Role[] {
@@ -274,7 +279,13 @@ export class SwarmSim {
     if (!peer.present || !this.wants(node, b)) return Infinity
     const now = this.queue.now()
     const choked = f.choked.get(peer.index)
-    if (choked != null && choked.until > now) return choked.until
+    if (choked != null && choked.until > now) {
+      if (choked.due !== true) return choked.until
+      // Its backoff is over and it waited for a buffer with the others (the session's
+      // takeBuffer, by PeerBook.priority): it asks again now, below.
+      f.choked.delete(peer.index)
+      peer.waiters.delete(node.index)
+    }
     const admit = f.book.admit(peer.id)
     if (!admit.ok) return admit.retryAt ?? Infinity
     const flight = f.flight(peer.index)
@@ -407,7 +418,7 @@ export class SwarmSim {
 
   /**
    * The choked fetchers of `peer` ask again (each choked session does, every 4 s). A fetcher
-   * with no free buffer does not ask (its streams wait for one), so the choker sees it idle.
+   * with no free buffer asks when one frees, if it is then the fastest waiting peer (`due`).
    */
   private tick (peer: SimNode): void {
     peer.tickScheduled = false
@@ -419,7 +430,13 @@ export class SwarmSim {
         f?.choked.delete(peer.index)
         continue
       }
-      if (f.free <= 0) continue
+      if (f.free <= 0) {
+        // The real session waits for a buffer like any other (takeBuffer, by priority): it
+        // asks when one frees and it is the fastest waiting (pump), not only at this tick.
+        const entry = f.choked.get(peer.index)
+        if (entry != null) entry.due = true
+        continue
+      }
       if ((peer.choker as Choker).request(node.id)) {
         peer.waiters.delete(index)
         f.choked.delete(peer.index)
@@ -486,7 +503,11 @@ export class SwarmSim {
       return
     }
     // The first copy wins; the other copies in flight are cancelled (the fetcher's untrack).
-    for (const loser of [...(f.requests.get(req.piece) ?? [])]) this.counters.endgame += this.cancel(node, loser)
+    for (const loser of [...(f.requests.get(req.piece) ?? [])]) {
+      this.counters.endgame += this.cancel(node, loser)
+      f.book.outrun(loser.peer.id)
+      this.priorityChanged(node, f, loser.peer)
+    }
     this.gotPiece(node, req.piece)
     if (node.have.complete) {
       node.doneAt = this.queue.now()

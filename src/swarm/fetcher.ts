@@ -128,7 +128,10 @@ export class ChunkFetcher {
       takeBuffer: async (signal, peer) => await this.buffers.take(signal, () => this.book.priority(peer)),
       giveBuffer: buffer => this.buffers.give(buffer),
       pick: view => this.pick(view),
-      abandon: (chunk, cancel) => this.untrack(chunk, cancel, false),
+      abandon: (chunk, cancel, peer) => {
+        if (cancel.aborted) this.book.outrun(peer) // lost the race: no longer "not tried yet"
+        this.untrack(chunk, cancel, false)
+      },
       deliver: async (peer, chunk, data, ms, cancel) => await this.deliver(peer, chunk, data, ms, cancel),
       offence: (peer, offence, reason) => this.offence(peer, offence, reason),
       haveChanged: (before, after) => {

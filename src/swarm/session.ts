@@ -30,8 +30,8 @@ export interface SessionHost {
   giveBuffer: (buffer: Buffer) => void
   /** The next chunk for this peer (marked in flight), and a signal that cancels it. */
   pick: (view: PeerView) => { chunk: number, cancel: AbortSignal } | undefined
-  /** A request ended without a chunk to deliver. */
-  abandon: (chunk: number, cancel: AbortSignal) => void
+  /** A request to `peer` ended without a chunk to deliver (`cancel` aborted: another peer sent it first). */
+  abandon: (chunk: number, cancel: AbortSignal, peer: string) => void
   /** Verifies and stores a chunk; throws ChunkHashMismatchError if it is wrong. */
   deliver: (peer: string, chunk: number, data: Uint8Array, ms: number, cancel: AbortSignal) => Promise<void>
   /** Records an offence; returns true when the peer is now banned. */
@@ -225,7 +225,7 @@ export class PeerSession {
       data = await channel.getChunk(cid, fileIndex, local, length, buffer, request, requestDeadline(length, this.init))
     } catch (err: any) {
       this.inFlight.delete(chunk)
-      this.host.abandon(chunk, cancel)
+      this.host.abandon(chunk, cancel, this.id)
       await this.failed(err, channel, cancel, signal)
       return
     }

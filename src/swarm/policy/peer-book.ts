@@ -11,6 +11,9 @@
  *   `forgiveEvery`). At `banAfter` the peer is banned for the fetch. A corrupt chunk bans at once.
  * - Priority: a free chunk buffer goes to the fastest waiting peer (`priority`), so the buffers
  *   do not sit on slow uplinks while fast ones idle.
+ * - Snubbed: a peer whose request lost a race (another peer sent the chunk first) before it
+ *   ever delivered gets no slot for `snubFor` and the lowest priority after: a trickler that
+ *   claims chunks must not take the endgame copies of the last ones.
  * - Backoff: a peer whose session failed is tried again after 1 s, doubling per session that
  *   delivered nothing, up to `maxRetry`.
  */
@@ -28,6 +31,8 @@ export interface PeerBookInit {
   maxRetry?: number
   /** A peer slower than the fastest by this factor gets one slot. */
   slowFactor?: number
+  /** A peer outrun before it delivered anything gets no slot for this long (ms). */
+  snubFor?: number
   /** Consulted before a peer is used (the engine's ban list across fetches). */
   bannedElsewhere?: (peer: string) => string | undefined
   /** Told when a peer is banned for this fetch. */
@@ -42,6 +47,10 @@ interface PeerRecord {
   sinceForgiven: number
   /** Bytes per ms, averaged over recent requests (0 = unknown). */
   rate: number
+  /** Requests that ended without a chunk because another peer sent it first (a lost race). */
+  outrun: number
+  /** Outrun before it delivered anything: no requests until then (ms on the clock). */
+  snubbedUntil: number
   retryAt: number
   banned?: string
   lastReason?: string
@@ -58,7 +67,7 @@ export class PeerBook {
 
   constructor (init: PeerBookInit = {}) {
     this.clock = init.clock ?? systemClock
-    this.init = { maxSlots: 4, banAfter: 3, forgiveEvery: 8, firstRetry: 1000, maxRetry: 15_000, slowFactor: 8, ...init }
+    this.init = { maxSlots: 4, banAfter: 3, forgiveEvery: 8, firstRetry: 1000, maxRetry: 15_000, slowFactor: 8, snubFor: 30_000, ...init }
   }
 
   /** Whether a session may be started with this peer now; if not, why and until when. */
@@ -89,6 +98,18 @@ export class PeerBook {
       r.strikes--
       r.sinceForgiven = 0
     }
+  }
+
+  /**
+   * A request to the peer was cancelled because another peer sent the chunk first. A peer that
+   * never delivered is then no longer "not tried yet": it was tried, and was slower than
+   * another (a trickler whose chunk an endgame copy took). It keeps its slot count and gets no
+   * strike; only its place for free buffers drops (`priority`).
+   */
+  outrun (peer: string): void {
+    const r = this.record(peer)
+    r.outrun++
+    if (r.delivered === 0) r.snubbedUntil = this.clock.now() + this.init.snubFor
   }
 
   /** Records an offence; returns whether the peer is now banned for this fetch. */
@@ -123,6 +144,7 @@ export class PeerBook {
   slots (peer: string): number {
     const r = this.peers.get(peer)
     if (r == null || r.banned != null) return r?.banned != null ? 0 : 1
+    if (r.delivered === 0 && this.clock.now() < r.snubbedUntil) return 0
     if (r.delivered === 0 || r.strikes > 0) return 1
     const fastest = this.fastest
     if (fastest > 0 && r.rate * this.init.slowFactor < fastest) return 1
@@ -131,13 +153,14 @@ export class PeerBook {
 
   /**
    * Who gets a free chunk buffer first (higher first): a peer not tried yet (so it is measured),
-   * then by its rate; a peer with strikes by its rate only, a banned one never.
+   * then by its rate; a peer with strikes, or outrun before it delivered anything, by its rate
+   * only (0), a banned one never.
    */
   priority (peer: string): number {
     const r = this.peers.get(peer)
     if (r == null) return Infinity
     if (r.banned != null) return -1
-    if (r.delivered === 0 && r.strikes === 0) return Infinity
+    if (r.delivered === 0 && r.strikes === 0 && r.outrun === 0) return Infinity
     return r.rate
   }
 
@@ -172,7 +195,7 @@ export class PeerBook {
   private record (peer: string): PeerRecord {
     let r = this.peers.get(peer)
     if (r == null) {
-      r = { strikes: 0, failures: 0, delivered: 0, sinceForgiven: 0, rate: 0, retryAt: 0 }
+      r = { strikes: 0, failures: 0, delivered: 0, sinceForgiven: 0, rate: 0, outrun: 0, snubbedUntil: 0, retryAt: 0 }
       this.peers.set(peer, r)
     }
     return r

@@ -12,7 +12,11 @@
  *   longest first: that is the one a slow peer holds. The first copy to verify wins; the
  *   fetcher cancels the others. Only near the end (at most `endgameRemaining` chunks missing)
  *   or for a straggler (a chunk in flight for `stragglerAfter` ms): earlier, a second copy
- *   mostly races a healthy first one and wastes its bytes.
+ *   mostly races a healthy first one and wastes its bytes. A straggler's copy comes before
+ *   new chunks (the chunk is late; its copy frees the slow peer's buffer when it wins, and the
+ *   peer book then snubs a peer that never delivered). A chunk whose copies all straggle
+ *   (the newest asked `stragglerAfter` ago) may get one copy beyond `maxDuplicates`: two
+ *   peers that both trickle cannot hold the last chunk of a fetch until their deadlines.
  */
 import { systemClock, type Clock } from './clock.js'
 import type { Bitfield } from '../../store/bitfield.js'
@@ -47,8 +51,8 @@ export interface PiecePickerInit {
 export class PiecePicker {
   private cursor = 0
   private readonly retry: number[] = []
-  /** Copies in flight per chunk, and when the first was asked. */
-  private readonly inFlight = new Map<number, { count: number, since: number }>()
+  /** Copies in flight per chunk, when the first and the newest were asked. */
+  private readonly inFlight = new Map<number, { count: number, since: number, last: number }>()
   /** How many partial peers hold each chunk. */
   private readonly availability: Uint16Array
   private readonly start: number
@@ -99,11 +103,16 @@ export class PiecePicker {
 
   /** The next chunk for this peer, or undefined when it has none we need. Marks it in flight. */
   next (peer: PeerView): number | undefined {
-    const chunk = this.fromRetry(peer) ?? this.rarest(peer) ?? this.endgame(peer)
+    const chunk = this.fromRetry(peer) ?? this.endgame(peer, true) ?? this.rarest(peer) ?? this.endgame(peer, false)
     if (chunk !== undefined) {
       const entry = this.inFlight.get(chunk)
-      if (entry != null) entry.count++
-      else this.inFlight.set(chunk, { count: 1, since: this.clock.now() })
+      const now = this.clock.now()
+      if (entry != null) {
+        entry.count++
+        entry.last = now
+      } else {
+        this.inFlight.set(chunk, { count: 1, since: now, last: now })
+      }
     }
     return chunk
   }
@@ -165,12 +174,16 @@ export class PiecePicker {
     return best
   }
 
-  private endgame (peer: PeerView): number | undefined {
+  private endgame (peer: PeerView, stragglersOnly: boolean): number | undefined {
+    if (this.inFlight.size === 0) return undefined
     let best: number | undefined
     // Near the end any chunk in flight; before, only stragglers.
-    let bestSince = this.remaining <= this.endgameRemaining ? Infinity : this.clock.now() - this.stragglerAfter
-    for (const [chunk, { count, since }] of this.inFlight) {
-      if (count < this.maxDuplicates && since < bestSince && !peer.inFlight.has(chunk) && !this.done(chunk) && peer.has(chunk)) {
+    const now = this.clock.now()
+    let bestSince = this.remaining <= this.endgameRemaining && !stragglersOnly ? Infinity : now - this.stragglerAfter
+    for (const [chunk, { count, since, last }] of this.inFlight) {
+      // One more copy than maxDuplicates when every copy in flight straggles.
+      const room = count < this.maxDuplicates || (count === this.maxDuplicates && now - last >= this.stragglerAfter)
+      if (room && since < bestSince && !peer.inFlight.has(chunk) && !this.done(chunk) && peer.has(chunk)) {
         best = chunk
         bestSince = since
       }

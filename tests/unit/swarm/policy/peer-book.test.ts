@@ -67,4 +67,38 @@ describe('PeerBook.priority', () => {
     book.offence('liar', 'corrupt', 'bad chunk')
     expect(book.priority('liar')).toBe(-1)
   })
+
+  it('drops a peer that lost a race before it delivered anything from "not tried yet" to the back', () => {
+    const book = new PeerBook({ clock: new ManualClock(0) })
+    book.delivered('seed', 4_000_000, 1000)
+    expect(book.priority('trickler')).toBe(Infinity) // never asked: measured first
+    // Its first chunk came from another peer first (an endgame copy): it was tried, and was slower.
+    book.outrun('trickler')
+    expect(book.priority('trickler')).toBe(0)
+    expect(book.priority('seed')).toBeGreaterThan(book.priority('trickler'))
+    // No strike: losing a race is no offence.
+    expect(book.strikes('trickler')).toBe(0)
+    expect(book.admit('trickler')).toEqual({ ok: true })
+    // A proven peer that loses a race keeps its place by rate, and its slots.
+    const before = book.priority('seed')
+    book.outrun('seed')
+    expect(book.priority('seed')).toBe(before)
+    expect(book.slots('seed')).toBe(4)
+  })
+
+  it('snubs a peer outrun before it delivered anything: no slot for snubFor, then one again', () => {
+    const clock = new ManualClock(0)
+    const book = new PeerBook({ clock, snubFor: 30_000 })
+    expect(book.slots('t')).toBe(1)
+    book.outrun('t') // its first chunk came from elsewhere first: an endgame copy must not go to it
+    expect(book.slots('t')).toBe(0)
+    clock.advance(29_999)
+    expect(book.slots('t')).toBe(0)
+    clock.advance(1)
+    expect(book.slots('t')).toBe(1)
+    // Once it delivers, a lost race no longer snubs it.
+    book.delivered('t', 4_000_000, 1000)
+    book.outrun('t')
+    expect(book.slots('t')).toBe(4)
+  })
 })

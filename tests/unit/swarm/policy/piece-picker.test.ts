@@ -223,6 +223,40 @@ describe('PiecePicker: endgame only near the end or for stragglers', () => {
     expect(fast.take(s)).toBe(1)
   })
 
+  it('copies a straggler before handing out new chunks, so a trickler frees its buffer soon', () => {
+    const clock = new ManualClock(0)
+    const verified = new Bitfield(20)
+    const s = new PiecePicker(verified, { start: 0, clock, endgameRemaining: 4, stragglerAfter: 30_000 })
+    const trickler = new Peer()
+    const seed = new Peer()
+    expect(trickler.take(s)).toBe(0)
+    expect(seed.take(s)).toBe(1) // not a straggler yet: a new chunk
+    clock.advance(30_001)
+    expect(seed.take(s)).toBe(0) // 18 new chunks are left, but chunk 0 straggles: its copy first
+    expect(seed.take(s)).toBe(2)
+  })
+
+  it('gives a chunk one copy beyond maxDuplicates when every copy in flight straggles, and no more', () => {
+    const clock = new ManualClock(0)
+    const verified = new Bitfield(4)
+    for (const c of [1, 2, 3]) verified.set(c)
+    const s = new PiecePicker(verified, { start: 0, clock, maxDuplicates: 2, endgameRemaining: 8, stragglerAfter: 30_000 })
+    const [t1, t2, seed, other] = [new Peer(), new Peer(), new Peer(), new Peer()]
+    expect(t1.take(s)).toBe(0) // a trickler takes the last chunk
+    clock.advance(1000)
+    expect(t2.take(s)).toBe(0) // its endgame copy goes to another trickler
+    expect(seed.take(s)).toBeUndefined() // two copies: maxDuplicates
+    clock.advance(29_000)
+    expect(seed.take(s)).toBeUndefined() // the newest copy is 29 s old: not yet a straggler
+    clock.advance(1000)
+    expect(seed.take(s)).toBe(0) // both straggle: a third copy
+    expect(s.copies(0)).toBe(3)
+    clock.advance(60_000)
+    expect(other.take(s)).toBeUndefined() // never a fourth
+    seed.done(s, 0, true, verified)
+    expect(s.remaining).toBe(0)
+  })
+
   it('duplicates any chunk in flight once at most endgameRemaining are missing', () => {
     const clock = new ManualClock(0)
     const verified = new Bitfield(6)
