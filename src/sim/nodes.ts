@@ -4,6 +4,7 @@
  * serves. Everything else here is bookkeeping the real node gets from its streams.
  */
 import { Choker } from '../swarm/policy/choker.js'
+import type { UploadLimit } from '../swarm/policy/upload-limit.js'
 import { PeerBook } from '../swarm/policy/peer-book.js'
 import { PiecePicker } from '../swarm/policy/piece-picker.js'
 import { Bitfield } from '../store/bitfield.js'
@@ -80,6 +81,8 @@ export class SimNode {
   interest = new Int32Array(0)
   fetch?: FetchState
   choker?: Choker
+  /** How many uploads it runs at once (policy/upload-limit.ts), learnt from its finished uploads. */
+  uploadLimit?: UploadLimit
   /** Uploads in flight per downloader (the server's per-peer cap). */
   readonly uploadsTo = new Map<number, number>()
   leaveAt = -1

@@ -1,11 +1,11 @@
 /**
  * The simulated swarm: an origin seeder, honest peers that fetch and serve while they fetch,
  * and hostile peers, on links with capacities and latencies, driven by the event queue. Each
- * node runs the shipped policy units (PiecePicker, PeerBook, Choker, requestDeadline); this
+ * node runs the shipped policy units (PiecePicker, PeerBook, Choker, UploadLimit, requestDeadline); this
  * file only moves their decisions over simulated links, as the real session and server do over
  * streams (swarm/session.ts, swarm/server.ts): a fetcher holds at most `maxInFlight` requests,
  * a peer at most `book.slots(peer)` of them; a choked request ("busy") backs off 1 s doubling
- * to 4 s; a server holds at most `maxUploads` uploads, `maxUploadsPerPeer` per peer.
+ * to 4 s; a server holds at most `uploadLimit.value` (up to `maxUploads`) uploads, `maxUploadsPerPeer` per peer.
  *
  * Granularity: the unit of transfer is a piece of `pieceChunks` real chunks (1 = chunk
  * granularity). Hostile behaviour is judged per real chunk: a trickler fails the deadline of
@@ -13,6 +13,7 @@
  */
 import { requestDeadline } from '../swarm/policy/backoff.js'
 import { Choker } from '../swarm/policy/choker.js'
+import { UploadLimit } from '../swarm/policy/upload-limit.js'
 import { SuperSeeder } from '../swarm/policy/super-seeder.js'
 import { checkConfig, piecePlan, type SimConfig } from './config.js'
 import { EventQueue } from './event-queue.js'
@@ -69,7 +70,12 @@ export class SwarmSim {
     if (config.initialSeeding) origin.seeder = new SuperSeeder(this.plan.pieces, { clock: this.queue, repeatEvery: config.repeatEvery, unitChunks: this.plan.pieceChunks })
     this.nodes.push(origin)
     for (let i = 1; i <= n; i++) this.nodes.push(new SimNode(i, roles[i - 1], config.fixedLinks?.[i - 1] ?? drawLink(config.links, linkRng), this.plan.pieces))
-    for (const node of this.nodes) if (!node.hostile) node.choker = new Choker({ clock: this.queue, random: this.chokerRng.random })
+    for (const node of this.nodes) {
+      if (node.hostile) continue
+      node.choker = new Choker({ clock: this.queue, random: this.chokerRng.random })
+      // As a node without --max-upload-rate: it learns what its uplink carries.
+      node.uploadLimit = new UploadLimit({ max: config.maxUploads, clock: this.queue })
+    }
     this.net = new Network(this.queue, this.nodes.map(x => x.link), config.relay)
     this.buildGraph(graphRng)
     for (const role of HOSTILE_ROLES) this.counters.contacted[role] = new Set()
@@ -368,8 +374,11 @@ export class SwarmSim {
         })
         return true
     }
-    if (this.net.uploads(peer.index) >= c.maxUploads || (peer.uploadsTo.get(node.index) ?? 0) >= c.maxUploadsPerPeer) {
-      // All upload slots taken: the real server queues the request; here it is asked again soon.
+    const uploadsFull = this.net.uploads(peer.index) >= (peer.uploadLimit?.value ?? c.maxUploads)
+    if (uploadsFull) peer.uploadLimit?.full()
+    if (uploadsFull || (peer.uploadsTo.get(node.index) ?? 0) >= c.maxUploadsPerPeer) {
+      // All upload slots taken: the real server queues the request up to 2 s, then answers BUSY;
+      // here it is asked again soon.
       this.counters.busy++
       this.requestEnded(node, req)
       const until = this.queue.now() + rtt + CHOKE_BACKOFF
@@ -493,6 +502,7 @@ export class SwarmSim {
   private delivered (node: SimNode, f: FetchState, req: Request, t: Transfer): void {
     if (req.ended || node.fetch !== f) return
     this.requestEnded(node, req, true)
+    req.peer.uploadLimit?.finished(t.bytes, this.queue.now() - t.started)
     f.book.delivered(req.peer.id, t.bytes, this.queue.now() - t.started)
     this.priorityChanged(node, f, req.peer)
     if (!node.have.has(req.piece)) this.counters.useful[req.peer.index] += t.bytes

@@ -7,6 +7,7 @@ import { SwarmSim } from '../../../src/sim/swarm-sim.js'
 import { Choker } from '../../../src/swarm/policy/choker.js'
 import { PeerBook } from '../../../src/swarm/policy/peer-book.js'
 import { PiecePicker } from '../../../src/swarm/policy/piece-picker.js'
+import { UploadLimit } from '../../../src/swarm/policy/upload-limit.js'
 
 const small = (over: Partial<SimConfig> = {}): SimConfig => ({ ...DEFAULT_CONFIG, peers: 50, gib: 0.25, ...over })
 
@@ -75,6 +76,21 @@ describe('a small simulated swarm', () => {
     ;(started as any).arrive(started.nodes[1], 0)
     expect(started.nodes[1].fetch?.picker).toBeInstanceOf(PiecePicker)
     expect(started.nodes[1].fetch?.book).toBeInstanceOf(PeerBook)
+  })
+
+  it('runs the shipped upload limit: on 2-8 Mbit/s uplinks home peers learn to run fewer than 32 uploads', () => {
+    const slowHomes: SimConfig['links'] = [
+      { kind: 'home', share: 0.9, upMbit: [2, 8], downMbit: [50, 200], latencyMs: [10, 40] },
+      { kind: 'server', share: 0.1, upMbit: [100, 1000], downMbit: [100, 1000], latencyMs: [2, 20] }
+    ]
+    const sim = new SwarmSim(small({ peers: 60, gib: 0.25, links: slowHomes, seed: 2 }))
+    const result = sim.run()
+    expect(result.completed).toBe(result.honest)
+    const honest = sim.nodes.slice(1).filter(n => !n.hostile)
+    expect(honest.every(n => n.uploadLimit instanceof UploadLimit)).toBe(true)
+    const homeLimits = honest.filter(n => n.link.kind === 'home').map(n => (n.uploadLimit as UploadLimit).value)
+    expect(Math.min(...homeLimits)).toBeLessThan(32)
+    expect(Math.min(...homeLimits)).toBeGreaterThanOrEqual(2)
   })
 })
 
