@@ -13,6 +13,8 @@ import { NETNS_SKIP, NetnsLab } from './netns.js';
 const FILES = [{ path: 'model.safetensors', size: 6 * MiB + 123 }, { path: 'config.json', size: 700 }];
 const DEFAULTS = ['--no-mdns', '--no-default-bootstrap', '--json'];
 
+// Skipped only where network namespaces cannot be built (not Linux, not root, or no `ip`/iptables: run
+// scripts/install-netns.sh); NETNS_SKIP says which, and the suite's title repeats it.
 describe.skipIf(NETNS_SKIP != null)(`LAN on default flags (netns)${NETNS_SKIP != null ? ` — skipped: ${NETNS_SKIP}` : ''}`, () => {
   const h = new Harness();
   const lab = new NetnsLab();

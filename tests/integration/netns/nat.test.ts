@@ -22,6 +22,8 @@ const DHT = '/p2pweights-netns/kad/1.0.0';
 const FLAGS = ['--no-mdns', '--no-upnp', '--no-default-bootstrap', '--dht-protocol', DHT, '--json'];
 const SIZE = 48 * MiB;
 
+// Skipped only where network namespaces cannot be built (not Linux, not root, or no `ip`/iptables: run
+// scripts/install-netns.sh); NETNS_SKIP says which, and the suite's title repeats it.
 describe.skipIf(NETNS_SKIP != null)(`behind NAT: relay, port forward, WebSockets (netns)${NETNS_SKIP != null ? ` — skipped: ${NETNS_SKIP}` : ''}`, () => {
   const h = new Harness();
   const lab = new NetnsLab();
