@@ -7,7 +7,7 @@
 import { resolve } from 'node:path'
 import { Engine, type EngineOptions, type FetchSummary, type NamedFetchSummary, type SeedResult } from '../engine/engine.js'
 import { isNameRef } from '../names/ref.js'
-import { DEFAULT_CHUNK_MIB, FIND_TIMEOUT, STALL_TIMEOUT } from './constants.js'
+import { DEFAULT_CHUNK_MIB } from './constants.js'
 import { DaemonClient } from './daemon-client.js'
 import type { FetchProgressEvents, ProgressOptions, SeedProgressEvents } from '../engine/events.js'
 import type { AddFetchRequest, ModelInfo } from '../daemon/service.js'
@@ -126,9 +126,9 @@ export class DaemonBackend implements Backend {
       ...(request.exclude != null ? { exclude: request.exclude } : {}),
       ...(request.hfCache != null ? { hfCache: request.hfCache } : {}),
       ...(request.allowExpired === true ? { allowExpired: true } : {}),
-      // Only limits the user chose: the daemon's own (its --find-timeout/--stall-timeout) otherwise.
-      ...(request.findTimeout != null && request.findTimeout !== FIND_TIMEOUT ? { findTimeout: request.findTimeout } : {}),
-      ...(request.stallTimeout != null && request.stallTimeout !== STALL_TIMEOUT ? { stallTimeout: request.stallTimeout } : {})
+      // Absent: the daemon's own --find-timeout/--stall-timeout apply.
+      ...(request.findTimeout != null ? { findTimeout: request.findTimeout } : {}),
+      ...(request.stallTimeout != null ? { stallTimeout: request.stallTimeout } : {})
     }, request.signal)
     if (request.wait !== true) return { where: 'daemon', model }
     return { where: 'daemon', model, done: await this.waitForModel(model.cid, request) }

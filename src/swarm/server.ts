@@ -127,8 +127,9 @@ export class ChunkServer {
         // Every slot taken: wait briefly, in line with at most as many others as run, else BUSY.
         // A longer wait would eat the fetcher's stall timer and deadline (a strike against an
         // honest peer); BUSY costs it nothing: it asks again shortly, or asks a peer with room.
-        if (this.uploads.full) this.uploadLimit.full()
-        const release = this.uploads.full && this.uploads.waiting >= this.uploadLimit.value
+        const full = this.uploads.full
+        if (full) this.uploadLimit.full()
+        const release = full && this.uploads.waiting >= this.uploadLimit.value
           ? undefined
           : await this.uploads.acquire(peer, AbortSignal.timeout(this.init.queueTimeout)).catch(() => undefined)
         if (release == null) {

@@ -6,6 +6,7 @@ import { ShutdownSignal } from './shutdown-signal.js'
 import { sanitizeText } from '../../util/terminal-text.js'
 import { resolve } from 'node:path'
 import { defaultHfCacheDir } from '../../store/hf-cache.js'
+import type { Command } from 'commander'
 
 export interface FetchFlags extends NodeFlags {
   output?: string
@@ -29,7 +30,9 @@ export interface FetchFlags extends NodeFlags {
   allowExpired?: boolean
 }
 
-export async function fetch (ref: string, flags: FetchFlags): Promise<void> {
+export async function fetch (ref: string, flags: FetchFlags, command?: Command): Promise<void> {
+  // Limits the user gave; the rest are left to the engine, or to a running daemon's own flags.
+  const given = (name: keyof FetchFlags): boolean => command == null || command.getOptionValueSource(name) === 'cli'
   const shutdown = new ShutdownSignal()
   const reporter = new Reporter(flags.json === true)
   try {
@@ -52,8 +55,8 @@ export async function fetch (ref: string, flags: FetchFlags): Promise<void> {
         include: flags.include,
         exclude: flags.exclude,
         hfCache,
-        findTimeout: flags.findTimeout,
-        stallTimeout: flags.stallTimeout,
+        findTimeout: given('findTimeout') ? flags.findTimeout : undefined,
+        stallTimeout: given('stallTimeout') ? flags.stallTimeout : undefined,
         keepSeeding: flags.seed,
         intoExisting: flags.intoExisting,
         allowExpired: flags.allowExpired,

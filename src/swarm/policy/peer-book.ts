@@ -47,9 +47,7 @@ interface PeerRecord {
   sinceForgiven: number
   /** Bytes per ms, averaged over recent requests (0 = unknown). */
   rate: number
-  /** Requests that ended without a chunk because another peer sent it first (a lost race). */
-  outrun: number
-  /** Outrun before it delivered anything: no requests until then (ms on the clock). */
+  /** Outrun (a lost race) before it delivered anything: no requests until then (ms on the clock; 0: never). */
   snubbedUntil: number
   retryAt: number
   banned?: string
@@ -108,7 +106,6 @@ export class PeerBook {
    */
   outrun (peer: string): void {
     const r = this.record(peer)
-    r.outrun++
     if (r.delivered === 0) r.snubbedUntil = this.clock.now() + this.init.snubFor
   }
 
@@ -160,7 +157,7 @@ export class PeerBook {
     const r = this.peers.get(peer)
     if (r == null) return Infinity
     if (r.banned != null) return -1
-    if (r.delivered === 0 && r.strikes === 0 && r.outrun === 0) return Infinity
+    if (r.delivered === 0 && r.strikes === 0 && r.snubbedUntil === 0) return Infinity
     return r.rate
   }
 
@@ -195,7 +192,7 @@ export class PeerBook {
   private record (peer: string): PeerRecord {
     let r = this.peers.get(peer)
     if (r == null) {
-      r = { strikes: 0, failures: 0, delivered: 0, sinceForgiven: 0, rate: 0, outrun: 0, snubbedUntil: 0, retryAt: 0 }
+      r = { strikes: 0, failures: 0, delivered: 0, sinceForgiven: 0, rate: 0, snubbedUntil: 0, retryAt: 0 }
       this.peers.set(peer, r)
     }
     return r
