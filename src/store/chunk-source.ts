@@ -20,6 +20,20 @@ export interface ChunkSource {
    * tests/unit/store/chunk-source.compliance.test.ts holds every implementation to this.
    */
   readChunk: (fileIndex: number, chunk: number, buffer?: Buffer) => Promise<Uint8Array>
+  /**
+   * Reads part of one chunk: its bytes from `offset` on, as many as `buffer` holds or the chunk
+   * has left, into `buffer`; returns a view of them. The server streams a chunk in such slices,
+   * so its memory per upload is one slice, not one chunk. Throws as readChunk does, and
+   * RangeError for an offset outside the chunk.
+   */
+  readSlice: (fileIndex: number, chunk: number, offset: number, buffer: Buffer) => Promise<Uint8Array>
+}
+
+/** The bytes of `chunk` that a read from `offset` into `capacity` bytes covers; RangeError outside the chunk. */
+export function sliceLength (index: ChunkIndex, fileIndex: number, chunk: number, offset: number, capacity: number): number {
+  const length = index.length(fileIndex, chunk)
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset >= Math.max(length, 1)) throw new RangeError(`offset ${offset} is outside chunk ${chunk} (${length} bytes)`)
+  return Math.min(capacity, length - offset)
 }
 
 /** Throws NoSuchChunkError unless (fileIndex, chunk) is a chunk of the release; returns its global number. */

@@ -31,7 +31,7 @@ import { ChunkIndex, chunkHash, type ManifestFile } from '../manifest/manifest.j
 import { STATE_DIR_NAME } from '../manifest/paths.js'
 import { verifyChunk } from '../manifest/verify.js'
 import { isInside, realPathOfMaybeMissing } from '../util/real-path.js'
-import { checkChunk, type ChunkSource } from './chunk-source.js'
+import { checkChunk, sliceLength, type ChunkSource } from './chunk-source.js'
 import { MAX_RELEASE_BYTES, type Release } from '../manifest/signed.js'
 import { logger } from '@libp2p/logger'
 
@@ -183,9 +183,14 @@ export class Download implements ChunkSource {
   }
 
   async readChunk (fileIndex: number, chunk: number, into?: Buffer): Promise<Uint8Array> {
+    checkChunk(this.index, fileIndex, chunk)
+    return await this.readSlice(fileIndex, chunk, 0, into ?? Buffer.allocUnsafe(this.index.length(fileIndex, chunk)))
+  }
+
+  async readSlice (fileIndex: number, chunk: number, offset: number, into: Buffer): Promise<Uint8Array> {
     if (!this.verified.has(checkChunk(this.index, fileIndex, chunk))) throw new ChunkNotHeldError(`chunk ${chunk} of ${this.release.manifest.files[fileIndex].path} is not fetched yet`)
-    const length = this.index.length(fileIndex, chunk)
-    const buffer = into?.subarray(0, length) ?? Buffer.allocUnsafe(length)
+    const length = sliceLength(this.index, fileIndex, chunk, offset, into.length)
+    const buffer = into.subarray(0, length)
     const read = async (path: string, final: boolean): Promise<void> => {
       const handle = await openForRead(path)
       try {
@@ -193,7 +198,7 @@ export class Download implements ChunkSource {
         if (expected != null && !sameFile(await handle.stat(), expected)) {
           throw new SourceUnavailableError(`${path} changed on disk since it was verified; it is not served`)
         }
-        const { bytesRead } = await handle.read(buffer, 0, length, chunk * this.index.chunkSize)
+        const { bytesRead } = await handle.read(buffer, 0, length, chunk * this.index.chunkSize + offset)
         if (bytesRead !== length) throw new Error(`short read from ${path}`)
       } finally {
         await handle.close()

@@ -11,7 +11,7 @@
 import { constants } from 'node:fs'
 import { open, stat, type FileHandle } from 'node:fs/promises'
 import { Bitfield } from './bitfield.js'
-import { checkChunk, type ChunkSource } from './chunk-source.js'
+import { checkChunk, sliceLength, type ChunkSource } from './chunk-source.js'
 import { ChunkNotHeldError, SourceUnavailableError } from './errors.js'
 import { ChunkIndex } from '../manifest/manifest.js'
 import { ReadPolicy } from '../manifest/read-policy.js'
@@ -46,6 +46,12 @@ export class SeededFolder implements ChunkSource {
 
   async readChunk (fileIndex: number, chunk: number, into?: Buffer): Promise<Uint8Array> {
     checkChunk(this.index, fileIndex, chunk)
+    return await this.readSlice(fileIndex, chunk, 0, into ?? Buffer.allocUnsafe(this.index.length(fileIndex, chunk)))
+  }
+
+  async readSlice (fileIndex: number, chunk: number, offset: number, into: Buffer): Promise<Uint8Array> {
+    checkChunk(this.index, fileIndex, chunk)
+    const length = sliceLength(this.index, fileIndex, chunk, offset, into.length)
     const file = this.files[fileIndex]
     if (file == null) throw new ChunkNotHeldError(`file ${fileIndex} of the release is not in ${this.folder}`)
     const handle = await this.handle(fileIndex)
@@ -53,11 +59,11 @@ export class SeededFolder implements ChunkSource {
     if (s.size !== file.size || s.mtimeMs !== file.mtimeMs || s.ino !== file.ino || s.dev !== file.dev) {
       throw new SourceUnavailableError(`${file.path} changed on disk since it was hashed; seed the folder again`)
     }
-    const length = this.index.length(fileIndex, chunk)
-    const buffer = into?.subarray(0, length) ?? Buffer.allocUnsafe(length)
+    const buffer = into.subarray(0, length)
+    const start = chunk * this.index.chunkSize + offset
     let done = 0
     while (done < length) {
-      const { bytesRead } = await handle.read(buffer, done, length - done, chunk * this.index.chunkSize + done)
+      const { bytesRead } = await handle.read(buffer, done, length - done, start + done)
       if (bytesRead === 0) throw new SourceUnavailableError(`${file.path} is shorter than when it was hashed`)
       done += bytesRead
     }

@@ -125,7 +125,12 @@ function header (type: MessageType, bodyLength: number): Uint8Array {
 
 /** The chunk frame as a header plus the data itself, so the data is not copied. */
 export function encodeChunk (data: Uint8Array): Uint8ArrayList {
-  return new Uint8ArrayList(header(MessageType.Chunk, data.length), data)
+  return new Uint8ArrayList(encodeChunkHeader(data.length), data)
+}
+
+/** The header of a chunk frame of `length` bytes, for a sender that streams the bytes after it. */
+export function encodeChunkHeader (length: number): Uint8Array {
+  return header(MessageType.Chunk, length)
 }
 
 /** PEERS: addresses (binary multiaddrs, each ending in /p2p/<id>); extras beyond the limits are dropped. */

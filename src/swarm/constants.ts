@@ -20,6 +20,12 @@ export const FETCHER_DEFAULTS = {
   retryAfter: 15_000
 }
 
+/**
+ * The server reads a chunk from disk and sends it this much at a time: an upload holds one
+ * slice, not a whole chunk, so 32 uploads of 4 MiB chunks cost 8 MiB, not 128 MiB.
+ */
+export const UPLOAD_SLICE = 256 * 1024
+
 /** What the serving side grants, unless told otherwise. */
 export const SERVER_DEFAULTS = {
   maxInboundStreams: 16,

@@ -1,7 +1,8 @@
 /**
  * The serving side of the chunk protocol. Answers GET_RELEASE, GET_HAVE and GET_CHUNK from any
  * registered ChunkSource. Everything a peer can make us do is bounded: request size, streams per
- * connection, uploads in flight across all peers (and so memory) and per peer, idle time between
+ * connection, uploads in flight across all peers and per peer, memory (a chunk is streamed from
+ * disk in UPLOAD_SLICE pieces, so an upload holds one slice, whatever the chunk size), idle time between
  * requests, and progress while a response drains: a peer that stops reading (withholds yamux
  * window updates) loses the stream and its upload slot within `readTimeout`. Upload slots are
  * shared fairly (UploadSlots) and go only to unchoked peers (policy/choker.ts): others get
@@ -11,10 +12,10 @@ import { byteStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
   PROTOCOL, MAX_REQUEST_BYTES, MessageType, ErrorCode,
-  MAX_PEERS, decodeRequest, encodeChunk, encodeError, encodeHave, encodePeers, encodeRelease, readFrame, type Request
+  MAX_PEERS, decodeRequest, encodeChunkHeader, encodeError, encodeHave, encodePeers, encodeRelease, readFrame, type Request
 } from './codec.js'
 import { ProtocolError } from './errors.js'
-import { SERVER_DEFAULTS } from './constants.js'
+import { SERVER_DEFAULTS, UPLOAD_SLICE } from './constants.js'
 import { HaveWatchers } from './have-watchers.js'
 import { Choker, type ChokerInit } from './policy/choker.js'
 import { UploadLimit } from './policy/upload-limit.js'
@@ -30,7 +31,7 @@ const RATE_LIMIT_SLICE = 64 * 1024
 export interface ChunkServerInit {
   /** Streams of this protocol a single connection may hold open. */
   maxInboundStreams?: number
-  /** Chunk reads and sends in flight across all peers; bounds upload memory to this × chunk size. */
+  /** Chunk uploads in flight across all peers (each holds about UPLOAD_SLICE bytes of memory). */
   maxUploads?: number
   /** Uploads in flight for any one peer (its streams beyond this wait). */
   maxUploadsPerPeer?: number
@@ -55,6 +56,18 @@ export interface SourceLookup {
   get: (cid: string) => ChunkSource | undefined
 }
 
+/** A chunk response: its header goes first, then its bytes, read from the source a slice at a time. */
+interface ChunkBody {
+  source: ChunkSource
+  file: number
+  chunk: number
+  length: number
+  /** Header and bytes, as counted against the uplink. */
+  byteLength: number
+}
+
+type Response = Uint8Array | Uint8ArrayList | ChunkBody
+
 export class ChunkServer {
   private readonly uploads: UploadSlots
   /** How many uploads at once: what the uplink carries at a rate each fetcher's deadline allows. */
@@ -69,8 +82,6 @@ export class ChunkServer {
   private started = false
   /** Open connections per peer that asked for chunks (initial seeding forgets a peer's copies when it has none). */
   private readonly connections = new Map<string, Set<Connection>>()
-  private readonly scratchBuffers: Buffer[] = []
-  private scratchCreated = 0
 
   constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'> & Partial<Pick<Libp2p, 'peerStore'>>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
     this.init = withDefaults(SERVER_DEFAULTS, init)
@@ -100,11 +111,6 @@ export class ChunkServer {
     const peer = connection.remotePeer.toString()
     this.track(peer, connection)
     const bytes = byteStream(stream, { maxBufferSize: 64 * 1024 })
-    // A buffer reused for every chunk of this stream: the fetcher sends its next request only
-    // after it has received the whole previous response, so by then these bytes have left it.
-    // At most maxUploads such buffers exist across all streams (idle streams must not pin
-    // memory); a stream that finds none reads into a fresh buffer per request.
-    const scratch = { buffer: undefined as Buffer | undefined }
     try {
       while (true) {
         const frame = await readFrame(bytes, MAX_REQUEST_BYTES, { signal: AbortSignal.timeout(this.init.idleTimeout) })
@@ -113,7 +119,7 @@ export class ChunkServer {
         const cid = request.cid.toString()
         if (this.sources.get(cid) != null) this.interest(cid, connection.remotePeer)
         if (request.type === MessageType.WatchHave) {
-          await this.send(stream, await this.respond(request, peer, scratch))
+          await this.send(stream, await this.respond(request, peer))
           if (this.sources.get(cid) == null) continue
           this.watchers.add(cid, peer, stream)
           return // the stream now belongs to the watcher
@@ -139,7 +145,7 @@ export class ChunkServer {
         const started = Date.now()
         let sent = 0
         try {
-          const response = await this.respond(request, peer, scratch)
+          const response = await this.respond(request, peer)
           await this.send(stream, response)
           sent = response.byteLength
         } finally {
@@ -150,8 +156,6 @@ export class ChunkServer {
       await stream.close()
     } catch (err: any) {
       stream.abort(err instanceof Error ? err : new ProtocolError(String(err)))
-    } finally {
-      if (scratch.buffer != null) this.scratchBuffers.push(scratch.buffer)
     }
   }
 
@@ -173,24 +177,37 @@ export class ChunkServer {
     }, { once: true })
   }
 
-  /** This stream's reusable buffer if it has or can get one of the bounded set, else undefined. */
-  private scratchFor (scratch: { buffer?: Buffer }, size: number): Buffer | undefined {
-    if (scratch.buffer != null && scratch.buffer.length >= size) return scratch.buffer
-    if (scratch.buffer != null) this.scratchBuffers.push(scratch.buffer) // too small for this release
-    scratch.buffer = this.scratchBuffers.pop()
-    if (scratch.buffer == null && this.scratchCreated < this.init.maxUploads) {
-      this.scratchCreated++
-      scratch.buffer = Buffer.allocUnsafeSlow(size)
+  /**
+   * Sends one response; a chunk goes as its header, then its bytes a slice at a time, each read
+   * from disk when the stream has taken the last (fresh buffers: the muxer holds on to what it
+   * was given until it is encrypted). A read that fails before the first byte is an error
+   * response; one that fails later can only end the stream.
+   */
+  private async send (stream: Stream, response: Response): Promise<void> {
+    if (!('source' in response)) {
+      await this.write(stream, response)
+      return
     }
-    if (scratch.buffer != null && scratch.buffer.length < size) scratch.buffer = Buffer.allocUnsafeSlow(size)
-    return scratch.buffer
+    const { source, file, chunk, length } = response
+    let first: Uint8Array
+    try {
+      first = await source.readSlice(file, chunk, 0, Buffer.allocUnsafeSlow(Math.min(UPLOAD_SLICE, length)))
+    } catch (err: any) {
+      await this.write(stream, encodeError(ErrorCode.Unavailable, String(err.message)))
+      return
+    }
+    await this.write(stream, new Uint8ArrayList(encodeChunkHeader(length), first))
+    for (let offset = first.byteLength; offset < length; offset += UPLOAD_SLICE) {
+      await this.write(stream, await source.readSlice(file, chunk, offset, Buffer.allocUnsafeSlow(Math.min(UPLOAD_SLICE, length - offset))))
+    }
   }
 
   /**
-   * Sends one response. Under an upload limit it goes in slices, each when the limiter allows,
-   * so bytes keep flowing and a slow limit never looks like a stall to the fetcher.
+   * Writes bytes, waiting while the stream is full. Under an upload limit they go in slices,
+   * each when the limiter allows, so bytes keep flowing and a slow limit never looks like a
+   * stall to the fetcher.
    */
-  private async send (stream: Stream, response: Uint8Array | Uint8ArrayList): Promise<void> {
+  private async write (stream: Stream, response: Uint8Array | Uint8ArrayList): Promise<void> {
     const limiter = this.init.rateLimiter
     const drain = async (): Promise<void> => { await this.drain(stream) }
     if (limiter == null) {
@@ -271,7 +288,7 @@ export class ChunkServer {
     this.choker.received(peer, bytes)
   }
 
-  private async respond (request: Request, peer: string, scratch: { buffer?: Buffer }): Promise<Uint8Array | Uint8ArrayList> {
+  private async respond (request: Request, peer: string): Promise<Response> {
     const cid = request.cid.toString()
     const source = this.sources.get(cid)
     if (source == null) return encodeError(ErrorCode.NotFound, `not serving ${cid}`)
@@ -304,15 +321,10 @@ export class ChunkServer {
         if (seeder != null && !seeder.offers(global, counts ? peer : undefined)) return encodeError(ErrorCode.NotFound, 'initial seeding: ask a peer that has it')
         // Counted before the read, so a concurrent request for it sees it taken.
         if (counts) seeder?.uploaded(global, peer)
-        let data: Uint8Array
-        try {
-          data = await source.readChunk(request.file, request.chunk, this.scratchFor(scratch, index.chunkSize))
-        } catch (err: any) {
-          return encodeError(ErrorCode.Unavailable, String(err.message))
-        }
-        this.choker.sent(peer, data.byteLength)
-        this.init.onUpload?.({ peer, cid, bytes: data.byteLength })
-        return encodeChunk(data)
+        const length = index.length(request.file, request.chunk)
+        this.choker.sent(peer, length)
+        this.init.onUpload?.({ peer, cid, bytes: length })
+        return { source, file: request.file, chunk: request.chunk, length, byteLength: encodeChunkHeader(length).byteLength + length }
       }
     }
   }

@@ -1,5 +1,5 @@
 /**
- * CLI behaviour a user meets directly: keygen, stable CIDs, clean shutdown, fetch --seed serving on its own, and the errors for
+ * CLI behaviour a user meets directly: keygen, stable CIDs, clean shutdown, the young-generation flag, fetch --seed serving on its own, and the errors for
  * an unknown CID, an untrusted publisher and a malformed CID (message on stderr, non-zero exit).
  */
 import { randomBytes } from 'node:crypto';
@@ -54,6 +54,29 @@ describe('cli', () => {
     await makeModelFolder(src, TINY, 'keygen');
     const seeded = await h.seed('seed', src, { dataDir });
     expect(seeded.ready.publisher).toBe(key.publisher);
+  });
+
+  it('runs with a 16 MiB young generation: the process replaces itself once, keeping its PID; a size given by hand wins', { timeout: 60_000 }, async () => {
+    const src = await h.tempDir('src');
+    await makeModelFolder(src, TINY, 'young');
+    const flags = async (pid: number): Promise<string[]> =>
+      (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter((a) => a.startsWith('--max-semi-space-size'));
+
+    const plain = await h.seed('plain', src, { dataDir: await h.tempDir('data-1') });
+    expect(await flags(plain.proc.pid)).toEqual(['--max-semi-space-size=16']); // the PID the harness spawned
+    plain.proc.signal('SIGTERM');
+    expect(fmtExit(await plain.proc.waitForExit(15_000)), plain.proc.tail()).toBe('code 0');
+
+    const before = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = '--max-semi-space-size=8';
+    try {
+      const own = await h.seed('own', src, { dataDir: await h.tempDir('data-2') });
+      expect(await flags(own.proc.pid)).toEqual([]); // not re-executed: NODE_OPTIONS applies as given
+      own.proc.signal('SIGTERM');
+      expect(fmtExit(await own.proc.waitForExit(15_000)), own.proc.tail()).toBe('code 0');
+    } finally {
+      if (before === undefined) delete process.env.NODE_OPTIONS; else process.env.NODE_OPTIONS = before;
+    }
   });
 
   it('seeding the same folder twice with the same data dir gives the same cid', { timeout: 60_000 }, async () => {

@@ -106,6 +106,32 @@ for (const impl of implementations) {
       expect(Buffer.from(out)).toEqual(expectedChunk(2, 3))
     })
 
+    it('reads slices of a chunk from an offset: as many bytes as the buffer holds or the chunk has left', async () => {
+      const { source } = await build([2])
+      const whole = expectedChunk(2, 1)
+      const parts: Buffer[] = []
+      for (let offset = 0; offset < C; offset += 5000) {
+        const buffer = Buffer.alloc(5000, 0xee)
+        const out = await source.readSlice(2, 1, offset, buffer)
+        expect(out.buffer).toBe(buffer.buffer)
+        expect(out.byteLength).toBe(Math.min(5000, C - offset))
+        parts.push(Buffer.from(out))
+      }
+      expect(Buffer.concat(parts)).toEqual(whole)
+      // The short last chunk: a slice stops at its end, not at the buffer's.
+      expect(Buffer.from(await source.readSlice(2, 3, 2, Buffer.alloc(C)))).toEqual(expectedChunk(2, 3).subarray(2))
+    })
+
+    it('refuses a slice outside its chunk (RangeError), of a chunk not in the release, or of one not held', async () => {
+      const { source } = await build([2])
+      for (const offset of [-1, C, C + 1, 1.5, Number.NaN]) {
+        expect(await errorOf(() => source.readSlice(2, 0, offset, Buffer.alloc(10))), `offset ${offset}`).toBeInstanceOf(RangeError)
+      }
+      expect((await errorOf(() => source.readSlice(2, 3, 5, Buffer.alloc(10)))).name).toBe('RangeError') // the 5-byte tail
+      expect((await errorOf(() => source.readSlice(2, 4, 0, Buffer.alloc(10)))).name).toBe('NoSuchChunkError')
+      expect((await errorOf(() => source.readSlice(0, 0, 0, Buffer.alloc(10)))).name).toBe('ChunkNotHeldError')
+    })
+
     it('reports the have-bits of exactly the chunks it holds', async () => {
       const { source } = await build([2])
       const bits = Array.from({ length: source.have().length }, (_x, i) => source.have().has(i))
@@ -153,6 +179,7 @@ for (const impl of implementations) {
       for (const c of [1, 2, 3]) {
         const err = await errorOf(() => source.readChunk(2, c))
         expect(err).toBeInstanceOf(SourceUnavailableError)
+        expect(await errorOf(() => source.readSlice(2, c, 1, Buffer.alloc(100)))).toBeInstanceOf(SourceUnavailableError)
       }
     })
 

@@ -8,6 +8,7 @@ import { Bitfield } from '../../../src/store/bitfield.js'
 import type { ChunkSource } from '../../../src/store/chunk-source.js'
 import { SourceUnavailableError } from '../../../src/store/errors.js'
 import { ChunkServer } from '../../../src/swarm/server.js'
+import { UPLOAD_SLICE } from '../../../src/swarm/constants.js'
 import { ErrorCode, MAX_REQUEST_BYTES, MessageType, PROTOCOL, encodeRequest } from '../../../src/swarm/codec.js'
 import { RateLimiter } from '../../../src/swarm/rate-limiter.js'
 import { SMALL_CHUNK, bytesOf, keys, manifestOf, waitFor } from '../helpers.js'
@@ -19,22 +20,25 @@ const [key] = await keys()
 const release: Release = await signRelease(manifestOf([{ path: 'a.bin', bytes: FILE }, { path: 'b.bin', bytes: bytesOf(5, 2) }]), key)
 const unknownCid = CID.createV1(0x71, await mfSha256.digest(Uint8Array.of(0)))
 
-/** An in-memory source holding `held` (global chunk numbers); file 1 cannot be read. */
-function memorySource (held: number[]): ChunkSource {
-  const index = new ChunkIndex(release.manifest)
+/** An in-memory source of `rel` (its files' bytes in `files`) holding `held` (global chunk numbers); file 1 cannot be read. */
+function memorySource (held: number[], rel = release, files = [FILE], reads: Array<[number, number]> = []): ChunkSource {
+  const index = new ChunkIndex(rel.manifest)
   const have = new Bitfield(index.total)
   for (const g of held) have.set(g)
+  const readSlice = async (fileIndex: number, chunk: number, offset: number, into: Buffer): Promise<Uint8Array> => {
+    if (fileIndex === 1) throw new SourceUnavailableError('b.bin changed on disk')
+    reads.push([offset, into.length])
+    const start = chunk * index.chunkSize + offset
+    const bytes = files[fileIndex].subarray(start, Math.min(start + into.length, (chunk + 1) * index.chunkSize))
+    into.set(bytes)
+    return into.subarray(0, bytes.length)
+  }
   return {
-    release,
+    release: rel,
     index,
     have: () => have,
-    readChunk: async (fileIndex, chunk, into) => {
-      if (fileIndex === 1) throw new SourceUnavailableError('b.bin changed on disk')
-      const bytes = FILE.subarray(chunk * C, (chunk + 1) * C)
-      const out = into?.subarray(0, bytes.length) ?? Buffer.alloc(bytes.length)
-      out.set(bytes)
-      return out
-    }
+    readSlice,
+    readChunk: async (fileIndex, chunk, into) => await readSlice(fileIndex, chunk, 0, into ?? Buffer.alloc(index.length(fileIndex, chunk)))
   }
 }
 
@@ -49,7 +53,7 @@ afterEach(async () => {
 interface Setup { client: Stream, registered: { protocol: string, options: any, unhandled: string[] }, uploads: Array<{ peer: string, cid: string, bytes: number }> }
 
 /** Starts a ChunkServer on a fake node and hands it one end of an in-memory stream pair. */
-async function setup (held: number[], idleTimeout = 5000): Promise<Setup> {
+async function setup (held: number[], idleTimeout = 5000, source = memorySource(held)): Promise<Setup> {
   let handler: ((stream: Stream, connection: any) => void) | undefined
   const registered = { protocol: '', options: undefined as any, unhandled: [] as string[] }
   const node = {
@@ -57,7 +61,7 @@ async function setup (held: number[], idleTimeout = 5000): Promise<Setup> {
     unhandle: async (protocol: string) => { registered.unhandled.push(protocol) }
   }
   const uploads: Setup['uploads'] = []
-  server = new ChunkServer(node as any, { get: cid => (cid === release.cid.toString() ? memorySource(held) : undefined) }, {
+  server = new ChunkServer(node as any, { get: cid => (cid === source.release.cid.toString() ? source : undefined) }, {
     idleTimeout, maxInboundStreams: 3, onUpload: e => uploads.push(e)
   })
   await server.start()
@@ -121,6 +125,47 @@ describe('ChunkServer', () => {
       expect(Buffer.from(body)).toEqual(Buffer.from(FILE.subarray(chunk * C, (chunk + 1) * C)))
     }
     expect(uploads).toEqual([10, C, C].map(bytes => ({ peer: 'peer', cid: cid.toString(), bytes })))
+  })
+
+  it('streams a chunk larger than UPLOAD_SLICE from the source a slice at a time, the bytes intact', async () => {
+    const size = 2 * UPLOAD_SLICE + 100 // three slices per chunk, the last short
+    const big = bytesOf(2 * size + 9, 7)
+    const bigRelease = await signRelease(manifestOf([{ path: 'big.bin', bytes: big }], size), key)
+    const reads: Array<[number, number]> = []
+    const { client, uploads } = await setup([0, 1, 2], 5000, memorySource([0, 1, 2], bigRelease, [big], reads))
+    for (const chunk of [1, 2, 0]) {
+      const [type, body] = await ask(client, { type: MessageType.GetChunk, cid: bigRelease.cid, file: 0, chunk })
+      expect(type).toBe(0x13)
+      expect(Buffer.from(body)).toEqual(Buffer.from(big.subarray(chunk * size, (chunk + 1) * size)))
+    }
+    // Chunk 2 is the 9-byte tail: one read. Every read asks for one slice at most.
+    expect(reads).toEqual([[0, UPLOAD_SLICE], [UPLOAD_SLICE, UPLOAD_SLICE], [2 * UPLOAD_SLICE, 100], [0, 9], [0, UPLOAD_SLICE], [UPLOAD_SLICE, UPLOAD_SLICE], [2 * UPLOAD_SLICE, 100]])
+    expect(uploads.map(u => u.bytes)).toEqual([size, 9, size])
+  })
+
+  it('ends the stream when a slice cannot be read after the chunk\'s header went out, and keeps serving others', async () => {
+    const size = 2 * UPLOAD_SLICE
+    const big = bytesOf(2 * size, 8)
+    const bigRelease = await signRelease(manifestOf([{ path: 'big.bin', bytes: big }], size), key)
+    const source = memorySource([0, 1], bigRelease, [big])
+    const readSlice = source.readSlice
+    source.readSlice = async (file, chunk, offset, into) => {
+      if (chunk === 1 && offset > 0) throw new SourceUnavailableError('big.bin changed on disk')
+      return await readSlice(file, chunk, offset, into)
+    }
+    const { client } = await setup([0, 1], 5000, source)
+    client.send(encodeRequest({ type: MessageType.GetChunk, cid: bigRelease.cid, file: 0, chunk: 1 }))
+    // A frame promised `size` bytes; the stream must end short of them instead of sending other bytes.
+    const err = await response(client).then(() => undefined, (e: Error) => e)
+    expect(err).toBeInstanceOf(Error)
+    expect(client.status).not.toBe('open')
+    // Another stream of the same server still gets whole chunks.
+    const [other, inbound] = await streamPair()
+    streams.push(other, inbound)
+    ;(server as any).serve(inbound, { remotePeer: { toString: () => 'peer2' } })
+    const [type, body] = await ask(other, { type: MessageType.GetChunk, cid: bigRelease.cid, file: 0, chunk: 0 })
+    expect(type).toBe(0x13)
+    expect(Buffer.from(body)).toEqual(Buffer.from(big.subarray(0, size)))
   })
 
   it('answers NOT_FOUND for a chunk it does not hold, BAD_REQUEST for one that does not exist', async () => {
@@ -241,7 +286,7 @@ describe('ChunkServer upload limit', () => {
     let unblock = (): void => {}
     const blocked = new Promise<void>(resolve => { unblock = resolve })
     const source = memorySource([0, 1, 2, 3])
-    const slow: ChunkSource = { ...source, readChunk: async (f, c, into) => { reading++; await blocked; return await source.readChunk(f, c, into) } }
+    const slow: ChunkSource = { ...source, readSlice: async (f, c, offset, into) => { reading++; await blocked; return await source.readSlice(f, c, offset, into) } }
     let handler: ((stream: Stream, connection: any) => void) | undefined
     const node = { handle: async (_protocol: string, h: any) => { handler = h }, unhandle: async () => {} }
     server = new ChunkServer(node as any, { get: c => (c === cid.toString() ? slow : undefined) }, { rateLimiter: new RateLimiter(256 * 1024), ...init })
