@@ -18,10 +18,15 @@ import { ReadPolicy } from '../manifest/read-policy.js'
 import type { ScannedFile } from '../manifest/build.js'
 import type { Release } from '../manifest/signed.js'
 
+/** Slices of one chunk re-check the file's identity when the last check is this old (ms). */
+const RECHECK_WITHIN_CHUNK = 1000
+
 export class SeededFolder implements ChunkSource {
   readonly index: ChunkIndex
   private readonly full: Bitfield
   private readonly handles = new Map<number, Promise<FileHandle>>()
+  /** When each file's identity was last checked (ms). */
+  private readonly checkedAt = new Map<number, number>()
   private policy?: Promise<ReadPolicy>
 
   /**
@@ -55,9 +60,15 @@ export class SeededFolder implements ChunkSource {
     const file = this.files[fileIndex]
     if (file == null) throw new ChunkNotHeldError(`file ${fileIndex} of the release is not in ${this.folder}`)
     const handle = await this.handle(fileIndex)
-    const s = await handle.stat()
-    if (s.size !== file.size || s.mtimeMs !== file.mtimeMs || s.ino !== file.ino || s.dev !== file.dev) {
-      throw new SourceUnavailableError(`${file.path} changed on disk since it was hashed; seed the folder again`)
+    // Checked before every chunk, and again within a chunk at most once a second: a stat per
+    // 256 KiB slice cost the seeder 9% of its time.
+    const now = Date.now()
+    if (offset === 0 || now - (this.checkedAt.get(fileIndex) ?? -Infinity) >= RECHECK_WITHIN_CHUNK) {
+      const s = await handle.stat()
+      if (s.size !== file.size || s.mtimeMs !== file.mtimeMs || s.ino !== file.ino || s.dev !== file.dev) {
+        throw new SourceUnavailableError(`${file.path} changed on disk since it was hashed; seed the folder again`)
+      }
+      this.checkedAt.set(fileIndex, now)
     }
     const buffer = into.subarray(0, length)
     const start = chunk * this.index.chunkSize + offset

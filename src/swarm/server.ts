@@ -1,8 +1,8 @@
 /**
  * The serving side of the chunk protocol. Answers GET_RELEASE, GET_HAVE and GET_CHUNK from any
  * registered ChunkSource. Everything a peer can make us do is bounded: request size, streams per
- * connection, uploads in flight across all peers and per peer, memory (a chunk is streamed from
- * disk in UPLOAD_SLICE pieces, so an upload holds one slice, whatever the chunk size), idle time between
+ * connection, uploads in flight across all peers and per peer, memory (`chunkBuffers` uploads read
+ * a whole chunk into a reused buffer, the others stream it in UPLOAD_SLICE pieces), idle time between
  * requests, and progress while a response drains: a peer that stops reading (withholds yamux
  * window updates) loses the stream and its upload slot within `readTimeout`. Upload slots are
  * shared fairly (UploadSlots) and go only to unchoked peers (policy/choker.ts): others get
@@ -29,9 +29,14 @@ import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 const RATE_LIMIT_SLICE = 64 * 1024
 
 export interface ChunkServerInit {
+  /**
+   * Whole-chunk buffers kept for reuse: that many uploads read a chunk in one go; the others
+   * stream it from disk in UPLOAD_SLICE pieces.
+   */
+  chunkBuffers?: number
   /** Streams of this protocol a single connection may hold open. */
   maxInboundStreams?: number
-  /** Chunk uploads in flight across all peers (each holds about UPLOAD_SLICE bytes of memory). */
+  /** Chunk uploads in flight across all peers (memory: `chunkBuffers` chunks, then UPLOAD_SLICE each). */
   maxUploads?: number
   /** Uploads in flight for any one peer (its streams beyond this wait). */
   maxUploadsPerPeer?: number
@@ -68,6 +73,8 @@ interface ChunkBody {
 
 type Response = Uint8Array | Uint8ArrayList | ChunkBody
 
+interface Scratch { buffer?: Buffer }
+
 export class ChunkServer {
   private readonly uploads: UploadSlots
   /** How many uploads at once: what the uplink carries at a rate each fetcher's deadline allows. */
@@ -82,6 +89,9 @@ export class ChunkServer {
   private started = false
   /** Open connections per peer that asked for chunks (initial seeding forgets a peer's copies when it has none). */
   private readonly connections = new Map<string, Set<Connection>>()
+  /** Whole-chunk buffers, reused across streams: at most `chunkBuffers` are ever made. */
+  private readonly scratchBuffers: Buffer[] = []
+  private scratchCreated = 0
 
   constructor (private readonly node: Pick<Libp2p, 'handle' | 'unhandle'> & Partial<Pick<Libp2p, 'peerStore'>>, private readonly sources: SourceLookup, init: ChunkServerInit = {}) {
     this.init = withDefaults(SERVER_DEFAULTS, init)
@@ -111,6 +121,9 @@ export class ChunkServer {
     const peer = connection.remotePeer.toString()
     this.track(peer, connection)
     const bytes = byteStream(stream, { maxBufferSize: 64 * 1024 })
+    // A chunk buffer this stream reuses for every chunk: the fetcher sends its next request only
+    // after it has received the whole previous response, so by then these bytes have left us.
+    const scratch: Scratch = {}
     try {
       while (true) {
         const frame = await readFrame(bytes, MAX_REQUEST_BYTES, { signal: AbortSignal.timeout(this.init.idleTimeout) })
@@ -119,7 +132,7 @@ export class ChunkServer {
         const cid = request.cid.toString()
         if (this.sources.get(cid) != null) this.interest(cid, connection.remotePeer)
         if (request.type === MessageType.WatchHave) {
-          await this.send(stream, await this.respond(request, peer))
+          await this.send(stream, await this.respond(request, peer), scratch)
           if (this.sources.get(cid) == null) continue
           this.watchers.add(cid, peer, stream)
           return // the stream now belongs to the watcher
@@ -127,7 +140,7 @@ export class ChunkServer {
         // The origin in initial seeding serves whoever asks: it has nothing to reciprocate, and
         // its SuperSeeder spreads the first copies.
         if (request.type === MessageType.GetChunk && this.sources.get(cid) != null && !this.superSeeders.has(cid) && !this.choker.request(peer)) {
-          await this.send(stream, encodeError(ErrorCode.Busy, 'choked: upload slots are taken, ask again later'))
+          await this.write(stream, encodeError(ErrorCode.Busy, 'choked: upload slots are taken, ask again later'))
           continue
         }
         // Every slot taken: wait briefly, in line with at most as many others as run, else BUSY.
@@ -139,14 +152,14 @@ export class ChunkServer {
           ? undefined
           : await this.uploads.acquire(peer, AbortSignal.timeout(this.init.queueTimeout)).catch(() => undefined)
         if (release == null) {
-          await this.send(stream, encodeError(ErrorCode.Busy, 'every upload slot is taken, ask again later'))
+          await this.write(stream, encodeError(ErrorCode.Busy, 'every upload slot is taken, ask again later'))
           continue
         }
         const started = Date.now()
         let sent = 0
         try {
           const response = await this.respond(request, peer)
-          await this.send(stream, response)
+          await this.send(stream, response, scratch)
           sent = response.byteLength
         } finally {
           release()
@@ -156,7 +169,22 @@ export class ChunkServer {
       await stream.close()
     } catch (err: any) {
       stream.abort(err instanceof Error ? err : new ProtocolError(String(err)))
+    } finally {
+      if (scratch.buffer != null) this.scratchBuffers.push(scratch.buffer)
     }
+  }
+
+  /** This stream's chunk buffer if it has or can get one of the bounded set, else undefined. */
+  private scratchFor (scratch: Scratch, size: number): Buffer | undefined {
+    if (scratch.buffer != null && scratch.buffer.length >= size) return scratch.buffer
+    if (scratch.buffer != null) this.scratchBuffers.push(scratch.buffer) // too small for this release
+    scratch.buffer = this.scratchBuffers.pop()
+    if (scratch.buffer == null && this.scratchCreated < this.init.chunkBuffers) {
+      this.scratchCreated++
+      scratch.buffer = Buffer.allocUnsafeSlow(size)
+    }
+    if (scratch.buffer != null && scratch.buffer.length < size) scratch.buffer = Buffer.allocUnsafeSlow(size)
+    return scratch.buffer
   }
 
   /** Follows the peer's connections: when its last one closes, its copies are gone. */
@@ -178,20 +206,25 @@ export class ChunkServer {
   }
 
   /**
-   * Sends one response; a chunk goes as its header, then its bytes a slice at a time, each read
-   * from disk when the stream has taken the last (fresh buffers: the muxer holds on to what it
-   * was given until it is encrypted). A read that fails before the first byte is an error
-   * response; one that fails later can only end the stream.
+   * Sends one response. A chunk is read whole into the stream's reused buffer when it has one
+   * (one read, no allocation: what a lone fetcher gets); otherwise it goes as its header, then
+   * its bytes a slice at a time, each read when the stream has taken the last (fresh buffers:
+   * the muxer holds on to what it was given until it is encrypted), so a crowd of uploads costs
+   * a slice each. A read that fails before the first byte is an error response; one that fails
+   * later can only end the stream.
    */
-  private async send (stream: Stream, response: Response): Promise<void> {
+  private async send (stream: Stream, response: Response, scratch: Scratch): Promise<void> {
     if (!('source' in response)) {
       await this.write(stream, response)
       return
     }
     const { source, file, chunk, length } = response
+    const whole = this.scratchFor(scratch, source.index.chunkSize)
     let first: Uint8Array
     try {
-      first = await source.readSlice(file, chunk, 0, Buffer.allocUnsafeSlow(Math.min(UPLOAD_SLICE, length)))
+      first = whole != null
+        ? await source.readChunk(file, chunk, whole)
+        : await source.readSlice(file, chunk, 0, Buffer.allocUnsafeSlow(Math.min(UPLOAD_SLICE, length)))
     } catch (err: any) {
       await this.write(stream, encodeError(ErrorCode.Unavailable, String(err.message)))
       return

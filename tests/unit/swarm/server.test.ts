@@ -53,7 +53,7 @@ afterEach(async () => {
 interface Setup { client: Stream, registered: { protocol: string, options: any, unhandled: string[] }, uploads: Array<{ peer: string, cid: string, bytes: number }> }
 
 /** Starts a ChunkServer on a fake node and hands it one end of an in-memory stream pair. */
-async function setup (held: number[], idleTimeout = 5000, source = memorySource(held)): Promise<Setup> {
+async function setup (held: number[], idleTimeout = 5000, source = memorySource(held), init: { chunkBuffers?: number } = {}): Promise<Setup> {
   let handler: ((stream: Stream, connection: any) => void) | undefined
   const registered = { protocol: '', options: undefined as any, unhandled: [] as string[] }
   const node = {
@@ -62,7 +62,7 @@ async function setup (held: number[], idleTimeout = 5000, source = memorySource(
   }
   const uploads: Setup['uploads'] = []
   server = new ChunkServer(node as any, { get: cid => (cid === source.release.cid.toString() ? source : undefined) }, {
-    idleTimeout, maxInboundStreams: 3, onUpload: e => uploads.push(e)
+    idleTimeout, maxInboundStreams: 3, onUpload: e => uploads.push(e), ...init
   })
   await server.start()
   const [client, inbound] = await streamPair()
@@ -127,12 +127,12 @@ describe('ChunkServer', () => {
     expect(uploads).toEqual([10, C, C].map(bytes => ({ peer: 'peer', cid: cid.toString(), bytes })))
   })
 
-  it('streams a chunk larger than UPLOAD_SLICE from the source a slice at a time, the bytes intact', async () => {
+  it('without a whole-chunk buffer, streams a chunk from the source a slice at a time, the bytes intact', async () => {
     const size = 2 * UPLOAD_SLICE + 100 // three slices per chunk, the last short
     const big = bytesOf(2 * size + 9, 7)
     const bigRelease = await signRelease(manifestOf([{ path: 'big.bin', bytes: big }], size), key)
     const reads: Array<[number, number]> = []
-    const { client, uploads } = await setup([0, 1, 2], 5000, memorySource([0, 1, 2], bigRelease, [big], reads))
+    const { client, uploads } = await setup([0, 1, 2], 5000, memorySource([0, 1, 2], bigRelease, [big], reads), { chunkBuffers: 0 })
     for (const chunk of [1, 2, 0]) {
       const [type, body] = await ask(client, { type: MessageType.GetChunk, cid: bigRelease.cid, file: 0, chunk })
       expect(type).toBe(0x13)
@@ -141,6 +141,23 @@ describe('ChunkServer', () => {
     // Chunk 2 is the 9-byte tail: one read. Every read asks for one slice at most.
     expect(reads).toEqual([[0, UPLOAD_SLICE], [UPLOAD_SLICE, UPLOAD_SLICE], [2 * UPLOAD_SLICE, 100], [0, 9], [0, UPLOAD_SLICE], [UPLOAD_SLICE, UPLOAD_SLICE], [2 * UPLOAD_SLICE, 100]])
     expect(uploads.map(u => u.bytes)).toEqual([size, 9, size])
+  })
+
+  it('the first chunkBuffers streams read whole chunks into buffers they reuse; a stream beyond them reads slices', async () => {
+    const size = 2 * UPLOAD_SLICE
+    const big = bytesOf(2 * size, 9)
+    const bigRelease = await signRelease(manifestOf([{ path: 'big.bin', bytes: big }], size), key)
+    const reads: Array<[number, number]> = []
+    const { client } = await setup([0, 1], 5000, memorySource([0, 1], bigRelease, [big], reads), { chunkBuffers: 1 })
+    const [other, inbound] = await streamPair()
+    streams.push(other, inbound)
+    ;(server as any).serve(inbound, { remotePeer: { toString: () => 'peer2' } })
+    const chunk = (c: number) => ({ type: MessageType.GetChunk, cid: bigRelease.cid, file: 0, chunk: c }) as const
+    for (const c of [0, 1]) expect(Buffer.from((await ask(client, chunk(c)))[1])).toEqual(Buffer.from(big.subarray(c * size, (c + 1) * size)))
+    expect(reads).toEqual([[0, size], [0, size]]) // one read each, into the same buffer
+    reads.length = 0
+    for (const c of [1, 0]) expect(Buffer.from((await ask(other, chunk(c)))[1])).toEqual(Buffer.from(big.subarray(c * size, (c + 1) * size)))
+    expect(reads).toEqual([[0, UPLOAD_SLICE], [UPLOAD_SLICE, UPLOAD_SLICE], [0, UPLOAD_SLICE], [UPLOAD_SLICE, UPLOAD_SLICE]])
   })
 
   it('ends the stream when a slice cannot be read after the chunk\'s header went out, and keeps serving others', async () => {
@@ -153,7 +170,7 @@ describe('ChunkServer', () => {
       if (chunk === 1 && offset > 0) throw new SourceUnavailableError('big.bin changed on disk')
       return await readSlice(file, chunk, offset, into)
     }
-    const { client } = await setup([0, 1], 5000, source)
+    const { client } = await setup([0, 1], 5000, source, { chunkBuffers: 0 })
     client.send(encodeRequest({ type: MessageType.GetChunk, cid: bigRelease.cid, file: 0, chunk: 1 }))
     // A frame promised `size` bytes; the stream must end short of them instead of sending other bytes.
     const err = await response(client).then(() => undefined, (e: Error) => e)
@@ -286,7 +303,11 @@ describe('ChunkServer upload limit', () => {
     let unblock = (): void => {}
     const blocked = new Promise<void>(resolve => { unblock = resolve })
     const source = memorySource([0, 1, 2, 3])
-    const slow: ChunkSource = { ...source, readSlice: async (f, c, offset, into) => { reading++; await blocked; return await source.readSlice(f, c, offset, into) } }
+    const slow: ChunkSource = {
+      ...source,
+      readChunk: async (f, c, into) => { reading++; await blocked; return await source.readChunk(f, c, into) },
+      readSlice: async (f, c, offset, into) => { reading++; await blocked; return await source.readSlice(f, c, offset, into) }
+    }
     let handler: ((stream: Stream, connection: any) => void) | undefined
     const node = { handle: async (_protocol: string, h: any) => { handler = h }, unhandle: async () => {} }
     server = new ChunkServer(node as any, { get: c => (c === cid.toString() ? slow : undefined) }, { rateLimiter: new RateLimiter(256 * 1024), ...init })
