@@ -9,8 +9,10 @@
 //
 // Run: npm run build && npm run bench:swarm -- --fetchers 16 --gib 0.1 [--chunk-mib 4] [--hostile]
 // Peak RSS is VmHWM from /proc (Linux), polled every 200 ms. Times include process start-up.
+// CPU is each process's user + system time from /proc/PID/stat, polled likewise (the last 200 ms
+// of a process are missed): the crowd's CPU over the cores is the soonest it could end here.
 // BENCH_VERBOSE=1 prints each fetcher's phases; BENCH_NODE_ARGS adds node flags to every process.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -38,12 +40,15 @@ const N = Number(args.fetchers)
 const BYTES = Math.round(Number(args.gib) * 1024 * MiB)
 const TIMEOUT = Number(args.timeout) * 1000
 
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }))
+const CORES = os.availableParallelism()
+
 const running = new Set()
 function launch (label, file, argv) {
   // BENCH_NODE_ARGS: extra node flags for every process, e.g. "--cpu-prof --cpu-prof-dir=DIR".
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
   const child = spawn(process.execPath, [...nodeArgs, ...(file === CLI ? [CLI, ...argv] : ['--no-warnings', file, ...argv])], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const proc = { label, child, events: [], stderr: '', hwm: 0, started: Date.now() }
+  const proc = { label, child, events: [], stderr: '', hwm: 0, cpu: 0, started: Date.now() }
   running.add(proc)
   proc.exited = new Promise(resolve => child.on('close', code => { running.delete(proc); clearInterval(proc.poll); resolve(code) }))
   createInterface({ input: child.stdout }).on('line', line => {
@@ -53,6 +58,10 @@ function launch (label, file, argv) {
   proc.poll = setInterval(() => {
     readFile(`/proc/${child.pid}/status`, 'utf8').then(s => {
       proc.hwm = Math.max(proc.hwm, Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024)
+    }, () => {})
+    readFile(`/proc/${child.pid}/stat`, 'utf8').then(s => {
+      const fields = s.slice(s.lastIndexOf(')') + 2).split(' ') // the command name may hold spaces
+      proc.cpu = (Number(fields[11]) + Number(fields[12])) / TICKS // utime, stime
     }, () => {})
   }, 200)
   return proc
@@ -100,7 +109,7 @@ async function fetchAll (work, cid, count, extra, label) {
     }
     return { code, done, hwm: p.hwm, seconds: done?.seconds, error: code === 0 ? undefined : (p.stderr.split('\n').filter(l => l.startsWith('error:')).join(' ') || `exit ${code} ${p.child.signalCode ?? ''}; last: ${JSON.stringify(p.events.slice(-2))}; stderr: ${p.stderr.slice(-600)}`).slice(0, 1400) }
   }))
-  return { results, wall: (Date.now() - started) / 1000 }
+  return { results, wall: (Date.now() - started) / 1000, cpu: procs.reduce((n, p) => n + p.cpu, 0) }
 }
 
 const fmt = n => Number.isFinite(n) ? n.toFixed(2) : String(n)
@@ -109,8 +118,12 @@ async function crowd (work, origin, ready) {
   const extra = ['--bootstrap', local(ready), '--peer', local(ready)]
   // The crowd first, while the origin is in initial seeding (as on release day); then one
   // fetcher alone for the solo time.
+  const originCpu0 = origin.cpu
   const crowdRun = await fetchAll(work, ready.cid, N, extra, 'crowd')
+  const originCpu1 = origin.cpu
   const solo = await fetchAll(work, ready.cid, 1, extra, 'solo')
+  const crowdCpu = crowdRun.cpu + originCpu1 - originCpu0
+  const soloCpu = solo.cpu + origin.cpu - originCpu1
   if (solo.results[0].code !== 0) throw new Error(`solo fetch failed: ${solo.results[0].error}`)
   const ok = crowdRun.results.filter(r => r.code === 0)
   const fromOrigin = ok.reduce((n, r) => n + (r.done.fromPeers[ready.peerId] ?? 0), 0)
@@ -124,11 +137,14 @@ async function crowd (work, origin, ready) {
     failures: N - ok.length,
     originUploadRatio: fromOrigin / BYTES,
     peersPerFetcher: { min: Math.min(...peers), max: Math.max(...peers), mean: peers.reduce((a, b) => a + b, 0) / Math.max(1, peers.length) },
-    peakRssMiB: { origin: Math.round(origin.hwm), fetcherMax: Math.round(Math.max(...crowdRun.results.map(r => r.hwm))) }
+    peakRssMiB: { origin: Math.round(origin.hwm), fetcherMax: Math.round(Math.max(...crowdRun.results.map(r => r.hwm))) },
+    cpuSeconds: { crowd: crowdCpu, solo: soloCpu, cores: CORES }
   }
   console.log(`solo ${fmt(solo.wall)} s; crowd of ${N}: ${fmt(crowdRun.wall)} s (${fmt(summary.crowdOverSolo)}x solo), ${summary.failures} failed`)
   console.log(`origin upload ${fmt(summary.originUploadRatio)}x the model; peers used per fetcher ${peers.join(',')}`)
   console.log(`peak RSS: origin ${summary.peakRssMiB.origin} MiB, fetchers max ${summary.peakRssMiB.fetcherMax} MiB`)
+  console.log(`CPU (user + system, every process): crowd ${fmt(crowdCpu)} s, solo ${fmt(soloCpu)} s; on ${CORES} cores the crowd cannot end ` +
+    `before ${fmt(crowdCpu / CORES)} s (${fmt(crowdCpu / CORES / solo.wall)}x solo); at this CPU a crowd within 3x solo needs ${Math.ceil(crowdCpu / (3 * solo.wall))} cores`)
   for (const r of crowdRun.results) if (r.code !== 0) console.log(`  failure: ${r.error}`)
   return summary
 }
