@@ -10,8 +10,9 @@ if (major < 22) {
 
 // V8 sizes the young generation from the machine's memory: up to 64 MiB per semi-space on a
 // server, so a node that moves gigabytes through short-lived buffers (every decrypted frame)
-// carries ~100 MiB of dead buffers between collections. 16 MiB keeps them in check at no
-// measured cost in speed (scripts/bench-swarm.mjs: crowd fetchers' peak RSS 395 -> ~320 MiB).
+// carries ~100 MiB of dead buffers between collections. 16 MiB keeps them in check: a crowd
+// fetcher's peak RSS 395 -> 320-347 MiB (scripts/bench-swarm.mjs), for ~6% more CPU in a lone
+// fetch (docs/architecture.md, "Memory in a crowd").
 // The flag only takes effect at start-up, so the process replaces itself once with it: same PID,
 // so systemd, Docker and signals see one process. A value given by hand (a flag or NODE_OPTIONS)
 // wins; without process.execve (Windows, Node < 23.11) it runs as it is.
