@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { formatResult, parseSimArgs } from '../../../src/sim/args.js'
 import { DEFAULT_CONFIG, GiB, MiB, type SimConfig } from '../../../src/sim/config.js'
 import type { Link } from '../../../src/sim/network.js'
 import { SwarmSim } from '../../../src/sim/swarm-sim.js'
@@ -74,6 +75,16 @@ describe('a piece request at chunk boundaries (coarse pieces)', () => {
     expect(r.completed).toBe(r.honest)
     expect(sim.counters.cuts).toBe(0)
     expect(sim.nodes.every(n => n.partBytes.size === 0)).toBe(true)
+  })
+
+  it('is on by default, off with --no-chunk-cuts, and a coarse run says it is coarse', () => {
+    expect(parseSimArgs([]).config.chunkCuts).toBe(true)
+    expect(parseSimArgs(['--no-chunk-cuts']).config.chunkCuts).toBe(false)
+    const coarse = scenario(4)
+    const text = formatResult(coarse.run(), 1)
+    expect(text).toMatch(/ended at a chunk boundary/)
+    expect(text).toMatch(/^coarse: a peer passes a piece on only once it holds all 4 chunks/m)
+    expect(formatResult(scenario(1).run(), 1)).not.toMatch(/coarse:|chunk boundary/)
   })
 
   it('keeps coarse runs whole: every honest peer done, the needed bytes counted once', () => {
