@@ -19,6 +19,7 @@ export const HELP = `usage: npm run sim -- --peers N --gib G [options]
   --neighbours K      peers each peer knows besides the origin (default 50)
   --piece-chunks K    real chunks per simulated piece (default: chosen to bound the run's work)
   --no-chunk-cuts     a coarse piece request holds its buffer to the end (to measure what the cuts change)
+  --no-serial-pieces  a coarse peer uploads a piece to any number of fetchers at once (to measure)
   --max-hours H       stop after H simulated hours (default 48); peers not done count as not done
   --explain           where the time of the slowest 5% went, against the middle and the fastest half
   --svg PATH          completions over time (default tmp/out/sim-N-G-seed.svg)
@@ -44,6 +45,7 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
       explain: { type: 'boolean', default: false },
       'no-initial-seeding': { type: 'boolean', default: false },
       'no-chunk-cuts': { type: 'boolean', default: false },
+      'no-serial-pieces': { type: 'boolean', default: false },
       'max-hours': { type: 'string' },
       help: { type: 'boolean', default: false }
     },
@@ -67,6 +69,7 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
     originMbit: num(values['origin-mbit'], DEFAULT_CONFIG.originMbit, '--origin-mbit'),
     initialSeeding: !values['no-initial-seeding'],
     chunkCuts: !values['no-chunk-cuts'],
+    serialPieces: !values['no-serial-pieces'],
     maxTimeMs: num(values['max-hours'], DEFAULT_CONFIG.maxTimeMs / 3600_000, '--max-hours') * 3600_000,
     neighbours: num(values.neighbours, DEFAULT_CONFIG.neighbours, '--neighbours'),
     pieceChunks: num(values['piece-chunks'], 0, '--piece-chunks'),

@@ -56,6 +56,11 @@ export interface SimConfig {
    * it changes; no effect at chunk granularity.
    */
   chunkCuts: boolean
+  /**
+   * At piece granularity, an honest peer uploads one copy of a piece at a time (see
+   * SwarmSim.serial). Off only to measure what it changes; no effect at chunk granularity.
+   */
+  serialPieces: boolean
   /** Sample where each peer's time goes (explain.ts); off: nothing is sampled. */
   explain?: boolean
   // The shipped policy's parameters.
@@ -83,6 +88,7 @@ export const DEFAULT_CONFIG: SimConfig = {
   originMbit: 1000,
   initialSeeding: true,
   chunkCuts: true,
+  serialPieces: true,
   churn: 0,
   churnWindowMs: 900_000,
   churnAwayMs: [60_000, 600_000],

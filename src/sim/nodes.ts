@@ -93,6 +93,8 @@ export class SimNode {
   choker?: Choker
   /** How many uploads it runs at once (policy/upload-limit.ts), learnt from its finished uploads. */
   uploadLimit?: UploadLimit
+  /** At piece granularity: uploads in flight per piece (one copy of a piece at a time). */
+  readonly sending = new Map<number, number>()
   /** Uploads in flight per downloader (the server's per-peer cap). */
   readonly uploadsTo = new Map<number, number>()
   leaveAt = -1

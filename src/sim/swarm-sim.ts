@@ -330,7 +330,7 @@ export class SwarmSim {
     }
     const piece = f.picker.next(seeder != null
       ? { has: p => seeder.offers(p, node.id), inFlight: flight }
-      : { has: p => peer.claims(p), inFlight: flight, bits: peer.role === 'honest' ? peer.have.bytes : undefined })
+      : { has: this.serial(peer) ? p => peer.claims(p) && !peer.sending.has(p) : p => peer.claims(p), inFlight: flight, bits: peer.role === 'honest' ? peer.have.bytes : undefined })
     if (piece === undefined) return Infinity
     return this.request(node, f, peer, piece)
   }
@@ -418,6 +418,7 @@ export class SwarmSim {
     }
     f.choked.delete(peer.index)
     req.uploading = true
+    if (this.serial(peer)) peer.sending.set(piece, (peer.sending.get(piece) ?? 0) + 1)
     peer.uploadsTo.set(node.index, (peer.uploadsTo.get(node.index) ?? 0) + 1)
     // Only the chunks the fetcher lacks move (chunk boundaries: see cutAtChunk).
     const bytes = this.plan.pieceBytes - req.base
@@ -536,6 +537,39 @@ export class SwarmSim {
     this.pump(node)
   }
 
+  /**
+   * At piece granularity an honest peer (not the origin: its SuperSeeder sends each piece out
+   * once anyway) uploads one copy of a piece at a time. Fetchers that ask one holder at once for
+   * its rare chunks really ask for different chunks of them (rarest first from a random start),
+   * so the holder's data leaves it at its full uplink rate and they swap the rest among
+   * themselves. As whole pieces, they would all get the same piece at a share of that uplink
+   * and hold it only at the end, together: the time to pass a piece on would grow with the
+   * number of fetchers asking. One copy at a time leaves the holder at its full rate, as the
+   * real chunks do; the others take another piece meanwhile, or wait. No effect at chunk
+   * granularity.
+   */
+  private serial (peer: SimNode): boolean {
+    return this.config.serialPieces && this.plan.pieceChunks > 1 && peer.role === 'honest'
+  }
+
+  /** An upload of `piece` by `peer` ended: when it was the only one, the piece is on offer from it again. */
+  private sent (peer: SimNode, piece: number): void {
+    const n = (peer.sending.get(piece) ?? 1) - 1
+    if (n > 0) {
+      peer.sending.set(piece, n)
+      return
+    }
+    peer.sending.delete(piece)
+    // Neighbours that lack it and have a free buffer may ask now (after the current step).
+    this.queue.after(0, () => {
+      if (!peer.present || peer.sending.has(piece)) return
+      for (let b = 0; b < peer.neigh.length; b++) {
+        const j = this.nodes[peer.neigh[b]]
+        if (j.fetch != null && j.fetch.free > 0 && !j.have.has(piece)) this.pumpAt(j, peer.rev[b])
+      }
+    })
+  }
+
   /** Fetchers with a free buffer look at the origin's offer again (it grew). */
   private wakeOriginFetchers (): void {
     const origin = this.nodes[0]
@@ -601,6 +635,7 @@ export class SwarmSim {
     const i = list?.indexOf(req) ?? -1
     if (list != null && i >= 0) list.splice(i, 1)
     if (list?.length === 0) f.requests.delete(req.piece)
+    if (req.uploading && this.serial(req.peer)) this.sent(req.peer, req.piece)
     if (req.uploading) {
       const n = (req.peer.uploadsTo.get(node.index) ?? 1) - 1
       if (n > 0) req.peer.uploadsTo.set(node.index, n)

@@ -96,3 +96,55 @@ describe('a piece request at chunk boundaries (coarse pieces)', () => {
     expect(sim.nodes.every(n => n.partBytes.size === 0)).toBe(true)
   })
 })
+
+/**
+ * A slow seeder (8 Mbit/s, peer 1) holds 16 MiB as one piece of 4 chunks (or 4 of 1); three
+ * fast fetchers (peers 2-4) arrive at once; a very slow origin (0.1 Mbit/s).
+ */
+function oneHolder (pieceChunks: number, serialPieces = true): SwarmSim {
+  const cfg: SimConfig = {
+    ...DEFAULT_CONFIG,
+    peers: 4,
+    gib: 16 * MiB / GiB,
+    pieceChunks,
+    originMbit: 0.1,
+    initialSeeding: false,
+    fixedLinks: [link(8, 1000, 'home'), link(1000, 1000, 'server'), link(1000, 1000, 'server'), link(1000, 1000, 'server')],
+    fixedArrivals: [0, 100, 100, 100],
+    maxTimeMs: 600_000,
+    serialPieces
+  }
+  const sim = new SwarmSim(cfg)
+  for (let p = 0; p < sim.plan.pieces; p++) sim.nodes[1].have.set(p)
+  return sim
+}
+
+const lastDone = (sim: SwarmSim): number => Math.max(...sim.nodes.slice(2).map(n => n.doneAt))
+
+describe('a coarse piece leaves its holder one copy at a time', () => {
+  it('passes the piece on at the holder\'s full rate, as the real chunks do, not at a share of it to everyone at once', () => {
+    const serial = oneHolder(4)
+    serial.run()
+    const shared = oneHolder(4, false)
+    shared.run()
+    const fine = oneHolder(1)
+    fine.run()
+    for (const sim of [serial, shared, fine]) expect(sim.nodes.slice(2).every(n => n.have.complete)).toBe(true)
+    // At chunk granularity the fetchers ask the holder for chunks at once (some the same) and
+    // swap them: all done at about 30 s. As one piece sent to all three at once, a third of the
+    // uplink each: about 50 s. One copy at a time: the first in 17 s, the others from it or
+    // from the holder again, within a quarter of the fine run.
+    expect(lastDone(serial)).toBeLessThan(1.25 * lastDone(fine))
+    expect(lastDone(shared)).toBeGreaterThan(1.5 * lastDone(fine))
+    expect(Math.min(...serial.nodes.slice(2).map(n => n.doneAt))).toBeLessThan(20_000)
+    // Never two copies of the piece from one peer at once.
+    expect(serial.net.sent[1]).toBeLessThan(2.1 * serial.plan.modelBytes)
+    expect(serial.nodes.every(n => n.sending.size === 0)).toBe(true)
+  })
+
+  it('changes nothing at chunk granularity', () => {
+    const a = oneHolder(1)
+    const b = oneHolder(1, false)
+    expect(a.run()).toEqual(b.run())
+  })
+})
