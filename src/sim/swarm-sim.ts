@@ -244,15 +244,26 @@ export class SwarmSim {
       if (!this.nodes[node.neigh[b]].present || !this.wants(node, b)) continue
       order.push(b)
     }
-    // The fastest first, equal priorities in turn order: a selection, not a sort, as only a
-    // buffer or two are free at a time.
+    // The fastest first, equal priorities in turn order: a selection for the first few, as
+    // only a buffer or two are free at a time; when many asks are answered "busy" and buffers
+    // stay free, the rest is sorted once (stable: the same order as repeated selection).
     let wake = Infinity
+    let from = 0
     let left = order.length
+    let picks = 0
+    let sorted = false
     while (f.free > 0 && left > 0) {
-      let best = 0
-      for (let i = 1; i < left; i++) if (prio[order[i]] > prio[order[best]]) best = i
-      const b = order[best]
-      order.copyWithin(best, best + 1, left)
+      let b: number
+      if (picks++ < 4) {
+        let best = from
+        for (let i = from + 1; i < from + left; i++) if (prio[order[i]] > prio[order[best]]) best = i
+        b = order[best]
+        order.copyWithin(best, best + 1, from + left)
+      } else {
+        if (!sorted) sortByPriority(order, from, left, prio)
+        sorted = true
+        b = order[from++]
+      }
       left--
       while (f.free > 0) {
         const r = this.tryPeer(node, f, b)
@@ -266,7 +277,7 @@ export class SwarmSim {
     // buffer at a chunk boundary of a slower peer's request.
     if (this.config.chunkCuts && f.free <= 0 && left > 0 && this.plan.pieceChunks > 1) {
       let q = -Infinity
-      for (let i = 0; i < left; i++) if (f.prio[order[i]] > q && this.couldAsk(node, f, order[i])) q = f.prio[order[i]]
+      for (let i = from; i < from + left; i++) if (f.prio[order[i]] > q && this.couldAsk(node, f, order[i])) q = f.prio[order[i]]
       if (q > -Infinity) this.scheduleCut(node, f, q)
     }
   }
@@ -722,4 +733,10 @@ export class SwarmSim {
       }
     }
   }
+}
+
+/** Sorts order[from, from + n) by priority, highest first, ties kept in place (a stable sort). */
+function sortByPriority (order: number[], from: number, n: number, prio: Float64Array): void {
+  const seg = order.slice(from, from + n).sort((x, y) => prio[y] > prio[x] ? 1 : prio[y] < prio[x] ? -1 : 0)
+  for (let i = 0; i < n; i++) order[from + i] = seg[i]
 }
