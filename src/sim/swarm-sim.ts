@@ -7,9 +7,12 @@
  * a peer at most `book.slots(peer)` of them; a choked request ("busy") backs off 1 s doubling
  * to 4 s; a server holds at most `uploadLimit.value` (up to `maxUploads`) uploads, `maxUploadsPerPeer` per peer.
  *
- * Granularity: the unit of transfer is a piece of `pieceChunks` real chunks (1 = chunk
- * granularity). Hostile behaviour is judged per real chunk: a trickler fails the deadline of
- * one chunk, a corrupt sender is caught by the hash of its first chunk.
+ * Granularity: the unit of HAVE and of picking is a piece of `pieceChunks` real chunks (1 =
+ * chunk granularity). Within a piece the model keeps what the chunk-by-chunk fetcher does: a
+ * request may end at a chunk boundary when a faster peer waits for a buffer (cutAtChunk), and
+ * a holder sends one copy of a piece at a time (serial). Hostile behaviour is judged per real
+ * chunk: a trickler fails the deadline of one chunk, a corrupt sender is caught by the hash of
+ * its first chunk.
  */
 import { requestDeadline } from '../swarm/policy/backoff.js'
 import { Choker } from '../swarm/policy/choker.js'
