@@ -18,6 +18,8 @@ export const HELP = `usage: npm run sim -- --peers N --gib G [options]
   --no-initial-seeding  the origin serves as an ordinary seeder from the start
   --neighbours K      peers each peer knows besides the origin (default 50)
   --piece-chunks K    real chunks per simulated piece (default: chosen to bound the run's work)
+  --no-chunk-cuts     a coarse piece request holds its buffer to the end (to measure what the cuts change)
+  --no-serial-pieces  a coarse peer uploads a piece to any number of fetchers at once (to measure)
   --max-hours H       stop after H simulated hours (default 48); peers not done count as not done
   --explain           where the time of the slowest 5% went, against the middle and the fastest half
   --svg PATH          completions over time (default tmp/out/sim-N-G-seed.svg)
@@ -42,6 +44,8 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
       json: { type: 'boolean', default: false },
       explain: { type: 'boolean', default: false },
       'no-initial-seeding': { type: 'boolean', default: false },
+      'no-chunk-cuts': { type: 'boolean', default: false },
+      'no-serial-pieces': { type: 'boolean', default: false },
       'max-hours': { type: 'string' },
       help: { type: 'boolean', default: false }
     },
@@ -64,6 +68,8 @@ export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolea
     seed: num(values.seed, 1, '--seed'),
     originMbit: num(values['origin-mbit'], DEFAULT_CONFIG.originMbit, '--origin-mbit'),
     initialSeeding: !values['no-initial-seeding'],
+    chunkCuts: !values['no-chunk-cuts'],
+    serialPieces: !values['no-serial-pieces'],
     maxTimeMs: num(values['max-hours'], DEFAULT_CONFIG.maxTimeMs / 3600_000, '--max-hours') * 3600_000,
     neighbours: num(values.neighbours, DEFAULT_CONFIG.neighbours, '--neighbours'),
     pieceChunks: num(values['piece-chunks'], 0, '--piece-chunks'),
@@ -104,13 +110,14 @@ export function formatResult (r: SimResult, wallSeconds: number): string {
   const bans = Object.entries(r.hostileBanned).filter(([, v]) => v.pairs > 0).map(([k, v]) => `${k} ${v.banned}/${v.pairs}`).join(', ')
   return [
     `peers ${r.peers} (${r.honest} honest, hostile ${pct(r.hostile)}), model ${r.gib} GiB as ${r.pieces} pieces of ${r.pieceChunks} chunk(s)`,
+    ...(r.pieceChunks > 1 ? [`coarse: a peer passes a piece on only once it holds all ${r.pieceChunks} chunks, so times grow with the piece size (docs/simulation.md, "What is coarsened")`] : []),
     `completed ${r.completed}/${r.honest}; time to complete p50 ${f(r.p50)} s, p90 ${f(r.p90)} s, p99 ${f(r.p99)} s (p99/p50 ${(r.p99 / r.p50).toFixed(2)})`,
     `origin upload ${r.originUploadRatio.toFixed(3)}x the model`,
     `upload per honest peer / model: p10 ${r.uploadShare.p10.toFixed(2)}, p50 ${r.uploadShare.p50.toFixed(2)}, p90 ${r.uploadShare.p90.toFixed(2)}, max ${r.uploadShare.max.toFixed(2)}, Gini ${r.uploadShare.gini.toFixed(3)}; mean by link: ${Object.entries(r.uploadByKind).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`,
     `wasted ${pct(r.wastedRatio)} (endgame ${gb(r.wasted.endgame)}, corrupt ${gb(r.wasted.corrupt)}, trickled ${gb(r.wasted.trickle)}); lost to churn ${gb(r.wasted.churn)}`,
     ...(bans !== '' ? [`hostile peers banned by the fetchers that asked them (pairs): ${bans}`] : []),
     ...(r.explain != null ? [formatExplain(r.explain)] : []),
-    `${r.requests} requests (${r.busy} answered busy), ${r.events} events, ${r.simSeconds.toFixed(0)} simulated s, ${wallSeconds.toFixed(1)} s wall`
+    `${r.requests} requests (${r.busy} answered busy${r.pieceChunks > 1 ? `, ${r.cuts} ended at a chunk boundary` : ''}), ${r.events} events, ${r.simSeconds.toFixed(0)} simulated s, ${wallSeconds.toFixed(1)} s wall`
   ].join('\n')
 }
 

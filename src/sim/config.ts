@@ -50,6 +50,17 @@ export interface SimConfig {
   fixedLinks?: Link[]
   /** Per peer arrival times (ms), instead of `arrivals`. */
   fixedArrivals?: number[]
+  /**
+   * At piece granularity, a piece request may end at a chunk boundary when a faster peer waits
+   * for a buffer (as the real fetcher re-decides after every chunk). Off only to measure what
+   * it changes; no effect at chunk granularity.
+   */
+  chunkCuts: boolean
+  /**
+   * At piece granularity, an honest peer uploads one copy of a piece at a time (see
+   * SwarmSim.serial). Off only to measure what it changes; no effect at chunk granularity.
+   */
+  serialPieces: boolean
   /** Sample where each peer's time goes (explain.ts); off: nothing is sampled. */
   explain?: boolean
   // The shipped policy's parameters.
@@ -76,6 +87,8 @@ export const DEFAULT_CONFIG: SimConfig = {
   relay: DEFAULT_RELAY,
   originMbit: 1000,
   initialSeeding: true,
+  chunkCuts: true,
+  serialPieces: true,
   churn: 0,
   churnWindowMs: 900_000,
   churnAwayMs: [60_000, 600_000],

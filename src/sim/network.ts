@@ -106,6 +106,12 @@ export class Network {
     return t
   }
 
+  /** Bytes of a running transfer that have moved by now (read only, settled to now). */
+  progress (t: Transfer): number {
+    if (!t.done) this.settle(t)
+    return t.moved
+  }
+
   /** Stops a transfer early; returns the bytes that had moved (they count as sent). */
   cancel (t: Transfer): number {
     if (t.done) return 0

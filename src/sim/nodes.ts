@@ -10,6 +10,7 @@ import { PiecePicker } from '../swarm/policy/piece-picker.js'
 import { Bitfield } from '../store/bitfield.js'
 import type { SuperSeeder } from '../swarm/policy/super-seeder.js'
 import type { Clock } from '../swarm/policy/clock.js'
+import type { SimEvent } from './event-queue.js'
 import type { Link, Transfer } from './network.js'
 
 export type Role = 'origin' | 'honest' | 'trickle' | 'liar' | 'corrupt'
@@ -32,6 +33,8 @@ export class FetchState {
    */
   readonly choked = new Map<number, { until: number, count: number, due?: boolean }>()
   wakeAt = Infinity
+  /** The request to end at its next chunk boundary (its buffer goes to a faster peer), if any. */
+  cut?: { req: Request, event: SimEvent }
 
   /** Scratch for ordering neighbours by priority. */
   order: number[] = []
@@ -57,6 +60,8 @@ export class FetchState {
 export interface Request {
   readonly peer: SimNode
   readonly piece: number
+  /** Bytes of the piece the fetcher held (whole chunks) when it asked: only the rest moves. */
+  readonly base: number
   transfer?: Transfer
   /** Counted in the server's per-peer uploads. */
   uploading: boolean
@@ -72,6 +77,11 @@ export class SimNode {
   doneAt = -1
   /** Verified pieces; hostile nodes hold none (they claim all). */
   readonly have: Bitfield
+  /**
+   * Bytes (whole chunks) received of pieces not yet complete, from requests ended at a chunk
+   * boundary. Kept across a restart, as the real fetcher keeps verified chunks on disk.
+   */
+  readonly partBytes = new Map<number, number>()
   neigh: number[] = []
   /** Neighbour index to its position in `neigh`. */
   pos = new Map<number, number>()
@@ -83,6 +93,8 @@ export class SimNode {
   choker?: Choker
   /** How many uploads it runs at once (policy/upload-limit.ts), learnt from its finished uploads. */
   uploadLimit?: UploadLimit
+  /** At piece granularity: uploads in flight per piece (one copy of a piece at a time). */
+  readonly sending = new Map<number, number>()
   /** Uploads in flight per downloader (the server's per-peer cap). */
   readonly uploadsTo = new Map<number, number>()
   leaveAt = -1

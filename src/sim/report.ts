@@ -39,6 +39,8 @@ export interface SimResult {
   pieceChunks: number
   busy: number
   requests: number
+  /** Piece requests ended at a chunk boundary (their buffer went to a faster peer). */
+  cuts: number
   events: number
   simSeconds: number
   /** With `explain`: where the time of the fastest, middle and slowest peers went. */
@@ -109,6 +111,7 @@ export function summarise (sim: SwarmSim): SimResult {
     pieceChunks: plan.pieceChunks,
     busy: counters.busy,
     requests: counters.requests,
+    cuts: counters.cuts,
     events: sim.queue.processed,
     simSeconds: sim.queue.now() / 1000
   }

@@ -7,9 +7,12 @@
  * a peer at most `book.slots(peer)` of them; a choked request ("busy") backs off 1 s doubling
  * to 4 s; a server holds at most `uploadLimit.value` (up to `maxUploads`) uploads, `maxUploadsPerPeer` per peer.
  *
- * Granularity: the unit of transfer is a piece of `pieceChunks` real chunks (1 = chunk
- * granularity). Hostile behaviour is judged per real chunk: a trickler fails the deadline of
- * one chunk, a corrupt sender is caught by the hash of its first chunk.
+ * Granularity: the unit of HAVE and of picking is a piece of `pieceChunks` real chunks (1 =
+ * chunk granularity). Within a piece the model keeps what the chunk-by-chunk fetcher does: a
+ * request may end at a chunk boundary when a faster peer waits for a buffer (cutAtChunk), and
+ * a holder sends one copy of a piece at a time (serial). Hostile behaviour is judged per real
+ * chunk: a trickler fails the deadline of one chunk, a corrupt sender is caught by the hash of
+ * its first chunk.
  */
 import { requestDeadline } from '../swarm/policy/backoff.js'
 import { Choker } from '../swarm/policy/choker.js'
@@ -39,6 +42,8 @@ export interface SimCounters {
   contacted: Record<string, Set<string>>
   busy: number
   requests: number
+  /** Piece requests ended at a chunk boundary, their buffer handed to a faster peer. */
+  cuts: number
   /** Verified bytes each node gave (the first copy of each piece). */
   useful: Float64Array
 }
@@ -57,7 +62,7 @@ export class SwarmSim {
   constructor (readonly config: SimConfig) {
     checkConfig(config)
     this.plan = piecePlan(config)
-    this.counters = { endgame: 0, corrupt: 0, trickle: 0, churn: 0, contacted: {}, busy: 0, requests: 0, useful: new Float64Array(config.peers + 1) }
+    this.counters = { endgame: 0, corrupt: 0, trickle: 0, churn: 0, contacted: {}, busy: 0, requests: 0, cuts: 0, useful: new Float64Array(config.peers + 1) }
     this.rng = new Prng(config.seed)
     const linkRng = this.rng.fork()
     const graphRng = this.rng.fork()
@@ -242,15 +247,26 @@ export class SwarmSim {
       if (!this.nodes[node.neigh[b]].present || !this.wants(node, b)) continue
       order.push(b)
     }
-    // The fastest first, equal priorities in turn order: a selection, not a sort, as only a
-    // buffer or two are free at a time.
+    // The fastest first, equal priorities in turn order: a selection for the first few, as
+    // only a buffer or two are free at a time; when many asks are answered "busy" and buffers
+    // stay free, the rest is sorted once (stable: the same order as repeated selection).
     let wake = Infinity
+    let from = 0
     let left = order.length
+    let picks = 0
+    let sorted = false
     while (f.free > 0 && left > 0) {
-      let best = 0
-      for (let i = 1; i < left; i++) if (prio[order[i]] > prio[order[best]]) best = i
-      const b = order[best]
-      order.copyWithin(best, best + 1, left)
+      let b: number
+      if (picks++ < 4) {
+        let best = from
+        for (let i = from + 1; i < from + left; i++) if (prio[order[i]] > prio[order[best]]) best = i
+        b = order[best]
+        order.copyWithin(best, best + 1, from + left)
+      } else {
+        if (!sorted) sortByPriority(order, from, left, prio)
+        sorted = true
+        b = order[from++]
+      }
       left--
       while (f.free > 0) {
         const r = this.tryPeer(node, f, b)
@@ -260,12 +276,26 @@ export class SwarmSim {
       }
     }
     if (f.free > 0 && wake < Infinity) this.wakeAt(node, f, wake)
+    // All buffers held while some neighbours still wait: the fastest of them may take a
+    // buffer at a chunk boundary of a slower peer's request.
+    if (this.config.chunkCuts && f.free <= 0 && left > 0 && this.plan.pieceChunks > 1) {
+      let q = -Infinity
+      for (let i = from; i < from + left; i++) if (f.prio[order[i]] > q && this.couldAsk(node, f, order[i])) q = f.prio[order[i]]
+      if (q > -Infinity) this.scheduleCut(node, f, q)
+    }
   }
 
-  /** News from the neighbour at position `b` (a HAVE, an arrival): with free buffers, ask it only. */
+  /**
+   * News from the neighbour at position `b` (a HAVE, an arrival): with free buffers, ask it
+   * only; with none, it may take one at a slower holder's chunk boundary.
+   */
   private pumpAt (node: SimNode, b: number): void {
     const f = node.fetch
-    if (f == null || f.free <= 0 || !node.present) return
+    if (f == null || !node.present) return
+    if (f.free <= 0) {
+      this.considerCut(node, f, b)
+      return
+    }
     const r = this.tryPeer(node, f, b)
     if (r !== true && r < Infinity) this.wakeAt(node, f, r)
   }
@@ -314,7 +344,7 @@ export class SwarmSim {
     }
     const piece = f.picker.next(seeder != null
       ? { has: p => seeder.offers(p, node.id), inFlight: flight }
-      : { has: p => peer.claims(p), inFlight: flight, bits: peer.role === 'honest' ? peer.have.bytes : undefined })
+      : { has: this.serial(peer) ? p => peer.claims(p) && !peer.sending.has(p) : p => peer.claims(p), inFlight: flight, bits: peer.role === 'honest' ? peer.have.bytes : undefined })
     if (piece === undefined) return Infinity
     return this.request(node, f, peer, piece)
   }
@@ -333,7 +363,7 @@ export class SwarmSim {
     this.counters.requests++
     f.free--
     f.flight(peer.index).add(piece)
-    const req: Request = { peer, piece, uploading: false, ended: false }
+    const req: Request = { peer, piece, base: node.partBytes.get(piece) ?? 0, uploading: false, ended: false }
     const list = f.requests.get(piece)
     if (list == null) f.requests.set(piece, [req])
     else list.push(req)
@@ -402,11 +432,156 @@ export class SwarmSim {
     }
     f.choked.delete(peer.index)
     req.uploading = true
+    if (this.serial(peer)) peer.sending.set(piece, (peer.sending.get(piece) ?? 0) + 1)
     peer.uploadsTo.set(node.index, (peer.uploadsTo.get(node.index) ?? 0) + 1)
-    const bytes = this.plan.pieceBytes
+    // Only the chunks the fetcher lacks move (chunk boundaries: see cutAtChunk).
+    const bytes = this.plan.pieceBytes - req.base
     peer.choker?.sent(node.id, bytes)
     req.transfer = this.net.start(peer.index, node.index, bytes, t => this.delivered(node, f, req, t))
     return true
+  }
+
+  // ---- chunk boundaries within a piece ------------------------------------------------------
+  //
+  // The real fetcher asks chunk by chunk: when a chunk is in, its buffer goes to the fastest
+  // waiting peer (ChunkBuffers, PeerBook.priority), which may not be the peer that sent it.
+  // At piece granularity a request would hold its buffer for the whole piece, so a slow uplink
+  // keeps it for many chunk times while a faster peer waits. So: while all buffers are held and
+  // a neighbour that would take one ranks above a holder, the holder's request whose next chunk
+  // boundary comes first ends there. The whole chunks it brought stay (`partBytes`: only the
+  // rest moves when the piece is asked again), its buffer goes to the fastest waiting peer
+  // (pump), and the piece goes back to the picker as a failed chunk does (finish: retried
+  // first), as the real fetcher puts back chunks it did not ask yet. Only requests to honest
+  // peers other than the origin, and only the single copy of a piece (an endgame race ends by
+  // itself); at chunk granularity there is no boundary inside a request, so nothing changes.
+
+  /** Whether the neighbour at `b` would take a free buffer now; reads state only (tryPeer's checks). */
+  private couldAsk (node: SimNode, f: FetchState, b: number): boolean {
+    const peer = this.nodes[node.neigh[b]]
+    if (!peer.present || peer.seeder != null || !this.wants(node, b)) return false
+    const choked = f.choked.get(peer.index)
+    if (choked != null && choked.until > this.queue.now() && choked.due !== true) return false
+    if (!f.book.admit(peer.id).ok) return false
+    if ((f.inFlightTo.get(peer.index)?.size ?? 0) >= f.book.slots(peer.id)) return false
+    // It claims a piece we lack that nobody is asked for.
+    let asked = 0
+    for (const p of f.requests.keys()) if (peer.claims(p)) asked++
+    return node.interest[b] > asked
+  }
+
+  /** The neighbour at `b` would take a buffer and none is free: perhaps at a slower holder's chunk boundary. */
+  private considerCut (node: SimNode, f: FetchState, b: number): void {
+    if (!this.config.chunkCuts || this.plan.pieceChunks <= 1 || f.cut != null || !node.present || !this.couldAsk(node, f, b)) return
+    this.scheduleCut(node, f, f.prio[b])
+  }
+
+  /** The priority of the fastest neighbour that would take a free buffer now (-Infinity: none). */
+  private bestWaiting (node: SimNode, f: FetchState): number {
+    let q = -Infinity
+    for (let b = 0; b < node.neigh.length; b++) if (f.prio[b] > q && this.couldAsk(node, f, b)) q = f.prio[b]
+    return q
+  }
+
+  private holderPrio (node: SimNode, f: FetchState, req: Request): number {
+    return f.prio[node.pos.get(req.peer.index) as number]
+  }
+
+  /** Ends, at its next chunk boundary, the request of a peer ranked below `q` that reaches one first. */
+  private scheduleCut (node: SimNode, f: FetchState, q: number): void {
+    if (f.cut != null) return
+    let best: Request | undefined
+    let bestAt = Infinity
+    for (const list of f.requests.values()) {
+      if (list.length !== 1) continue
+      const req = list[0]
+      if (!this.cuttable(req) || !(this.holderPrio(node, f, req) < q)) continue
+      const at = this.nextBoundary(req)
+      if (at < bestAt) { best = req; bestAt = at }
+    }
+    if (best === undefined) return
+    const req = best
+    f.cut = { req, event: this.queue.at(bestAt, () => this.cutAtChunk(node, f, req)) }
+  }
+
+  private cuttable (req: Request): boolean {
+    return req.uploading && req.peer.role === 'honest' && req.peer.seeder == null && req.transfer != null && !req.transfer.done
+  }
+
+  /** When the request's transfer reaches the next chunk boundary before the piece's last chunk (Infinity: never). */
+  private nextBoundary (req: Request): number {
+    const t = req.transfer as Transfer
+    const chunk = this.plan.pieceBytes / this.plan.pieceChunks
+    const got = req.base + this.net.progress(t)
+    const next = (Math.floor(got / chunk + 1e-9) + 1) * chunk
+    if (next > this.plan.pieceBytes - chunk / 2 || !(t.rate > 0)) return Infinity
+    return this.queue.now() + (next - got) / t.rate
+  }
+
+  private cutAtChunk (node: SimNode, f: FetchState, req: Request): void {
+    f.cut = undefined
+    if (req.ended || node.fetch !== f || !node.present || f.requests.get(req.piece)?.length !== 1) return
+    const t = req.transfer as Transfer
+    const chunk = this.plan.pieceBytes / this.plan.pieceChunks
+    const got = req.base + this.net.progress(t)
+    const at = Math.round(got / chunk) * chunk
+    if (Math.abs(got - at) > 1 || at <= req.base || at > this.plan.pieceBytes - chunk / 2) {
+      // The rate changed since this was planned: the next boundary, if a faster peer still waits.
+      if (this.holderPrio(node, f, req) < this.bestWaiting(node, f)) {
+        const when = this.nextBoundary(req)
+        if (when < Infinity) f.cut = { req, event: this.queue.at(when, () => this.cutAtChunk(node, f, req)) }
+      }
+      return
+    }
+    if (!(this.holderPrio(node, f, req) < this.bestWaiting(node, f))) return
+    const peer = req.peer
+    const now = this.queue.now()
+    const kept = at - req.base
+    const moved = this.net.cancel(t)
+    // Float slack past the boundary (a byte at most) is not a chunk: counted as wasted.
+    this.counters.endgame += Math.max(0, moved - kept)
+    this.counters.cuts++
+    node.partBytes.set(req.piece, at)
+    this.counters.useful[peer.index] += kept
+    // The chunks it sent were delivered: the server and the peer book learn from them.
+    peer.uploadLimit?.finished(kept, now - t.started)
+    f.book.delivered(peer.id, kept, now - t.started)
+    this.priorityChanged(node, f, peer)
+    node.choker?.received(peer.id, kept)
+    this.requestEnded(node, req)
+    this.pump(node)
+  }
+
+  /**
+   * At piece granularity an honest peer (not the origin: its SuperSeeder sends each piece out
+   * once anyway) uploads one copy of a piece at a time. Fetchers that ask one holder at once for
+   * its rare chunks really ask for different chunks of them (rarest first from a random start),
+   * so the holder's data leaves it at its full uplink rate and they swap the rest among
+   * themselves. As whole pieces, they would all get the same piece at a share of that uplink
+   * and hold it only at the end, together: the time to pass a piece on would grow with the
+   * number of fetchers asking. One copy at a time leaves the holder at its full rate, as the
+   * real chunks do; the others take another piece meanwhile, or wait. No effect at chunk
+   * granularity.
+   */
+  private serial (peer: SimNode): boolean {
+    return this.config.serialPieces && this.plan.pieceChunks > 1 && peer.role === 'honest'
+  }
+
+  /** An upload of `piece` by `peer` ended: when it was the only one, the piece is on offer from it again. */
+  private sent (peer: SimNode, piece: number): void {
+    const n = (peer.sending.get(piece) ?? 1) - 1
+    if (n > 0) {
+      peer.sending.set(piece, n)
+      return
+    }
+    peer.sending.delete(piece)
+    // Neighbours that lack it and have a free buffer may ask now (after the current step).
+    this.queue.after(0, () => {
+      if (!peer.present || peer.sending.has(piece)) return
+      for (let b = 0; b < peer.neigh.length; b++) {
+        const j = this.nodes[peer.neigh[b]]
+        if (j.fetch != null && j.fetch.free > 0 && !j.have.has(piece)) this.pumpAt(j, peer.rev[b])
+      }
+    })
   }
 
   /** Fetchers with a free buffer look at the origin's offer again (it grew). */
@@ -444,6 +619,7 @@ export class SwarmSim {
         // asks when one frees and it is the fastest waiting (pump), not only at this tick.
         const entry = f.choked.get(peer.index)
         if (entry != null) entry.due = true
+        this.considerCut(node, f, b)
         continue
       }
       if ((peer.choker as Choker).request(node.id)) {
@@ -464,11 +640,16 @@ export class SwarmSim {
     if (req.ended || f == null) return
     req.ended = true
     f.free++
+    if (f.cut?.req === req) {
+      this.queue.cancel(f.cut.event)
+      f.cut = undefined
+    }
     f.inFlightTo.get(req.peer.index)?.delete(req.piece)
     const list = f.requests.get(req.piece)
     const i = list?.indexOf(req) ?? -1
     if (list != null && i >= 0) list.splice(i, 1)
     if (list?.length === 0) f.requests.delete(req.piece)
+    if (req.uploading && this.serial(req.peer)) this.sent(req.peer, req.piece)
     if (req.uploading) {
       const n = (req.peer.uploadsTo.get(node.index) ?? 1) - 1
       if (n > 0) req.peer.uploadsTo.set(node.index, n)
@@ -518,6 +699,7 @@ export class SwarmSim {
       f.book.outrun(loser.peer.id)
       this.priorityChanged(node, f, loser.peer)
     }
+    node.partBytes.delete(req.piece)
     this.gotPiece(node, req.piece)
     if (node.have.complete) {
       node.doneAt = this.queue.now()
@@ -550,8 +732,14 @@ export class SwarmSim {
       if (!j.have.has(piece)) {
         const back = node.rev[b]
         j.interest[back]++
-        if (g.free > 0) this.pumpAt(j, back)
+        this.pumpAt(j, back)
       }
     }
   }
+}
+
+/** Sorts order[from, from + n) by priority, highest first, ties kept in place (a stable sort). */
+function sortByPriority (order: number[], from: number, n: number, prio: Float64Array): void {
+  const seg = order.slice(from, from + n).sort((x, y) => prio[y] > prio[x] ? 1 : prio[y] < prio[x] ? -1 : 0)
+  for (let i = 0; i < n; i++) order[from + i] = seg[i]
 }
