@@ -22,7 +22,7 @@ export const FETCHER_DEFAULTS = {
 
 /**
  * An upload without a whole-chunk buffer (SERVER_DEFAULTS.chunkBuffers) streams its chunk from
- * disk in pieces of this size: 32 uploads of 4 MiB chunks cost 8 x 4 + 24 x 1 MiB, not 128 MiB.
+ * disk in pieces of this size: 32 uploads of 4 MiB chunks cost 4 x 4 + 28 x 1 MiB, not 128 MiB.
  */
 export const UPLOAD_SLICE = 1024 * 1024
 
@@ -33,9 +33,10 @@ export const SERVER_DEFAULTS = {
   maxUploadsPerPeer: 4,
   /**
    * Uploads that read a whole chunk into a buffer kept for reuse (one read, no allocation): a
-   * lone fetcher's 8 requests find one. Slices for every upload cost a lone fetch ~7% more CPU.
+   * lone fetcher's streams to us (FETCHER_DEFAULTS.streamsPerPeer, and maxUploadsPerPeer) find
+   * one each. Slices for every upload cost a lone fetch ~7% more CPU.
    */
-  chunkBuffers: 8,
+  chunkBuffers: 4,
   idleTimeout: 60_000,
   sendTimeout: 60_000,
   /** Well under any fetcher's stall timeout: waiting for a slot must not look like a stall. */
