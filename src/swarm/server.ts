@@ -67,6 +67,8 @@ interface ChunkBody {
   file: number
   chunk: number
   length: number
+  /** The frame's header, sent before the bytes. */
+  header: Uint8Array
   /** Header and bytes, as counted against the uplink. */
   byteLength: number
 }
@@ -229,7 +231,7 @@ export class ChunkServer {
       await this.write(stream, encodeError(ErrorCode.Unavailable, String(err.message)))
       return
     }
-    await this.write(stream, new Uint8ArrayList(encodeChunkHeader(length), first))
+    await this.write(stream, new Uint8ArrayList(response.header, first))
     for (let offset = first.byteLength; offset < length; offset += UPLOAD_SLICE) {
       await this.write(stream, await source.readSlice(file, chunk, offset, Buffer.allocUnsafeSlow(Math.min(UPLOAD_SLICE, length - offset))))
     }
@@ -357,7 +359,8 @@ export class ChunkServer {
         const length = index.length(request.file, request.chunk)
         this.choker.sent(peer, length)
         this.init.onUpload?.({ peer, cid, bytes: length })
-        return { source, file: request.file, chunk: request.chunk, length, byteLength: encodeChunkHeader(length).byteLength + length }
+        const header = encodeChunkHeader(length)
+        return { source, file: request.file, chunk: request.chunk, length, header, byteLength: header.byteLength + length }
       }
     }
   }

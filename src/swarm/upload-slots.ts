@@ -1,6 +1,6 @@
 /**
  * Upload slots shared fairly among peers: at most `total` uploads in flight across all peers
- * (bounding upload memory to total × chunk size) and at most `perPeer` for any one peer; when a
+ * (each holds a reused chunk buffer or a slice: swarm/server.ts) and at most `perPeer` for any one peer; when a
  * slot frees, it goes to the waiting peer with the fewest uploads in flight, so one peer with
  * many streams cannot queue ahead of everyone else. `total` may change (policy/upload-limit.ts:
  * it follows the uplink); a lower total takes effect as uploads finish.
