@@ -3,6 +3,7 @@
  * fetcher's and server's (swarm/fetcher.ts, swarm/server.ts), so the simulated swarm runs the
  * shipped settings unless a run says otherwise.
  */
+import { SERVER_DEFAULTS } from '../swarm/constants.js'
 import { DEFAULT_LINKS, DEFAULT_RELAY, type LinkClass } from './links.js'
 import type { Link, RelayModel } from './network.js'
 
@@ -68,6 +69,8 @@ export interface SimConfig {
   streamsPerPeer: number
   maxUploads: number
   maxUploadsPerPeer: number
+  /** A request that finds every upload slot taken waits this long for one, then hears BUSY (ms). */
+  queueTimeout: number
   stallTimeout: number
   /** bytes per second, as the fetcher's `minRate`. */
   minRate: number
@@ -103,6 +106,7 @@ export const DEFAULT_CONFIG: SimConfig = {
   streamsPerPeer: 4,
   maxUploads: 32,
   maxUploadsPerPeer: 4,
+  queueTimeout: SERVER_DEFAULTS.queueTimeout,
   stallTimeout: 20_000,
   minRate: 64 * 1024,
   endgameRemaining: 8,

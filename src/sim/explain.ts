@@ -94,11 +94,11 @@ export class Explainer {
       if (f.picker.remaining <= endgameAt) t.endgame++
       let holders = 0
       let chokers = 0
-      for (const j of node.neigh) {
-        const peer = sim.nodes[j]
+      for (let b = 0; b < node.neigh.length; b++) {
+        const peer = sim.nodes[node.neigh[b]]
         if (!peer.present || f.book.isBanned(peer.id) || !this.holdsNew(node, peer)) continue
         holders++
-        if ((f.choked.get(j)?.until ?? 0) > now) chokers++
+        if (f.chokedUntil[b] > now) chokers++
       }
       t.holders += holders
       t.chokers += chokers

@@ -28,13 +28,20 @@ export class FetchState {
   /** Requests in flight per piece (so the losers of an endgame race can be cancelled). */
   readonly requests = new Map<number, Request[]>()
   /**
-   * Choked by a neighbour until, and how often in a row (the session's choke backoff); `due`:
-   * the backoff is over and the session waits for a buffer to ask again.
+   * Per neighbour position: choked by it until (ms; 0: not choked, Infinity: waiting in its
+   * list for the next tick), the session's choke backoff. Arrays, not a map: every pump looks
+   * at every neighbour, and most of them choke a fetcher in a large swarm.
    */
-  readonly choked = new Map<number, { until: number, count: number, due?: boolean }>()
+  readonly chokedUntil: Float64Array
+  /** Per neighbour position: the backoff is over and the session waits for a buffer to ask again. */
+  readonly due: Uint8Array
+  /** Per neighbour position: BUSY answers in a row (the session's backoff doubles with each). */
+  readonly chokes: Uint8Array
   wakeAt = Infinity
   /** The request to end at its next chunk boundary (its buffer goes to a faster peer), if any. */
   cut?: { req: Request, event: SimEvent }
+  /** SwarmSim.cutFloor's cache (NaN: to recount). */
+  cutFloor = NaN
 
   /** Scratch for ordering neighbours by priority. */
   order: number[] = []
@@ -47,6 +54,24 @@ export class FetchState {
     this.free = init.maxInFlight
     this.cursor = cursor
     this.prio = new Float64Array(init.neighbours).fill(Infinity)
+    this.chokedUntil = new Float64Array(init.neighbours)
+    this.due = new Uint8Array(init.neighbours)
+    this.chokes = new Uint8Array(init.neighbours)
+  }
+
+  /** Whether the neighbour at `b` still answers "busy" and the session is not yet due to ask it again. */
+  choking (b: number, now: number): boolean {
+    return this.chokedUntil[b] > now && this.due[b] === 0
+  }
+
+  choke (b: number, until: number): void {
+    this.chokedUntil[b] = until
+    this.due[b] = 0
+  }
+
+  unchoke (b: number): void {
+    this.chokedUntil[b] = 0
+    this.due[b] = 0
   }
 
   flight (peer: number): Set<number> {
@@ -59,6 +84,8 @@ export class FetchState {
 /** One request in flight: to a peer, for a piece, perhaps with bytes moving. */
 export interface Request {
   readonly peer: SimNode
+  /** The peer's position in the fetcher's neighbour list. */
+  readonly b: number
   readonly piece: number
   /** Bytes of the piece the fetcher held (whole chunks) when it asked: only the rest moves. */
   readonly base: number
@@ -66,6 +93,17 @@ export interface Request {
   /** Counted in the server's per-peer uploads. */
   uploading: boolean
   ended: boolean
+  /** Waiting in the server's line for an upload slot: the event that answers BUSY. */
+  queued?: SimEvent
+}
+
+/** A request in a server's line for an upload slot (swarm/upload-slots.ts). */
+export interface SlotWait {
+  readonly node: SimNode
+  readonly f: FetchState
+  /** The server's position in the fetcher's neighbour list. */
+  readonly b: number
+  readonly req: Request
 }
 
 export class SimNode {
@@ -97,6 +135,9 @@ export class SimNode {
   readonly sending = new Map<number, number>()
   /** Uploads in flight per downloader (the server's per-peer cap). */
   readonly uploadsTo = new Map<number, number>()
+  /** Requests waiting for an upload slot, in arrival order; and whether a freed slot is to be handed on. */
+  readonly slotQueue: SlotWait[] = []
+  slotFreed = false
   leaveAt = -1
   /** The origin's initial seeding (policy/super-seeder.ts), when on. */
   seeder?: SuperSeeder

@@ -14,6 +14,7 @@
  * chunk: a trickler fails the deadline of one chunk, a corrupt sender is caught by the hash of
  * its first chunk.
  */
+import { CHOKE_BACKOFF } from '../swarm/constants.js'
 import { requestDeadline } from '../swarm/policy/backoff.js'
 import { Choker } from '../swarm/policy/choker.js'
 import { UploadLimit } from '../swarm/policy/upload-limit.js'
@@ -23,13 +24,10 @@ import { EventQueue } from './event-queue.js'
 import { Explainer } from './explain.js'
 import { drawLink } from './links.js'
 import { Network, type Transfer } from './network.js'
-import { FetchState, HOSTILE_ROLES, SimNode, type Request, type Role } from './nodes.js'
+import { FetchState, HOSTILE_ROLES, SimNode, type Request, type Role, type SlotWait } from './nodes.js'
 import { Prng } from './prng.js'
 import { summarise, type SimResult } from './report.js'
 
-/** The session's choke backoff (swarm/session.ts CHOKE_BACKOFF, MAX_CHOKE_BACKOFF: keep in step). */
-const CHOKE_BACKOFF = 1000
-const MAX_CHOKE_BACKOFF = 4000
 
 export interface SimCounters {
   /** Bytes of endgame copies that lost the race (cancelled part-way or arrived second). */
@@ -242,15 +240,22 @@ export class SwarmSim {
     order.length = 0
     const start = f.cursor
     f.cursor = f.cursor + 1 >= n ? 0 : f.cursor + 1
+    // Neighbours that choke us (most, in a large swarm) are left out at once: tryPeer would
+    // only answer when to try them again, which is kept for the wake-up.
+    const now = this.queue.now()
+    let wake = Infinity
     for (let k = 0; k < n; k++) {
       const b = start + k < n ? start + k : start + k - n
       if (!this.nodes[node.neigh[b]].present || !this.wants(node, b)) continue
+      if (f.choking(b, now)) {
+        if (f.chokedUntil[b] < wake) wake = f.chokedUntil[b]
+        continue
+      }
       order.push(b)
     }
     // The fastest first, equal priorities in turn order: a selection for the first few, as
     // only a buffer or two are free at a time; when many asks are answered "busy" and buffers
     // stay free, the rest is sorted once (stable: the same order as repeated selection).
-    let wake = Infinity
     let from = 0
     let left = order.length
     let picks = 0
@@ -279,9 +284,9 @@ export class SwarmSim {
     // All buffers held while some neighbours still wait: the fastest of them may take a
     // buffer at a chunk boundary of a slower peer's request.
     if (this.config.chunkCuts && f.free <= 0 && left > 0 && this.plan.pieceChunks > 1) {
-      let q = -Infinity
+      let q = this.cutFloor(f)
       for (let i = from; i < from + left; i++) if (f.prio[order[i]] > q && this.couldAsk(node, f, order[i])) q = f.prio[order[i]]
-      if (q > -Infinity) this.scheduleCut(node, f, q)
+      if (q > f.cutFloor) this.scheduleCut(node, f, q)
     }
   }
 
@@ -313,13 +318,11 @@ export class SwarmSim {
   private tryPeer (node: SimNode, f: FetchState, b: number): true | number {
     const peer = this.nodes[node.neigh[b]]
     if (!peer.present || !this.wants(node, b)) return Infinity
-    const now = this.queue.now()
-    const choked = f.choked.get(peer.index)
-    if (choked != null && choked.until > now) {
-      if (choked.due !== true) return choked.until
+    if (f.chokedUntil[b] > this.queue.now()) {
+      if (f.due[b] === 0) return f.chokedUntil[b]
       // Its backoff is over and it waited for a buffer with the others (the session's
       // takeBuffer, by PeerBook.priority): it asks again now, below.
-      f.choked.delete(peer.index)
+      f.unchoke(b)
       peer.waiters.delete(node.index)
     }
     const admit = f.book.admit(peer.id)
@@ -346,7 +349,7 @@ export class SwarmSim {
       ? { has: p => seeder.offers(p, node.id), inFlight: flight }
       : { has: this.serial(peer) ? p => peer.claims(p) && !peer.sending.has(p) : p => peer.claims(p), inFlight: flight, bits: peer.role === 'honest' ? peer.have.bytes : undefined })
     if (piece === undefined) return Infinity
-    return this.request(node, f, peer, piece)
+    return this.request(node, f, peer, b, piece)
   }
 
   /**
@@ -358,15 +361,16 @@ export class SwarmSim {
   }
 
   /** Sends a request; true, or when to try this peer again if it answered busy. */
-  private request (node: SimNode, f: FetchState, peer: SimNode, piece: number): true | number {
+  private request (node: SimNode, f: FetchState, peer: SimNode, b: number, piece: number): true | number {
     const c = this.config
     this.counters.requests++
     f.free--
     f.flight(peer.index).add(piece)
-    const req: Request = { peer, piece, base: node.partBytes.get(piece) ?? 0, uploading: false, ended: false }
+    const req: Request = { peer, b, piece, base: node.partBytes.get(piece) ?? 0, uploading: false, ended: false }
     const list = f.requests.get(piece)
     if (list == null) f.requests.set(piece, [req])
     else list.push(req)
+    f.cutFloor = NaN
     const rtt = this.net.rtt(node.index, peer.index)
     if (peer.hostile) this.counters.contacted[peer.role].add(`${node.index}:${peer.index}`)
     switch (peer.role) {
@@ -404,17 +408,73 @@ export class SwarmSim {
         })
         return true
     }
-    const uploadsFull = this.net.uploads(peer.index) >= (peer.uploadLimit?.value ?? c.maxUploads)
-    if (uploadsFull) peer.uploadLimit?.full()
-    if (uploadsFull || (peer.uploadsTo.get(node.index) ?? 0) >= c.maxUploadsPerPeer) {
-      // All upload slots taken: the real server queues the request up to 2 s, then answers BUSY;
-      // here it is asked again soon.
-      this.counters.busy++
-      this.requestEnded(node, req)
-      const until = this.queue.now() + rtt + CHOKE_BACKOFF
-      f.choked.set(peer.index, { until, count: 0 })
-      return until
+    // Upload slots (swarm/server.ts, upload-slots.ts): with none for it, the request waits in
+    // the server's line up to queueTimeout, unless as many wait already as run; else BUSY.
+    const limit = this.slotLimit(peer)
+    const full = this.net.uploads(peer.index) >= limit
+    if (full) peer.uploadLimit?.full()
+    if (!this.canTake(peer, node, limit)) {
+      if (full && peer.slotQueue.length >= limit) {
+        this.requestEnded(node, req)
+        return this.busy(f, b, rtt)
+      }
+      req.queued = this.queue.after(rtt + c.queueTimeout, () => {
+        if (req.ended) return
+        this.requestEnded(node, req)
+        this.busy(f, b, rtt)
+        this.pump(node)
+      })
+      peer.slotQueue.push({ node, f, b, req })
+      return true
     }
+    this.serve(node, f, peer, b, req, rtt)
+    return true
+  }
+
+  private slotLimit (peer: SimNode): number {
+    return peer.uploadLimit?.value ?? this.config.maxUploads
+  }
+
+  private canTake (peer: SimNode, node: SimNode, limit: number): boolean {
+    return this.net.uploads(peer.index) < limit && (peer.uploadsTo.get(node.index) ?? 0) < this.config.maxUploadsPerPeer
+  }
+
+  /** BUSY from the neighbour at `b`: the session asks it again after its backoff (1 s doubling to 4 s). */
+  private busy (f: FetchState, b: number, rtt: number): number {
+    this.counters.busy++
+    if (f.chokes[b] < 255) f.chokes[b]++
+    const until = this.queue.now() + rtt + Math.min(CHOKE_BACKOFF.max, CHOKE_BACKOFF.first * 2 ** (f.chokes[b] - 1))
+    f.choke(b, until)
+    return until
+  }
+
+  /** An upload of `peer` ended: a waiting request may take its slot (after the current step). */
+  private slotFreed (peer: SimNode): void {
+    if (peer.slotFreed || peer.slotQueue.length === 0) return
+    peer.slotFreed = true
+    this.queue.after(0, () => {
+      peer.slotFreed = false
+      const line = peer.slotQueue
+      const limit = this.slotLimit(peer)
+      // The freed slot goes to the waiting peer with the fewest uploads (UploadSlots.wakeNext).
+      while (line.length > 0 && peer.present) {
+        let best = -1
+        for (let i = 0; i < line.length; i++) {
+          if (!this.canTake(peer, line[i].node, limit)) continue
+          if (best < 0 || (peer.uploadsTo.get(line[i].node.index) ?? 0) < (peer.uploadsTo.get(line[best].node.index) ?? 0)) best = i
+        }
+        if (best < 0) break
+        const { node, f, b, req } = line.splice(best, 1)[0] as SlotWait
+        this.queue.cancel(req.queued)
+        req.queued = undefined
+        this.serve(node, f, peer, b, req, this.net.rtt(node.index, peer.index))
+      }
+    })
+  }
+
+  /** A request that got an upload slot: the server answers it (or the origin refuses a piece it no longer offers). */
+  private serve (node: SimNode, f: FetchState, peer: SimNode, b: number, req: Request, rtt: number): void {
+    const piece = req.piece
     if (peer.seeder?.offers(piece, node.id) === false) {
       // Initial seeding: that piece already left the origin once. NOT_FOUND, no strike: the
       // fetcher asks what it offers now.
@@ -423,14 +483,14 @@ export class SwarmSim {
         this.requestEnded(node, req)
         this.pump(node)
       })
-      return true
+      return
     }
     if (peer.seeder?.uploaded(piece, node.id) === true) {
       // A repeat: the next one is allowed at repeatAt, when fetchers waiting on the origin ask again.
       const at = peer.seeder.repeatAt
       this.queue.at(at, () => this.wakeOriginFetchers())
     }
-    f.choked.delete(peer.index)
+    f.unchoke(b)
     req.uploading = true
     if (this.serial(peer)) peer.sending.set(piece, (peer.sending.get(piece) ?? 0) + 1)
     peer.uploadsTo.set(node.index, (peer.uploadsTo.get(node.index) ?? 0) + 1)
@@ -438,7 +498,7 @@ export class SwarmSim {
     const bytes = this.plan.pieceBytes - req.base
     peer.choker?.sent(node.id, bytes)
     req.transfer = this.net.start(peer.index, node.index, bytes, t => this.delivered(node, f, req, t))
-    return true
+    f.cutFloor = NaN
   }
 
   // ---- chunk boundaries within a piece ------------------------------------------------------
@@ -459,8 +519,7 @@ export class SwarmSim {
   private couldAsk (node: SimNode, f: FetchState, b: number): boolean {
     const peer = this.nodes[node.neigh[b]]
     if (!peer.present || peer.seeder != null || !this.wants(node, b)) return false
-    const choked = f.choked.get(peer.index)
-    if (choked != null && choked.until > this.queue.now() && choked.due !== true) return false
+    if (f.choking(b, this.queue.now())) return false
     if (!f.book.admit(peer.id).ok) return false
     if ((f.inFlightTo.get(peer.index)?.size ?? 0) >= f.book.slots(peer.id)) return false
     // It claims a piece we lack that nobody is asked for.
@@ -471,7 +530,8 @@ export class SwarmSim {
 
   /** The neighbour at `b` would take a buffer and none is free: perhaps at a slower holder's chunk boundary. */
   private considerCut (node: SimNode, f: FetchState, b: number): void {
-    if (!this.config.chunkCuts || this.plan.pieceChunks <= 1 || f.cut != null || !node.present || !this.couldAsk(node, f, b)) return
+    if (!this.config.chunkCuts || this.plan.pieceChunks <= 1 || f.cut != null || !node.present) return
+    if (!(f.prio[b] > this.cutFloor(f)) || !this.couldAsk(node, f, b)) return
     this.scheduleCut(node, f, f.prio[b])
   }
 
@@ -482,8 +542,18 @@ export class SwarmSim {
     return q
   }
 
-  private holderPrio (node: SimNode, f: FetchState, req: Request): number {
-    return f.prio[node.pos.get(req.peer.index) as number]
+  /**
+   * The lowest priority among the holders of requests that may end at a chunk boundary: a
+   * neighbour ranked no higher can take no buffer that way. Cached until a request starts or
+   * ends, or a priority changes (HAVE updates and choked asks look it up millions of times).
+   */
+  private cutFloor (f: FetchState): number {
+    if (Number.isNaN(f.cutFloor)) {
+      let min = Infinity
+      for (const list of f.requests.values()) if (list.length === 1 && this.cuttable(list[0]) && f.prio[list[0].b] < min) min = f.prio[list[0].b]
+      f.cutFloor = min
+    }
+    return f.cutFloor
   }
 
   /** Ends, at its next chunk boundary, the request of a peer ranked below `q` that reaches one first. */
@@ -494,7 +564,7 @@ export class SwarmSim {
     for (const list of f.requests.values()) {
       if (list.length !== 1) continue
       const req = list[0]
-      if (!this.cuttable(req) || !(this.holderPrio(node, f, req) < q)) continue
+      if (!this.cuttable(req) || !(f.prio[req.b] < q)) continue
       const at = this.nextBoundary(req)
       if (at < bestAt) { best = req; bestAt = at }
     }
@@ -526,13 +596,13 @@ export class SwarmSim {
     const at = Math.round(got / chunk) * chunk
     if (Math.abs(got - at) > 1 || at <= req.base || at > this.plan.pieceBytes - chunk / 2) {
       // The rate changed since this was planned: the next boundary, if a faster peer still waits.
-      if (this.holderPrio(node, f, req) < this.bestWaiting(node, f)) {
+      if (f.prio[req.b] < this.bestWaiting(node, f)) {
         const when = this.nextBoundary(req)
         if (when < Infinity) f.cut = { req, event: this.queue.at(when, () => this.cutAtChunk(node, f, req)) }
       }
       return
     }
-    if (!(this.holderPrio(node, f, req) < this.bestWaiting(node, f))) return
+    if (!(f.prio[req.b] < this.bestWaiting(node, f))) return
     const peer = req.peer
     const now = this.queue.now()
     const kept = at - req.base
@@ -545,6 +615,7 @@ export class SwarmSim {
     // The chunks it sent were delivered: the server and the peer book learn from them.
     peer.uploadLimit?.finished(kept, now - t.started)
     f.book.delivered(peer.id, kept, now - t.started)
+    f.chokes[req.b] = 0
     this.priorityChanged(node, f, peer)
     node.choker?.received(peer.id, kept)
     this.requestEnded(node, req)
@@ -592,11 +663,12 @@ export class SwarmSim {
 
   /** `node` is choked by `peer`: it waits in `peer`'s list, polled each tick. */
   private waitFor (node: SimNode, f: FetchState, peer: SimNode, b: number): void {
-    f.choked.set(peer.index, { until: Infinity, count: 0 })
+    f.choke(b, Infinity)
+    if (f.chokes[b] < 255) f.chokes[b]++
     peer.waiters.set(node.index, b)
     if (!peer.tickScheduled) {
       peer.tickScheduled = true
-      this.queue.after(MAX_CHOKE_BACKOFF, () => this.tick(peer))
+      this.queue.after(CHOKE_BACKOFF.max, () => this.tick(peer))
     }
   }
 
@@ -611,26 +683,25 @@ export class SwarmSim {
       const f = node.fetch
       if (!peer.present || f == null || !node.present || !this.wants(node, b)) {
         peer.waiters.delete(index)
-        f?.choked.delete(peer.index)
+        f?.unchoke(b)
         continue
       }
       if (f.free <= 0) {
         // The real session waits for a buffer like any other (takeBuffer, by priority): it
         // asks when one frees and it is the fastest waiting (pump), not only at this tick.
-        const entry = f.choked.get(peer.index)
-        if (entry != null) entry.due = true
+        if (f.chokedUntil[b] > 0) f.due[b] = 1
         this.considerCut(node, f, b)
         continue
       }
       if ((peer.choker as Choker).request(node.id)) {
         peer.waiters.delete(index)
-        f.choked.delete(peer.index)
+        f.unchoke(b)
         this.pumpAt(node, b)
       }
     }
     if (peer.waiters.size > 0 && peer.present) {
       peer.tickScheduled = true
-      this.queue.after(MAX_CHOKE_BACKOFF, () => this.tick(peer))
+      this.queue.after(CHOKE_BACKOFF.max, () => this.tick(peer))
     }
   }
 
@@ -640,6 +711,7 @@ export class SwarmSim {
     if (req.ended || f == null) return
     req.ended = true
     f.free++
+    f.cutFloor = NaN
     if (f.cut?.req === req) {
       this.queue.cancel(f.cut.event)
       f.cut = undefined
@@ -649,11 +721,18 @@ export class SwarmSim {
     const i = list?.indexOf(req) ?? -1
     if (list != null && i >= 0) list.splice(i, 1)
     if (list?.length === 0) f.requests.delete(req.piece)
+    if (req.queued != null) {
+      const line = req.peer.slotQueue
+      line.splice(line.findIndex(w => w.req === req), 1)
+      this.queue.cancel(req.queued)
+      req.queued = undefined
+    }
     if (req.uploading && this.serial(req.peer)) this.sent(req.peer, req.piece)
     if (req.uploading) {
       const n = (req.peer.uploadsTo.get(node.index) ?? 1) - 1
       if (n > 0) req.peer.uploadsTo.set(node.index, n)
       else req.peer.uploadsTo.delete(node.index)
+      this.slotFreed(req.peer)
     }
     f.picker.finish(req.piece, ok)
   }
@@ -678,11 +757,13 @@ export class SwarmSim {
   private priorityChanged (node: SimNode, f: FetchState, peer: SimNode): void {
     const b = node.pos.get(peer.index)
     if (b !== undefined) f.prio[b] = f.book.priority(peer.id)
+    f.cutFloor = NaN
   }
 
   private delivered (node: SimNode, f: FetchState, req: Request, t: Transfer): void {
     if (req.ended || node.fetch !== f) return
     this.requestEnded(node, req, true)
+    f.chokes[req.b] = 0 // the session's backoff starts over
     req.peer.uploadLimit?.finished(t.bytes, this.queue.now() - t.started)
     f.book.delivered(req.peer.id, t.bytes, this.queue.now() - t.started)
     this.priorityChanged(node, f, req.peer)

@@ -26,6 +26,13 @@ export const FETCHER_DEFAULTS = {
  */
 export const UPLOAD_SLICE = 1024 * 1024
 
+/**
+ * A fetcher told BUSY (choked, or every upload slot taken) asks that peer again after this long,
+ * doubling per BUSY in a row up to `max`; a delivered chunk starts it over (ms). The simulator
+ * models the same backoff (sim/swarm-sim.ts).
+ */
+export const CHOKE_BACKOFF = { first: 1000, max: 4000 }
+
 /** What the serving side grants, unless told otherwise. */
 export const SERVER_DEFAULTS = {
   maxInboundStreams: 16,

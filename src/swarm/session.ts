@@ -8,6 +8,7 @@ import { Channel } from './channel.js'
 import { ErrorCode } from './codec.js'
 import { watchHave } from './have-watch.js'
 import { requestDeadline } from './policy/backoff.js'
+import { CHOKE_BACKOFF } from './constants.js'
 import { Bitfield } from '../store/bitfield.js'
 import { sleep } from '../util/sleep.js'
 import type { Offence } from './policy/peer-book.js'
@@ -57,8 +58,6 @@ export interface SessionInit {
 
 /** Even with HAVE updates pushed, ask a partial peer's HAVE this often (an update may be lost). */
 const HAVE_REFRESH_WHILE_WATCHING = 10_000
-const CHOKE_BACKOFF = 1000
-const MAX_CHOKE_BACKOFF = 4000
 
 export class PeerSession {
   /** Whether a stream was ever opened: a stale DHT record never gets this far. */
@@ -245,7 +244,7 @@ export class PeerSession {
     if (err instanceof RemoteError && err.code === ErrorCode.Busy) {
       // Choked (its upload slots go to others): ask again later, no fault.
       this.chokes++
-      this.chokedUntil = Date.now() + Math.min(MAX_CHOKE_BACKOFF, CHOKE_BACKOFF * 2 ** (this.chokes - 1))
+      this.chokedUntil = Date.now() + Math.min(CHOKE_BACKOFF.max, CHOKE_BACKOFF.first * 2 ** (this.chokes - 1))
       return
     }
     if (err instanceof RemoteError && err.code === ErrorCode.NotFound) {

@@ -54,6 +54,9 @@ interface PeerRecord {
   lastReason?: string
 }
 
+/** One answer for every admitted peer: the simulator asks millions of times. */
+const ADMITTED = Object.freeze({ ok: true as const })
+
 const STRIKE_OFFENCES = new Set<Offence>(['timeout', 'stall', 'no-delivery', 'protocol'])
 
 export class PeerBook {
@@ -75,7 +78,7 @@ export class PeerBook {
     const elsewhere = this.init.bannedElsewhere?.(peer)
     if (elsewhere != null) return { ok: false, reason: `banned earlier: ${elsewhere}` }
     if (r != null && this.clock.now() < r.retryAt) return { ok: false, reason: r.lastReason ?? 'backing off', retryAt: r.retryAt }
-    return { ok: true }
+    return ADMITTED
   }
 
   isBanned (peer: string): boolean {
