@@ -72,6 +72,21 @@ describe('upload slots in the simulator', () => {
     expect(sim.nodes[2].doneAt).toBeGreaterThan(33_000)
   })
 
+  it('scales the wait in line with the piece at piece granularity (a slot turns over once per piece)', () => {
+    // As above with one piece of 2 chunks: the first BUSY comes after 2 x queueTimeout.
+    const sim = swarm({ fetchers: 2, gib: 8 * MiB / GiB, pieceChunks: 2, maxUploads: 1, originMbit: 1, fixedArrivals: [0, 100] })
+    expect(sim.plan.pieceChunks).toBe(2)
+    let firstBusy = -1
+    const watch = (): void => {
+      if (firstBusy < 0 && sim.counters.busy > 0) firstBusy = sim.queue.now()
+      if (firstBusy < 0 && sim.queue.now() < 20_000) sim.queue.after(10, watch)
+    }
+    sim.queue.at(0, watch)
+    sim.run()
+    expect(firstBusy).toBeGreaterThan(100 + 2 * SERVER_DEFAULTS.queueTimeout)
+    expect(firstBusy).toBeLessThan(100 + 2 * SERVER_DEFAULTS.queueTimeout + 100)
+  })
+
   it('answers BUSY at once when as many requests wait in line as uploads run', () => {
     // One slot and a slow uplink: the first fetcher uploads, the second waits in line, the
     // rest are refused at once (a round trip, no 2 s wait): more BUSY than with a long line.
