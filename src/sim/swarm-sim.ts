@@ -4,8 +4,10 @@
  * node runs the shipped policy units (PiecePicker, PeerBook, Choker, UploadLimit, requestDeadline); this
  * file only moves their decisions over simulated links, as the real session and server do over
  * streams (swarm/session.ts, swarm/server.ts): a fetcher holds at most `maxInFlight` requests,
- * a peer at most `book.slots(peer)` of them; a choked request ("busy") backs off 1 s doubling
- * to 4 s; a server holds at most `uploadLimit.value` (up to `maxUploads`) uploads, `maxUploadsPerPeer` per peer.
+ * a peer at most `book.slots(peer)` of them; a BUSY answer (choked, or no upload slot) backs
+ * off 1 s doubling to 4 s; a server holds at most `uploadLimit.value` (up to `maxUploads`)
+ * uploads, `maxUploadsPerPeer` per peer, and keeps a request beyond them in line up to
+ * `queueTimeout` (swarm/upload-slots.ts).
  *
  * Granularity: the unit of HAVE and of picking is a piece of `pieceChunks` real chunks (1 =
  * chunk granularity). Within a piece the model keeps what the chunk-by-chunk fetcher does: a
