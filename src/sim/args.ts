@@ -23,7 +23,8 @@ export const HELP = `usage: npm run sim -- --peers N --gib G [options]
   --max-hours H       stop after H simulated hours (default 48); peers not done count as not done
   --explain           where the time of the slowest 5% went, against the middle and the fastest half
   --svg PATH          completions over time (default tmp/out/sim-N-G-seed.svg)
-  --json              last line: {"peers","gib","p50","p90","p99","originUploadRatio","wastedRatio","hostile"}`
+  --json              last line: {"peers","gib","p50","p90","p99","originUploadRatio","wastedRatio","hostile"}
+Ctrl-C stops at the next simulated minute and prints the figures so far (exit 130); a second one kills.`
 
 export function parseSimArgs (argv: string[]): { config: SimConfig, json: boolean, svg?: string } {
   const { values } = parseArgs({

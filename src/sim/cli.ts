@@ -13,7 +13,13 @@ import { SwarmSim } from './swarm-sim.js'
 async function main (): Promise<void> {
   const { config, json, svg } = parseSimArgs(process.argv.slice(2))
   const started = performance.now()
-  const result = new SwarmSim(config).run(p => {
+  // Ctrl-C ends the run at the next simulated minute and reports it so far (a second one kills).
+  let interrupted = false
+  process.once('SIGINT', () => {
+    interrupted = true
+    process.stderr.write('interrupted: stopping at the next simulated minute, with the figures so far\n')
+  })
+  const result = await new SwarmSim(config).runUntil(() => interrupted, p => {
     process.stderr.write(`${p.simSeconds.toFixed(0)} simulated s: ${p.done}/${p.honest} done, ${p.events} events, ${((performance.now() - started) / 1000).toFixed(0)} s wall\n`)
   })
   const wall = (performance.now() - started) / 1000
@@ -26,6 +32,7 @@ async function main (): Promise<void> {
     const { peers, gib, p50, p90, p99, originUploadRatio, wastedRatio, hostile } = result
     console.log(JSON.stringify({ peers, gib, p50, p90, p99, originUploadRatio, wastedRatio, hostile }))
   }
+  if (interrupted) process.exitCode = 130
 }
 
 main().catch((err: Error) => {

@@ -48,6 +48,9 @@ export interface SimCounters {
   useful: Float64Array
 }
 
+/** Where a run stands, every simulated minute. */
+export interface Progress { simSeconds: number, done: number, honest: number, events: number }
+
 export class SwarmSim {
   readonly queue = new EventQueue()
   readonly nodes: SimNode[] = []
@@ -58,6 +61,7 @@ export class SwarmSim {
   private readonly chokerRng: Prng
   private honestLeft = 0
   private readonly deadline: number
+  private explainer?: Explainer
 
   constructor (readonly config: SimConfig) {
     checkConfig(config)
@@ -90,7 +94,28 @@ export class SwarmSim {
    * Runs to the end (every honest peer done, or the time limit) and returns the figures;
    * `onProgress` hears every simulated minute how many honest peers are done.
    */
-  run (onProgress?: (p: { simSeconds: number, done: number, honest: number, events: number }) => void): SimResult {
+  run (onProgress?: (p: Progress) => void): SimResult {
+    const steps = this.minutes(onProgress)
+    while (steps.next().done !== true) { /* one simulated minute per step */ }
+    return this.result()
+  }
+
+  /**
+   * As `run`, but it lets the event loop turn after every simulated minute and stops there once
+   * `stopped()` says so (the CLI's Ctrl-C): the figures are then those of the run so far, as
+   * with a time limit.
+   */
+  async runUntil (stopped: () => boolean, onProgress?: (p: Progress) => void): Promise<SimResult> {
+    const steps = this.minutes(onProgress)
+    while (steps.next().done !== true) {
+      await new Promise(resolve => setImmediate(resolve))
+      if (stopped()) break
+    }
+    return this.result()
+  }
+
+  /** Schedules the arrivals, then runs one simulated minute per step. */
+  private * minutes (onProgress?: (p: Progress) => void): Generator<void> {
     const c = this.config
     const arrivals = this.rng.fork()
     const churn = this.rng.fork()
@@ -106,14 +131,18 @@ export class SwarmSim {
       this.queue.at(at, () => this.arrive(node, churn.range(c.churnAwayMs[0], c.churnAwayMs[1])))
     }
     const honest = this.honestLeft
-    const explainer = c.explain === true ? new Explainer(this) : undefined
-    explainer?.start()
+    if (c.explain === true) this.explainer = new Explainer(this)
+    this.explainer?.start()
     for (let until = 60_000; this.honestLeft > 0 && this.queue.size > 0 && until <= c.maxTimeMs + 60_000; until += 60_000) {
       this.queue.run({ until: Math.min(until, c.maxTimeMs), stop: () => this.honestLeft === 0 })
       onProgress?.({ simSeconds: this.queue.now() / 1000, done: honest - this.honestLeft, honest, events: this.queue.processed })
+      yield
     }
+  }
+
+  private result (): SimResult {
     const result = summarise(this)
-    if (explainer != null) result.explain = explainer.report()
+    if (this.explainer != null) result.explain = this.explainer.report()
     return result
   }
 

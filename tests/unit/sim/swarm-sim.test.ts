@@ -129,6 +129,20 @@ describe('simulator inputs and figures', () => {
     expect(r.p99).toBe(Infinity)
   })
 
+  it('stops between simulated minutes when told to (Ctrl-C), with the figures so far; untold, as run()', async () => {
+    // A slow origin: 0.25 GiB at 4 Mbit/s takes minutes.
+    const cfg = small({ peers: 20, gib: 0.25, originMbit: 4 })
+    let minutes = 0
+    const cut = new SwarmSim(cfg)
+    const r = await cut.runUntil(() => minutes >= 1, () => { minutes++ })
+    expect(minutes).toBe(1)
+    expect(cut.queue.now()).toBeLessThanOrEqual(60_000)
+    expect(r.completed).toBeLessThan(r.honest)
+    const whole = await new SwarmSim(cfg).runUntil(() => false)
+    expect(whole).toEqual(new SwarmSim(cfg).run())
+    expect(whole.completed).toBe(whole.honest)
+  })
+
   it('computes percentiles, Gini and an SVG', () => {
     expect(percentile([1, 2, 3, 4], 0.5)).toBe(2)
     expect(percentile([1, 2, 3, 4], 0.99)).toBe(4)
