@@ -101,8 +101,6 @@ export interface Request {
 export interface SlotWait {
   readonly node: SimNode
   readonly f: FetchState
-  /** The server's position in the fetcher's neighbour list. */
-  readonly b: number
   readonly req: Request
 }
 

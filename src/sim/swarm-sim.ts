@@ -458,7 +458,7 @@ export class SwarmSim {
         this.busy(f, b, rtt)
         this.pump(node)
       })
-      peer.slotQueue.push({ node, f, b, req })
+      peer.slotQueue.push({ node, f, req })
       return true
     }
     this.serve(node, f, peer, b, req, rtt)
@@ -498,10 +498,10 @@ export class SwarmSim {
           if (best < 0 || (peer.uploadsTo.get(line[i].node.index) ?? 0) < (peer.uploadsTo.get(line[best].node.index) ?? 0)) best = i
         }
         if (best < 0) break
-        const { node, f, b, req } = line.splice(best, 1)[0] as SlotWait
+        const { node, f, req } = line.splice(best, 1)[0] as SlotWait
         this.queue.cancel(req.queued)
         req.queued = undefined
-        this.serve(node, f, peer, b, req, this.net.rtt(node.index, peer.index))
+        this.serve(node, f, peer, req.b, req, this.net.rtt(node.index, peer.index))
       }
     })
   }

@@ -178,13 +178,14 @@ export class ChunkServer {
 
   /** This stream's chunk buffer if it has or can get one of the bounded set, else undefined. */
   private scratchFor (scratch: Scratch, size: number): Buffer | undefined {
-    if (scratch.buffer != null && scratch.buffer.length >= size) return scratch.buffer
-    if (scratch.buffer != null) this.scratchBuffers.push(scratch.buffer) // too small for this release
-    scratch.buffer = this.scratchBuffers.pop()
-    if (scratch.buffer == null && this.scratchCreated < this.init.chunkBuffers) {
-      this.scratchCreated++
-      scratch.buffer = Buffer.allocUnsafeSlow(size)
+    if (scratch.buffer == null) {
+      scratch.buffer = this.scratchBuffers.pop()
+      if (scratch.buffer == null && this.scratchCreated < this.init.chunkBuffers) {
+        this.scratchCreated++
+        scratch.buffer = Buffer.allocUnsafeSlow(size)
+      }
     }
+    // Too small for this release's chunks: replaced, not added to, so the count stays bounded.
     if (scratch.buffer != null && scratch.buffer.length < size) scratch.buffer = Buffer.allocUnsafeSlow(size)
     return scratch.buffer
   }

@@ -160,6 +160,30 @@ describe('ChunkServer', () => {
     expect(reads).toEqual([[0, UPLOAD_SLICE], [UPLOAD_SLICE, UPLOAD_SLICE], [0, UPLOAD_SLICE], [UPLOAD_SLICE, UPLOAD_SLICE]])
   })
 
+  it('a client that pipelines requests on a stream holding a reused buffer, then drops it, does not change what another stream gets', async () => {
+    const size = 2 * UPLOAD_SLICE
+    const big = bytesOf(2 * size, 10)
+    const bigRelease = await signRelease(manifestOf([{ path: 'big.bin', bytes: big }], size), key)
+    const { client } = await setup([0, 1], 5000, memorySource([0, 1], bigRelease, [big]), { chunkBuffers: 1 })
+    const chunk = (c: number) => ({ type: MessageType.GetChunk, cid: bigRelease.cid, file: 0, chunk: c }) as const
+    // The hostile client asks for three chunks at once (an honest fetcher waits for each
+    // response), reads nothing, and resets the stream: its reused buffer goes back to the pool.
+    for (const c of [0, 1, 0]) client.send(encodeRequest(chunk(c)))
+    await waitFor(() => (server as any).scratchCreated === 1, 2000, 'the hostile stream to take the buffer')
+    client.abort(new Error('hostile client gone'))
+    await waitFor(() => (server as any).scratchBuffers.length === 1, 2000, 'the buffer back in the pool')
+    // The next stream gets that buffer and every byte of its chunks right.
+    const [other, inbound] = await streamPair()
+    streams.push(other, inbound)
+    ;(server as any).serve(inbound, { remotePeer: { toString: () => 'peer2' } })
+    for (const c of [1, 0, 1]) {
+      const [type, body] = await ask(other, chunk(c))
+      expect(type).toBe(0x13)
+      expect(Buffer.from(body)).toEqual(Buffer.from(big.subarray(c * size, (c + 1) * size)))
+    }
+    expect((server as any).scratchCreated).toBe(1)
+  })
+
   it('ends the stream when a slice cannot be read after the chunk\'s header went out, and keeps serving others', async () => {
     const size = 2 * UPLOAD_SLICE
     const big = bytesOf(2 * size, 8)
