@@ -8,17 +8,27 @@ if (major < 22) {
   process.exit(1)
 }
 
-// V8 sizes the young generation from the machine's memory: up to 64 MiB per semi-space on a
-// server, so a node that moves gigabytes through short-lived buffers (every decrypted frame)
-// carries ~100 MiB of dead buffers between collections. 16 MiB keeps them in check: a crowd
-// fetcher's peak RSS 395 -> 320-347 MiB (scripts/bench-swarm.mjs), for ~6% more CPU in a lone
-// fetch (docs/architecture.md, "Memory in a crowd").
-// The flag only takes effect at start-up, so the process replaces itself once with it: same PID,
-// so systemd, Docker and signals see one process. A value given by hand (a flag or NODE_OPTIONS)
-// wins; without process.execve (Windows, Node < 23.11) it runs as it is.
+// Garbage collection was most of what a transfer cost beyond the crypto: every 64 KiB read from
+// a socket and every decrypted frame is a fresh ArrayBuffer. V8 answers that much external
+// memory with full mark-compacts, by default about 60 per GiB fetched, each walking the whole
+// heap. Three V8 settings make them rare (docs/architecture.md, "Garbage collection"):
+// - external memory counted in the global heap limit rather than a limit of its own;
+// - that limit at twice the live size after a collection (V8 would go up to 4x, and a crowd
+//   fetcher's RSS with it);
+// - a 4 MiB semi-space: most buffers die young and a scavenge every few MiB frees them, where
+//   V8 grows it to 64 MiB on a server and carries ~100 MiB of dead buffers.
+// With the 1 MiB stream window (net/node.ts): a lone fetch from one seeder ~1.5x as fast, at a
+// lower peak RSS; a crowd on 2 cores ~15% slower, at the same RSS (scripts/bench*.mjs).
+// The semi-space only takes effect at start-up, so the process replaces itself once with it:
+// same PID, so systemd, Docker and signals see one process. A value given by hand (a flag or
+// NODE_OPTIONS) wins; without process.execve (Windows, Node < 23.11) it runs as it is.
 const SEMI_SPACE = '--max-semi-space-size'
 const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some(a => a.startsWith(SEMI_SPACE))
 if (!given && typeof process.execve === 'function' && process.argv[1] != null) {
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, `${SEMI_SPACE}=16`, ...process.argv.slice(1)], process.env)
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, `${SEMI_SPACE}=4`, ...process.argv.slice(1)], process.env)
 }
+// The other two are set at run time, as they can be: V8 reads them whenever it sets a limit.
+// Only on the Node.js they were measured on (24, which npm install brings): V8 prints an
+// unknown flag's error to stdout, which would break --json.
+if (major === 24) (await import('node:v8')).setFlagsFromString('--external-memory-accounted-in-global-limit --heap-growing-percent=100')
 await import('./program.js')

@@ -19,8 +19,8 @@ export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0', '/ip6/::/tcp/0']
 /** The daemon also listens on WebSockets, for peers behind firewalls that only pass web ports. */
 export const DEFAULT_WS_LISTEN = '/ip4/0.0.0.0/tcp/0/ws'
 
-/** yamux stream window: a 4 MiB chunk crosses in flight without waiting on window updates. */
-export const STREAM_WINDOW = 8 * 1024 * 1024
+/** yamux stream window, both ways (net/node.ts says why 1 MiB; docs/architecture.md, "Garbage collection"). */
+export const STREAM_WINDOW = 1024 * 1024
 
 /** The least a relayed connection must allow for chunks to be worth sending over it. */
 export const MIN_RELAYED_BYTES = 64n * 1024n * 1024n

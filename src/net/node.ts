@@ -125,9 +125,11 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
     addresses: { listen, appendAnnounce: announce.map(a => a.toString()) },
     transports: [tcp(), webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
-    // A stream window that holds a whole chunk response, so a seeder sends a chunk without
-    // waiting for window updates (yamux's 256 KiB default caps a stream at a few MB/s per ms
-    // of event-loop latency). Both ends assume the same initial window: p2pweights peers do.
+    // A 1 MiB stream window (STREAM_WINDOW): large enough that a seeder does not wait on window
+    // updates (yamux's 256 KiB default caps a stream at a few MB/s per ms of event-loop
+    // latency), small enough that seeders cannot push whole chunks into a busy fetcher, where
+    // they piled up as buffers old enough for full garbage collections. Both ends assume the
+    // same initial window: p2pweights peers do, from this version on (8 MiB before).
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: STREAM_WINDOW, maxStreamWindowSize: STREAM_WINDOW } })],
     peerDiscovery,
     connectionManager: {

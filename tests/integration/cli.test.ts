@@ -56,14 +56,14 @@ describe('cli', () => {
     expect(seeded.ready.publisher).toBe(key.publisher);
   });
 
-  it('runs with a 16 MiB young generation: the process replaces itself once, keeping its PID; a size given by hand wins', { timeout: 60_000 }, async () => {
+  it('runs with a 4 MiB young generation: the process replaces itself once, keeping its PID; a size given by hand wins', { timeout: 60_000 }, async () => {
     const src = await h.tempDir('src');
     await makeModelFolder(src, TINY, 'young');
     const flags = async (pid: number): Promise<string[]> =>
       (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter((a) => a.startsWith('--max-semi-space-size'));
 
     const plain = await h.seed('plain', src, { dataDir: await h.tempDir('data-1') });
-    expect(await flags(plain.proc.pid)).toEqual(['--max-semi-space-size=16']); // the PID the harness spawned
+    expect(await flags(plain.proc.pid)).toEqual(['--max-semi-space-size=4']); // the PID the harness spawned
     plain.proc.signal('SIGTERM');
     expect(fmtExit(await plain.proc.waitForExit(15_000)), plain.proc.tail()).toBe('code 0');
 
