@@ -158,8 +158,9 @@ export class Harness {
     return dir;
   }
 
-  start(label: string, args: string[]): CliProcess {
-    const child = spawn(NODE, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  /** Start the CLI; nodeArgs go to Node itself (before the script), e.g. --trace-gc. */
+  start(label: string, args: string[], nodeArgs: string[] = []): CliProcess {
+    const child = spawn(NODE, [...nodeArgs, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
     const proc = new CliProcess(label, child);
     this.procs.push(proc);
     return proc;
