@@ -18,7 +18,7 @@ if (major < 22) {
 // - a 4 MiB semi-space: most buffers die young and a scavenge every few MiB frees them, where
 //   V8 grows it to 64 MiB on a server and carries ~100 MiB of dead buffers.
 // With the 1 MiB stream window (net/node.ts): a lone fetch from one seeder ~1.5x as fast, at a
-// lower peak RSS; a crowd on 2 cores ~15% slower, at the same RSS (scripts/bench*.mjs).
+// lower peak RSS; a crowd of 16 on 2 cores ~8% slower, at the same RSS (scripts/bench*.mjs).
 // The semi-space only takes effect at start-up, so the process replaces itself once with it:
 // same PID, so systemd, Docker and signals see one process. A value given by hand (a flag or
 // NODE_OPTIONS) wins; without process.execve (Windows, Node < 23.11) it runs as it is.
