@@ -64,9 +64,14 @@ const api = await new Promise((resolve, reject) => {
   })
 })
 
+// The API and /hf both want the daemon's token (docs/architecture.md, "The daemon").
+const token = readFileSync(join(work, 'data', 'api-token'), 'utf8').trim()
+const authorization = `Bearer ${token}`
+
 function request (method, url, body) {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers: body == null ? {} : { 'content-type': 'application/json' }, agent: false }, res => {
+    const headers = body == null ? { authorization } : { authorization, 'content-type': 'application/json' }
+    const req = http.request(url, { method, headers, agent: false }, res => {
       let bytes = 0
       const chunks = []
       res.on('data', b => { bytes += b.length; if (chunks.length < 64) chunks.push(b) })
@@ -101,7 +106,7 @@ for (let run = 1; run <= RUNS; run++) {
   const url = `${api}/hf/bench/model/resolve/main/model.safetensors`
   const got = opts.client === 'node'
     ? await request('GET', url)
-    : (([status, bytes]) => ({ status: Number(status), bytes: Number(bytes) }))(execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', url], { encoding: 'utf8' }).trim().split(' '))
+    : (([status, bytes]) => ({ status: Number(status), bytes: Number(bytes) }))(execFileSync('curl', ['-s', '-H', `Authorization: ${authorization}`, '-o', '/dev/null', '-w', '%{http_code} %{size_download}', url], { encoding: 'utf8' }).trim().split(' '))
   const httpRate = got.bytes / 1e6 / (Number(process.hrtime.bigint() - t) / 1e9)
   if (got.status !== 200 || got.bytes !== SIZE) throw new Error(`GET answered ${got.status} with ${got.bytes} bytes`)
   const m = memory()
