@@ -91,6 +91,8 @@ export interface NodeOptions {
   relayService?: RelayServiceLimits
   /** Ask the home router for a port mapping (UPnP IGD); default true. */
   upnp?: boolean
+  /** yamux stream window, STREAM_WINDOW unless given (tests play a peer that assumes another). */
+  streamWindow?: number
 }
 
 export interface NodeServices {
@@ -130,7 +132,7 @@ export async function createNode (options: NodeOptions): Promise<P2PNode> {
     // latency), small enough that seeders cannot push whole chunks into a busy fetcher, where
     // they piled up as buffers old enough for full garbage collections. Both ends assume the
     // same initial window: p2pweights peers do, from this version on (8 MiB before).
-    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: STREAM_WINDOW, maxStreamWindowSize: STREAM_WINDOW } })],
+    streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: options.streamWindow ?? STREAM_WINDOW, maxStreamWindowSize: options.streamWindow ?? STREAM_WINDOW } })],
     peerDiscovery,
     connectionManager: {
       maxConnections: options.maxConnections ?? 200,

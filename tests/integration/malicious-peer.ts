@@ -10,6 +10,9 @@
  *   corrupt            HAVE "all", chunks of the right length and wrong bytes
  *   wrong-release      GET_RELEASE answered with other bytes of a plausible size
  *   oversized-release  GET_RELEASE answered with a frame that claims 200 MiB and keeps sending
+ *   overrun            HAVE "all", then whole chunks of the right length (zeros) at once; with
+ *                      `--window 8388608` (an 8 MiB yamux window, as builds before 1 MiB assumed)
+ *                      a 4 MiB chunk overruns the fetcher's 1 MiB window
  * As a client (`--mode hog --target <addr> --cid <cid>`) against a seeder: opens as many chunk
  * streams as the seeder allows on one connection, floods each with pipelined chunk requests and
  * withholds yamux window updates, so every response it draws stays stuck in the seeder.
@@ -38,7 +41,8 @@ const { values: args } = parseArgs({
     target: { type: 'string' },
     dht: { type: 'string', default: '/p2pweights-test/kad/1.0.0' },
     streams: { type: 'string', default: '64' },
-    pipeline: { type: 'string', default: '16' }
+    pipeline: { type: 'string', default: '16' },
+    window: { type: 'string' }
   }
 })
 const mode = args.mode ?? 'trickle'
@@ -49,7 +53,8 @@ const node = await createNode({
   listen: ['/ip4/127.0.0.1/tcp/0'],
   bootstrap: [],
   mdns: false,
-  dhtProtocol: args.dht
+  dhtProtocol: args.dht,
+  streamWindow: args.window == null ? undefined : Number(args.window)
 })
 
 const timers = new Set<NodeJS.Timeout>()
@@ -92,6 +97,7 @@ if (mode === 'hog') {
           if (mode === 'withhold') continue
           if (mode === 'lie-have') { stream.send(codec.encodeError(ErrorCode.NotFound, 'chunk not held')); continue }
           if (mode === 'corrupt') { stream.send(codec.encodeChunk(new Uint8Array(length).fill(0x42))); continue }
+          if (mode === 'overrun') { stream.send(codec.encodeChunk(new Uint8Array(length))); continue }
           // trickle: the frame header, then one byte every 300 ms; never finishes a 4 MiB chunk
           stream.send(codec.encodeChunk(new Uint8Array(length)).sublist(0, 6).subarray())
           const drip = (): void => { if (stream.status === 'open') { stream.send(Uint8Array.of(0)); later(300, drip) } }

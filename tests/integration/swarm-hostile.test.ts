@@ -25,8 +25,8 @@ async function seeder(h: Harness): Promise<{ src: string; ready: ReadyEvent; rel
   return { src, ready, releaseFile: path.join(dataDir, 'releases', ready.cid) };
 }
 
-async function malicious(h: Harness, mode: string, cid: string, releaseFile: string): Promise<ReadyEvent> {
-  const proc: CliProcess = h.startScript(`mal-${mode}`, './malicious-peer.ts', ['--mode', mode, '--cid', cid, '--release', releaseFile]);
+async function malicious(h: Harness, mode: string, cid: string, releaseFile: string, extra: string[] = []): Promise<ReadyEvent> {
+  const proc: CliProcess = h.startScript(`mal-${mode}`, './malicious-peer.ts', ['--mode', mode, '--cid', cid, '--release', releaseFile, ...extra]);
   return await proc.waitFor<ReadyEvent>('ready', 30_000);
 }
 
@@ -68,6 +68,26 @@ describe('hostile providers beside one honest seeder', () => {
     const dropped = fetcher.all<PeerDroppedEvent>('peer-dropped', (e) => e.peerId === corrupt.peerId);
     expect(dropped.length, fetcher.tail()).toBeGreaterThan(0);
     expect(dropped[0].reason).toMatch(/corrupt/);
+    const done = await fetcher.waitFor<DoneEvent>('done', 1);
+    expect(Object.keys(done.fromPeers)).toEqual([s.ready.peerId]);
+  });
+
+  // A peer that assumes an 8 MiB yamux window (a build from before 1 MiB, or one that ignores
+  // ours) pushes a whole 4 MiB chunk into our 1 MiB window. yamux must refuse it before the
+  // bytes reach the chunk buffers: the peer is not dropped for corrupt chunks (its zeros were
+  // never hashed) and the fetch completes from the honest seeder.
+  it('a peer that overruns the stream window is cut off before its bytes are read; the fetch completes', { timeout: 120_000 }, async () => {
+    const s = await seeder(h);
+    const over = await malicious(h, 'overrun', s.ready.cid, s.releaseFile, ['--window', String(8 * MiB)]);
+    const out = await h.tempDir('out');
+    const fetcher = h.fetch('fetcher', s.ready.cid, {
+      out, dataDir: await h.tempDir('data-f'), peers: [localAddr(over), localAddr(s.ready)],
+    });
+    const exit = await fetcher.waitForExit(60_000);
+    expect(exit.code, fetcher.tail()).toBe(0);
+    expect(await compareFolders(s.src, out)).toEqual([]);
+    const dropped = fetcher.all<PeerDroppedEvent>('peer-dropped', (e) => e.peerId === over.peerId);
+    expect(dropped.filter((e) => /corrupt/.test(e.reason)), fetcher.tail()).toEqual([]);
     const done = await fetcher.waitFor<DoneEvent>('done', 1);
     expect(Object.keys(done.fromPeers)).toEqual([s.ready.peerId]);
   });
