@@ -10,9 +10,11 @@
  *   corrupt            HAVE "all", chunks of the right length and wrong bytes
  *   wrong-release      GET_RELEASE answered with other bytes of a plausible size
  *   oversized-release  GET_RELEASE answered with a frame that claims 200 MiB and keeps sending
- *   overrun            HAVE "all", then whole chunks of the right length (zeros) at once; with
- *                      `--window 8388608` (an 8 MiB yamux window, as builds before 1 MiB assumed)
- *                      a 4 MiB chunk overruns the fetcher's 1 MiB window
+ *   overrun            HAVE only the chunks over 1 MiB, then each as one whole frame of zeros,
+ *                      printing `{"event":"overrun",…}`; with `--window 8388608` (an 8 MiB yamux
+ *                      window, as builds before 1 MiB assumed) a 4 MiB chunk overruns the
+ *                      fetcher's 1 MiB window. Smaller chunks fit any window (their zeros would
+ *                      be read, hashed and rightly called corrupt), so it does not offer them.
  * As a client (`--mode hog --target <addr> --cid <cid>`) against a seeder: opens as many chunk
  * streams as the seeder allows on one connection, floods each with pipelined chunk requests and
  * withholds yamux window updates, so every response it draws stays stuck in the seeder.
@@ -28,6 +30,7 @@ const { createNode } = await import(dist('net/node.js')) as typeof import('../..
 const codec = await import(dist('swarm/codec.js')) as typeof import('../../src/swarm/codec.js')
 const { openRelease } = await import(dist('manifest/signed.js')) as typeof import('../../src/manifest/signed.js')
 const { ChunkIndex } = await import(dist('manifest/manifest.js')) as typeof import('../../src/manifest/manifest.js')
+const { Bitfield } = await import(dist('store/bitfield.js')) as typeof import('../../src/store/bitfield.js')
 const { byteStream } = await import('@libp2p/utils')
 const { generateKeyPair } = await import('@libp2p/crypto/keys')
 const { multiaddr } = await import('@multiformats/multiaddr')
@@ -56,6 +59,16 @@ const node = await createNode({
   dhtProtocol: args.dht,
   streamWindow: args.window == null ? undefined : Number(args.window)
 })
+
+/** overrun: the chunks too big for a 1 MiB window, as a HAVE bitfield. */
+const OVERRUN_MIN = 1024 * 1024
+function overrunHave (index: InstanceType<typeof ChunkIndex>): Uint8Array {
+  const have = new Bitfield(index.total)
+  index.manifest.files.forEach((_, file) => {
+    for (let c = 0; c < index.count(file); c++) if (index.length(file, c) > OVERRUN_MIN) have.set(index.first(file) + c)
+  })
+  return have.bytes
+}
 
 const timers = new Set<NodeJS.Timeout>()
 const later = (ms: number, fn: () => void): void => {
@@ -91,13 +104,18 @@ if (mode === 'hog') {
         } else if (req.type === MessageType.GetPeers) {
           stream.send(codec.encodePeers([]))
         } else if (req.type === MessageType.GetHave) {
-          stream.send(codec.encodeHave('all'))
+          stream.send(codec.encodeHave(mode === 'overrun' && index != null ? overrunHave(index) : 'all'))
         } else if (req.type === MessageType.GetChunk && index != null) {
           const length = index.length(req.file, req.chunk)
           if (mode === 'withhold') continue
           if (mode === 'lie-have') { stream.send(codec.encodeError(ErrorCode.NotFound, 'chunk not held')); continue }
           if (mode === 'corrupt') { stream.send(codec.encodeChunk(new Uint8Array(length).fill(0x42))); continue }
-          if (mode === 'overrun') { stream.send(codec.encodeChunk(new Uint8Array(length))); continue }
+          if (mode === 'overrun') {
+            if (length <= OVERRUN_MIN) continue
+            print({ event: 'overrun', file: req.file, chunk: req.chunk, length })
+            stream.send(codec.encodeChunk(new Uint8Array(length)))
+            continue
+          }
           // trickle: the frame header, then one byte every 300 ms; never finishes a 4 MiB chunk
           stream.send(codec.encodeChunk(new Uint8Array(length)).sublist(0, 6).subarray())
           const drip = (): void => { if (stream.status === 'open') { stream.send(Uint8Array.of(0)); later(300, drip) } }
