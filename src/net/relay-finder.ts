@@ -10,22 +10,33 @@
  *   identify reports it) is asked for a reservation at once.
  * - Otherwise one DHT query for a random key every `interval` (5 s, doubling to 5 min while
  *   nothing is found), dialling at most `dialsPerRound` peers it returns that we are not
- *   connected to, so identify tells us what they speak.
+ *   connected to, so identify tells us what they speak. The query goes to the DHT service
+ *   itself, not through libp2p's peer routing: that one looks up, with a DHT walk of its own,
+ *   every returned peer the walk gave no address for, whether we dial it or not. In a crowd of
+ *   16 fetchers on 127.0.0.1 those lookups were most of the DHT's messages
+ *   (docs/architecture.md, "The relay search's DHT walks").
  * - Nothing is searched while the node has a relay address, or is reachable without one (a
  *   public address AutoNAT confirmed, a UPnP mapping, an address the owner announced).
  */
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
-import type { ComponentLogger, Logger, PeerId, PeerRouting, PeerStore, Startable, TypedEventTarget, Libp2pEvents, IdentifyResult } from '@libp2p/interface'
+import type { ComponentLogger, Logger, PeerId, PeerStore, Startable, TypedEventTarget, Libp2pEvents, IdentifyResult } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, TransportManager } from '@libp2p/interface-internal'
-import { multiaddr } from '@multiformats/multiaddr'
+import type { QueryEvent } from '@libp2p/kad-dht'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { assessReachability } from './reachability.js'
+
+/** The part of the DHT service (`services.dht`, a component by that name) the search uses. */
+export interface RandomWalk {
+  getClosestPeers: (key: Uint8Array, options: { signal: AbortSignal }) => AsyncIterable<QueryEvent>
+}
 
 export interface RelayFinderComponents {
   transportManager: TransportManager
   addressManager: AddressManager
   connectionManager: ConnectionManager
   peerStore: PeerStore
-  peerRouting: PeerRouting
+  /** The DHT service; without one, only relays already known are tried. */
+  dht?: RandomWalk
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
 }
@@ -145,14 +156,22 @@ class RelayFinder implements Startable {
   }
 
   private async search (): Promise<void> {
+    const dht = this.components.dht
+    if (dht == null) return
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.roundTimeout)])
     let dials = 0
     try {
-      for await (const peer of this.components.peerRouting.getClosestPeers(crypto.getRandomValues(new Uint8Array(32)), { signal })) {
+      for await (const event of dht.getClosestPeers(crypto.getRandomValues(new Uint8Array(32)), { signal })) {
+        if (event.name !== 'FINAL_PEER') continue
         if (dials >= this.init.dialsPerRound) break
+        const peer = event.peer
         if (this.components.connectionManager.getConnections(peer.id).length > 0) continue
-        if (!await this.components.connectionManager.isDialable(peer.multiaddrs)) continue
+        // The walk's answers put the addresses they carried in the peer store; a peer with none
+        // there either is passed over, not looked up.
+        const addrs = peer.multiaddrs.length > 0 ? peer.multiaddrs : await this.storedAddresses(peer.id)
+        if (addrs.length === 0 || !await this.components.connectionManager.isDialable(addrs)) continue
         dials++
+        if (peer.multiaddrs.length > 0) await this.components.peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs })
         // Identify runs on the new connection; onIdentify reserves if the peer relays.
         await this.components.connectionManager.openConnection(peer.id, { signal }).catch(err => {
           this.log('could not dial %p to ask whether it relays - %e', peer.id, err)
@@ -160,6 +179,14 @@ class RelayFinder implements Startable {
       }
     } catch (err) {
       if (!this.controller.signal.aborted) this.log('relay search round ended - %e', err)
+    }
+  }
+
+  private async storedAddresses (peer: PeerId): Promise<Multiaddr[]> {
+    try {
+      return (await this.components.peerStore.get(peer)).addresses.map(a => a.multiaddr)
+    } catch {
+      return [] // not in the peer store
     }
   }
 }

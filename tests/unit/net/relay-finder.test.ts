@@ -100,19 +100,19 @@ describe('relay finder against a hostile DHT', () => {
       logger: { forComponent: () => Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false }) } as any,
       addressManager: { getAddressesWithMetadata: () => [] } as any, // lan-only: it keeps searching
       transportManager: { listen: async () => { throw new Error('not a relay') } } as any,
-      peerStore: { all: async () => [] } as any,
+      peerStore: { all: async () => [], merge: async () => {} } as any,
       events: new EventTarget() as any,
       connectionManager: {
         getConnections: () => [],
         isDialable: async () => true,
         openConnection: async () => { dials++; throw new Error('ECONNREFUSED') }
       } as any,
-      peerRouting: {
+      dht: {
         getClosestPeers: async function * () {
           rounds.push(dials)
-          for (const id of fakes) yield { id, multiaddrs: [multiaddr('/ip4/10.9.9.9/tcp/4001')] }
+          for (const id of fakes) yield { name: 'FINAL_PEER', peer: { id, multiaddrs: [multiaddr('/ip4/10.9.9.9/tcp/4001')] } } as any
         }
-      } as any
+      }
     }) as any
     finder.start()
     finder.afterStart()
@@ -126,5 +126,59 @@ describe('relay finder against a hostile DHT', () => {
     expect(rounds.length).toBeLessThan(12)
     expect(dials).toBeLessThanOrEqual(4 * rounds.length)
     for (let i = 1; i < rounds.length; i++) expect(rounds[i] - rounds[i - 1]).toBeLessThanOrEqual(4)
+  })
+
+  // libp2p's peer routing looked up, with a DHT walk each, every peer a walk returned without
+  // an address: in a crowd of 16 that was most of the DHT's messages. The finder asks the DHT
+  // service itself and passes over a peer with no address known, with no lookup.
+  it('a walk full of peers without addresses costs no lookups: only peers with a known address are dialled', async () => {
+    const { relayFinder } = await import('../../../src/net/relay-finder.js')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const ids = await Promise.all(Array.from({ length: 12 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+    const known = new Map([[ids[3].toString(), multiaddr('/ip4/10.9.9.3/tcp/4001')], [ids[7].toString(), multiaddr('/ip4/10.9.9.7/tcp/4001')]])
+    const dialled: string[] = []
+    let walks = 0
+    const lookups = (): never => { throw new Error('looked up through peer routing') }
+    const finder = relayFinder({ interval: 60_000, dialsPerRound: 4, roundTimeout: 1000 })({
+      logger: { forComponent: () => Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false }) } as any,
+      addressManager: { getAddressesWithMetadata: () => [] } as any,
+      transportManager: { listen: async () => { throw new Error('not a relay') } } as any,
+      peerStore: {
+        all: async () => [],
+        merge: async () => {},
+        get: async (id: any) => {
+          const addr = known.get(id.toString())
+          if (addr == null) throw Object.assign(new Error('not found'), { name: 'NotFoundError' })
+          return { addresses: [{ multiaddr: addr }] }
+        }
+      } as any,
+      events: new EventTarget() as any,
+      connectionManager: {
+        getConnections: () => [],
+        isDialable: async (addrs: unknown[]) => addrs.length > 0,
+        openConnection: async (peer: any) => { dialled.push(peer.toString()); throw new Error('ECONNREFUSED') }
+      } as any,
+      peerRouting: { findPeer: lookups, getClosestPeers: lookups } as any,
+      dht: {
+        getClosestPeers: async function * () {
+          walks++
+          for (const id of ids) {
+            yield { name: 'PEER_RESPONSE', from: id, closer: [], providers: [] } as any
+            yield { name: 'FINAL_PEER', peer: { id, multiaddrs: [] } } as any
+          }
+        }
+      }
+    } as any) as any
+    finder.start()
+    finder.afterStart()
+    const end = Date.now() + 2000
+    while (walks === 0 || dialled.length < 2) {
+      if (Date.now() > end) break
+      await sleep(10)
+    }
+    await sleep(50)
+    finder.stop()
+    expect(walks).toBe(1)
+    expect(dialled.sort()).toEqual([ids[3].toString(), ids[7].toString()].sort())
   })
 })
