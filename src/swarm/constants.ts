@@ -17,7 +17,15 @@ export const FETCHER_DEFAULTS = {
   minRate: 64 * 1024,
   giveUpAfter: DEFAULT_FIND_TIMEOUT,
   /** A peer dropped for an honest failure is asked again after this long (ms). */
-  retryAfter: 15_000
+  retryAfter: 15_000,
+  /**
+   * While the fetch has fewer peers than chunk buffers (`maxInFlight`, the most it draws on at
+   * once), it asks up to `pexPeers` of them for the peers they know (peer exchange again, as
+   * BitTorrent's PEX repeats), 1, 2, 4 and 8 s in and then this often: in a flash crowd the
+   * first answers are given before the others have arrived.
+   */
+  pexInterval: 10_000,
+  pexPeers: 3
 }
 
 /**

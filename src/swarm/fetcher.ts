@@ -5,9 +5,11 @@
  * (policy/). Every chunk is verified by the store before it is written; a peer that sends a bad
  * chunk is banned for the fetch and reported to the engine's ban list.
  */
+import { logger } from '@libp2p/logger'
 import { ChunkBuffers } from './chunk-buffers.js'
 import { PeerBook, type Offence } from './policy/peer-book.js'
 import { PiecePicker, type PeerView } from './policy/piece-picker.js'
+import { backoffDelay } from './policy/backoff.js'
 import { PeerSession, type SessionHost } from './session.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Bitfield } from '../store/bitfield.js'
@@ -18,6 +20,8 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import { withDefaults } from '../util/defaults.js'
 import { CancelledError, LocalStoreError, NoProgressError } from './errors.js'
 import { FETCHER_DEFAULTS } from './constants.js'
+
+const log = logger('p2pweights:swarm:fetcher')
 
 /** What the fetcher needs of a download (store/download.ts). */
 export interface ChunkSink {
@@ -66,6 +70,9 @@ export interface FetcherInit {
    * that delivered nothing, up to this (ms). Discovery offering it again does not bypass this.
    */
   retryAfter?: number
+  /** Peer exchange while short of peers (FETCHER_DEFAULTS says why): how often, with how many. */
+  pexInterval?: number
+  pexPeers?: number
   /** Shared download limit; none when absent. */
   rateLimiter?: RateLimiter
   /** Bans across fetches; consulted before a peer is used, told of every ban. */
@@ -87,7 +94,7 @@ export interface FetchResult {
   fromPeers: Record<string, number>
 }
 
-type Defaults = 'streamsPerPeer' | 'maxInFlight' | 'stallTimeout' | 'minRate' | 'giveUpAfter' | 'retryAfter'
+type Defaults = 'streamsPerPeer' | 'maxInFlight' | 'stallTimeout' | 'minRate' | 'giveUpAfter' | 'retryAfter' | 'pexInterval' | 'pexPeers'
 
 export class ChunkFetcher {
   private readonly init: Required<Pick<FetcherInit, Defaults>> & FetcherInit
@@ -143,6 +150,11 @@ export class ChunkFetcher {
     }
   }
 
+  /** Peers this fetch has a session with now (the discovery cadence reads it). */
+  get peers (): number {
+    return this.sessions.size
+  }
+
   /** Offers a provider. Ignored if already in use, banned, or backing off (it is retried then). */
   addPeer (peer: PeerId): void {
     const id = peer.toString()
@@ -177,6 +189,12 @@ export class ChunkFetcher {
       const idle = Date.now() - this.lastProgress
       if (idle >= this.init.giveUpAfter) this.fail(new NoProgressError(this.stuckMessage(idle)))
     }, Math.min(1000, this.init.giveUpAfter))
+    // Peer exchange 1, 2, 4, 8 s in, then every pexInterval: a crowd's first answers are thin.
+    let pex: NodeJS.Timeout | undefined
+    const exchange = (round: number): void => {
+      pex = setTimeout(() => { this.exchangePeers(); exchange(round + 1) }, backoffDelay(round, { first: 1000, max: this.init.pexInterval }))
+    }
+    exchange(1)
     const onAbort = (): void => this.fail(signal?.reason ?? new Error('aborted'))
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
@@ -184,9 +202,22 @@ export class ChunkFetcher {
       return { downloaded: this.downloaded, fromPeers: { ...this.fromPeers } }
     } finally {
       clearInterval(watchdog)
+      clearTimeout(pex)
       signal?.removeEventListener('abort', onAbort)
       for (const t of this.retryTimers.values()) clearTimeout(t)
       this.controller.abort(new Error('fetch ended'))
+    }
+  }
+
+  /** Short of peers: a few of the connected ones, picked at random, are asked whom they know. */
+  private exchangePeers (): void {
+    if (this.sessions.size >= this.init.maxInFlight || this.finished) return
+    const connected = [...this.sessions.values()].filter(s => s.connected)
+    for (let n = 0; n < this.init.pexPeers && connected.length > 0; n++) {
+      const [session] = connected.splice(Math.floor(Math.random() * connected.length), 1)
+      session.exchange(this.controller.signal).catch((err: Error) => {
+        log('peer exchange with %p failed (%s)', session.peerId, err.message)
+      })
     }
   }
 

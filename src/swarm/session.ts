@@ -109,6 +109,20 @@ export class PeerSession {
     }
   }
 
+  /**
+   * Peer exchange again, on a short stream of its own beside the workers (theirs carry chunk
+   * requests back to back). Throws what the peer or the stream did; the caller only logs it.
+   */
+  async exchange (signal: AbortSignal): Promise<void> {
+    const channel = await this.open(signal)
+    try {
+      this.host.morePeers(await channel.getPeers(this.init.cid, signal))
+    } finally {
+      this.channels.delete(channel)
+      channel.close()
+    }
+  }
+
   private async open (signal: AbortSignal): Promise<Channel> {
     // A frozen peer never answers the protocol negotiation: that is a stall too.
     const timeout = AbortSignal.timeout(this.init.stallTimeout)

@@ -10,6 +10,9 @@
  *   corrupt            HAVE "all", chunks of the right length and wrong bytes
  *   wrong-release      GET_RELEASE answered with other bytes of a plausible size
  *   oversized-release  GET_RELEASE answered with a frame that claims 200 MiB and keeps sending
+ *   pex-late           HAVE nothing (and no answer to WATCH_HAVE); its first peer-exchange
+ *                      answer is empty, every later one lists `--pex-addr` (a peer that arrived
+ *                      after the first): a fetch finds that peer only by asking again
  *   overrun            HAVE only the chunks over 1 MiB, then each as one whole frame of zeros,
  *                      printing `{"event":"overrun",…}`; with `--window 8388608` (an 8 MiB yamux
  *                      window, as builds before 1 MiB assumed) a 4 MiB chunk overruns the
@@ -45,7 +48,8 @@ const { values: args } = parseArgs({
     dht: { type: 'string', default: '/p2pweights-test/kad/1.0.0' },
     streams: { type: 'string', default: '64' },
     pipeline: { type: 'string', default: '16' },
-    window: { type: 'string' }
+    window: { type: 'string' },
+    'pex-addr': { type: 'string' }
   }
 })
 const mode = args.mode ?? 'trickle'
@@ -69,6 +73,8 @@ function overrunHave (index: InstanceType<typeof ChunkIndex>): Uint8Array {
   })
   return have.bytes
 }
+
+let pexAsked = 0
 
 const timers = new Set<NodeJS.Timeout>()
 const later = (ms: number, fn: () => void): void => {
@@ -102,9 +108,12 @@ if (mode === 'hog') {
           else if (mode === 'oversized-release') oversized(stream)
           else stream.send(codec.encodeRelease(releaseBytes))
         } else if (req.type === MessageType.GetPeers) {
-          stream.send(codec.encodePeers([]))
+          pexAsked++
+          print({ event: 'pex', asked: pexAsked })
+          stream.send(codec.encodePeers(mode === 'pex-late' && pexAsked > 1 && args['pex-addr'] != null ? [multiaddr(args['pex-addr']).bytes] : []))
         } else if (req.type === MessageType.GetHave) {
-          stream.send(codec.encodeHave(mode === 'overrun' && index != null ? overrunHave(index) : 'all'))
+          if (mode === 'pex-late' && index != null) stream.send(codec.encodeHave(new Bitfield(index.total).bytes))
+          else stream.send(codec.encodeHave(mode === 'overrun' && index != null ? overrunHave(index) : 'all'))
         } else if (req.type === MessageType.GetChunk && index != null) {
           const length = index.length(req.file, req.chunk)
           if (mode === 'withhold') continue

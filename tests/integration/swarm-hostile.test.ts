@@ -96,6 +96,25 @@ describe('hostile providers beside one honest seeder', () => {
     expect(Object.keys(done.fromPeers)).toEqual([s.ready.peerId]);
   });
 
+  // In a flash crowd the first peer exchange is answered before the others have arrived. The
+  // only peer this fetch is given knows nobody at first and names the seeder from its second
+  // answer on; there is no DHT to ask. The fetch completes only if it asks again.
+  it('a fetch short of peers asks again whom its peers know, and finds the seeder that way', { timeout: 120_000 }, async () => {
+    const s = await seeder(h);
+    const lateProc = h.startScript('mal-pex-late', './malicious-peer.ts', ['--mode', 'pex-late', '--cid', s.ready.cid, '--release', s.releaseFile, '--pex-addr', localAddr(s.ready)]);
+    const late = await lateProc.waitFor<ReadyEvent>('ready', 30_000);
+    const out = await h.tempDir('out');
+    const fetcher = h.fetch('fetcher', s.ready.cid, {
+      out, dataDir: await h.tempDir('data-f'), peers: [localAddr(late)], extra: ['--find-timeout', '20'],
+    });
+    const exit = await fetcher.waitForExit(60_000);
+    expect(exit.code, fetcher.tail()).toBe(0);
+    expect(await compareFolders(s.src, out)).toEqual([]);
+    expect(lateProc.all('pex').length).toBeGreaterThanOrEqual(2);
+    const done = await fetcher.waitFor<DoneEvent>('done', 1);
+    expect(Object.keys(done.fromPeers)).toEqual([s.ready.peerId]);
+  });
+
   it('a wrong or oversized release from other peers does not stop the fetch', { timeout: 120_000 }, async () => {
     const s = await seeder(h);
     const wrong = await malicious(h, 'wrong-release', s.ready.cid, s.releaseFile);
