@@ -1,4 +1,5 @@
 /** Defaults of discovery (announcing and finding providers), in one place. All times in ms. */
+import { FETCHER_DEFAULTS } from '../swarm/constants.js'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -19,8 +20,17 @@ export const ANNOUNCER_DEFAULTS = {
 }
 
 export const PROVIDER_SEARCH_DEFAULTS = {
-  /** A new DHT round this often while a fetch runs. */
+  /** A new DHT round this often while a fetch runs short of peers. */
   interval: 10_000,
+  /**
+   * With this many peers in session (one per chunk buffer: the most a fetch draws on at once),
+   * the wait between rounds doubles from 2 x `interval` up to `maxInterval`, and falls back to
+   * `interval` once peers leave. A fetch of a large model runs for hours, and a DHT walk every
+   * 10 s for all of it is load on the public DHT (and on a NAS) that finds nothing new; peer
+   * exchange and the want-broadcast go on finding peers in between.
+   */
+  enoughPeers: FETCHER_DEFAULTS.maxInFlight,
+  maxInterval: 5 * MINUTE,
   /** One DHT query may take this long. */
   queryTimeout: 30_000,
   /** DHT providers offered per round (provider spam must not flood the dial queue). */

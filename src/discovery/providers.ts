@@ -1,6 +1,7 @@
 /**
  * Finds the peers that may hold a release: the --peer addresses the user gave, providers of the
- * CID in the DHT (asked again every `interval` while the fetch runs, since seeders come and go),
+ * CID in the DHT (asked again while the fetch runs, since seeders come and go: every `interval`
+ * while it is short of peers, less and less often while it has `enoughPeers`),
  * peers found by mDNS on the LAN, and every connected peer that speaks the chunk protocol
  * (want-broadcast). Every candidate is reported once per search round; the fetcher decides
  * whom to use and ignores the ones it already has or has banned.
@@ -27,6 +28,10 @@ const log = logger('p2pweights:discovery:providers')
 export interface ProviderSearchInit {
   peers?: string[]
   interval?: number
+  /** The peers the fetch has a session with now; with `enoughPeers` of them rounds slow down. */
+  sources?: () => number
+  enoughPeers?: number
+  maxInterval?: number
   queryTimeout?: number
   /** DHT providers offered per round (provider spam must not flood the dial queue). */
   maxPerRound?: number
@@ -101,7 +106,10 @@ export class ProviderSearch {
   private async searchLoop (): Promise<void> {
     const { signal } = this.controller
     const interval = this.init.interval ?? PROVIDER_SEARCH_DEFAULTS.interval
+    const enough = this.init.enoughPeers ?? PROVIDER_SEARCH_DEFAULTS.enoughPeers
+    const slowest = this.init.maxInterval ?? PROVIDER_SEARCH_DEFAULTS.maxInterval
     let empty = 0
+    let plenty = 0 // rounds in a row that ended with enough peers
     while (!signal.aborted) {
       // Offered again every round: a --peer that was dropped for a stall may be back.
       for (const peer of this.explicit) this.init.onPeer(peer)
@@ -120,8 +128,17 @@ export class ProviderSearch {
       }
       if (signal.aborted) return
       empty = offered > 0 || this.explicit.length > 0 ? 0 : empty + 1
-      const wait = empty > 0 ? Math.min(interval, backoffDelay(empty, { first: EMPTY_ROUND_FIRST_WAIT, max: interval })) : interval
-      await new Promise(resolve => { this.timer = setTimeout(resolve, wait) })
+      plenty = (this.init.sources?.() ?? 0) >= enough ? plenty + 1 : 0
+      const wait = plenty > 0
+        ? Math.max(interval, backoffDelay(plenty, { first: 2 * interval, max: slowest }))
+        : empty > 0 ? Math.min(interval, backoffDelay(empty, { first: EMPTY_ROUND_FIRST_WAIT, max: interval })) : interval
+      // A long wait is checked every `interval`: once peers leave, the next round starts then.
+      for (let waited = 0; waited < wait && !signal.aborted;) {
+        const step = Math.min(interval, wait - waited)
+        await new Promise(resolve => { this.timer = setTimeout(resolve, step) })
+        waited += step
+        if (plenty > 0 && (this.init.sources?.() ?? 0) < enough) break
+      }
     }
   }
 }

@@ -103,8 +103,10 @@ export async function fetchRelease (components: FetchComponents, cid: CID, optio
   const findTimeout = options.findTimeout ?? FIND_TIMEOUT
   const candidates = new Set<string>()
   let onCandidate: (peer: PeerId) => void = () => {}
+  let sources = (): number => 0
   const search = new ProviderSearch(components.node, cid, {
     peers: options.peers,
+    sources: () => sources(),
     onPeer: peer => {
       candidates.add(peer.toString())
       onCandidate(peer)
@@ -173,6 +175,7 @@ export async function fetchRelease (components: FetchComponents, cid: CID, optio
       }
     })
     onCandidate = peer => fetcher.addPeer(peer)
+    sources = () => fetcher.peers
     // A peer that asks us about this release is fetching it too: fetch from it as well.
     components.interested.set(key, peer => fetcher.addPeer(peer))
     for (const id of candidates) fetcher.addPeer(peerIdFromString(id))

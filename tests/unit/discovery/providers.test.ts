@@ -251,4 +251,39 @@ describe('ProviderSearch round schedule (fake timers)', () => {
     expect(roundTimes.map(t => t - start)).toEqual([0, 10_000, 20_000, 30_000])
     expect(offered).toHaveLength(4)
   })
+
+  it('with enough peers in session, rounds slow down (2x interval doubling to maxInterval) and come back to the interval when peers leave', async () => {
+    vi.useFakeTimers()
+    const start = Date.now()
+    const provider = await peerId()
+    const { node, roundTimes } = smallNode(await peerId(), () => [providerInfo(provider)])
+    let peers = 8
+    const search = new ProviderSearch(node, await cid(), {
+      interval: 10_000, enoughPeers: 8, maxInterval: 60_000, sources: () => peers, onPeer: () => {}
+    })
+    searches.push(search)
+    await search.start()
+    await vi.advanceTimersByTimeAsync(215_000)
+    // 0, then waits of 20, 40, 60 (capped), 60 s.
+    expect(roundTimes.map(t => t - start)).toEqual([0, 20_000, 60_000, 120_000, 180_000])
+    // Peers leave in the middle of a 60 s wait: the next round comes at the next 10 s check,
+    // and then every interval while the fetch is short.
+    peers = 3
+    await vi.advanceTimersByTimeAsync(30_000)
+    expect(roundTimes.map(t => t - start).slice(5)).toEqual([220_000, 230_000, 240_000])
+  })
+
+  it('a fetch one peer short of enough keeps the interval', async () => {
+    vi.useFakeTimers()
+    const start = Date.now()
+    const provider = await peerId()
+    const { node, roundTimes } = smallNode(await peerId(), () => [providerInfo(provider)])
+    const search = new ProviderSearch(node, await cid(), {
+      interval: 10_000, enoughPeers: 8, maxInterval: 60_000, sources: () => 7, onPeer: () => {}
+    })
+    searches.push(search)
+    await search.start()
+    await vi.advanceTimersByTimeAsync(35_000)
+    expect(roundTimes.map(t => t - start)).toEqual([0, 10_000, 20_000, 30_000])
+  })
 })
