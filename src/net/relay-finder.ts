@@ -156,7 +156,7 @@ class RelayFinder implements Startable {
   }
 
   private async search (): Promise<void> {
-    const dht = this.components.dht
+    const dht = this.walk()
     if (dht == null) return
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.roundTimeout)])
     let dials = 0
@@ -179,6 +179,14 @@ class RelayFinder implements Startable {
       }
     } catch (err) {
       if (!this.controller.signal.aborted) this.log('relay search round ended - %e', err)
+    }
+  }
+
+  private walk (): RandomWalk | undefined {
+    try {
+      return this.components.dht
+    } catch {
+      return undefined // libp2p's components throw for a service that is not there
     }
   }
 
