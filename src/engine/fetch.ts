@@ -19,6 +19,7 @@ import { openRelease, type Release } from '../manifest/signed.js'
 import { Download } from '../store/download.js'
 import { PROTOCOL } from '../swarm/codec.js'
 import { ChunkFetcher } from '../swarm/fetcher.js'
+import { FETCHER_DEFAULTS } from '../swarm/constants.js'
 import type { FetchProgressEvents, ProgressOptions, TransferStats } from './events.js'
 import type { ServedReleases } from './served-releases.js'
 import type { P2PNode } from '../net/node.js'
@@ -231,7 +232,7 @@ async function locateRelease (
 
 /** Peers from a peer exchange: their addresses go to the peer store, the peers to the fetcher. */
 async function offerPeers (components: Pick<FetchComponents, 'node'>, addrs: Uint8Array[], add: (peer: PeerId) => void): Promise<void> {
-  for (const bytes of addrs) {
+  for (const bytes of addrs.slice(0, FETCHER_DEFAULTS.pexOffers)) {
     try {
       const { peer, addr } = parsePeerAddress(multiaddr(bytes).toString())
       if (peer.equals(components.node.peerId)) continue

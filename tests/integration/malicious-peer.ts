@@ -13,6 +13,8 @@
  *   pex-late           HAVE nothing (and no answer to WATCH_HAVE); its first peer-exchange
  *                      answer is empty, every later one lists `--pex-addr` (a peer that arrived
  *                      after the first): a fetch finds that peer only by asking again
+ *   pex-spam           HAVE nothing; every peer-exchange answer names 32 fresh peer ids, all at
+ *                      127.0.0.1 port 1 (nothing listens there), printed in its `pex` event
  *   overrun            HAVE only the chunks over 1 MiB, then each as one whole frame of zeros,
  *                      printing `{"event":"overrun",…}`; with `--window 8388608` (an 8 MiB yamux
  *                      window, as builds before 1 MiB assumed) a 4 MiB chunk overruns the
@@ -36,6 +38,7 @@ const { ChunkIndex } = await import(dist('manifest/manifest.js')) as typeof impo
 const { Bitfield } = await import(dist('store/bitfield.js')) as typeof import('../../src/store/bitfield.js')
 const { byteStream } = await import('@libp2p/utils')
 const { generateKeyPair } = await import('@libp2p/crypto/keys')
+const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
 const { multiaddr } = await import('@multiformats/multiaddr')
 const { CID } = await import('multiformats/cid')
 
@@ -109,10 +112,16 @@ if (mode === 'hog') {
           else stream.send(codec.encodeRelease(releaseBytes))
         } else if (req.type === MessageType.GetPeers) {
           pexAsked++
+          if (mode === 'pex-spam') {
+            const ids = await Promise.all(Array.from({ length: 32 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()))
+            print({ event: 'pex', asked: pexAsked, ids })
+            stream.send(codec.encodePeers(ids.map(id => multiaddr(`/ip4/127.0.0.1/tcp/1/p2p/${id}`).bytes)))
+            continue
+          }
           print({ event: 'pex', asked: pexAsked })
           stream.send(codec.encodePeers(mode === 'pex-late' && pexAsked > 1 && args['pex-addr'] != null ? [multiaddr(args['pex-addr']).bytes] : []))
         } else if (req.type === MessageType.GetHave) {
-          if (mode === 'pex-late' && index != null) stream.send(codec.encodeHave(new Bitfield(index.total).bytes))
+          if ((mode === 'pex-late' || mode === 'pex-spam') && index != null) stream.send(codec.encodeHave(new Bitfield(index.total).bytes))
           else stream.send(codec.encodeHave(mode === 'overrun' && index != null ? overrunHave(index) : 'all'))
         } else if (req.type === MessageType.GetChunk && index != null) {
           const length = index.length(req.file, req.chunk)
