@@ -34,7 +34,13 @@ export const PROVIDER_SEARCH_DEFAULTS = {
   /** One DHT query may take this long. */
   queryTimeout: 30_000,
   /** DHT providers offered per round (provider spam must not flood the dial queue). */
-  maxPerRound: 20
+  maxPerRound: 20,
+  /**
+   * Peers taken from one peer-exchange answer (the first named: the answerer's most recent).
+   * Its addresses are the answerer's word; a liar naming 32 fresh ids at one victim's address
+   * every round would have every fetch dial that address 32 times.
+   */
+  maxPerAnswer: 8
 }
 
 /** A candidate that failed is not offered again for this long (doubling per failure). */

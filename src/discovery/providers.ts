@@ -12,7 +12,7 @@
  * found, rounds come sooner (1 s doubling up to `interval`): in a flash crowd the DHT often has
  * no record yet in the first seconds.
  */
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { CODE_P2P, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { CID } from 'multiformats/cid'
 import type { PeerId } from '@libp2p/interface'
@@ -35,6 +35,8 @@ export interface ProviderSearchInit {
   queryTimeout?: number
   /** DHT providers offered per round (provider spam must not flood the dial queue). */
   maxPerRound?: number
+  /** Peers taken from one peer-exchange answer. */
+  maxPerAnswer?: number
   onPeer: (peer: PeerId) => void
 }
 
@@ -50,6 +52,16 @@ export function parsePeerAddress (text: string): { peer: PeerId, addr: Multiaddr
   }
 }
 
+/** Entries kept per map: hostile DHT records and peer-exchange answers bring fresh ids without end. */
+const MAX_REMEMBERED = 1024
+
+/** Sets a key as the newest, dropping the oldest entry past MAX_REMEMBERED. */
+function remember<V> (map: Map<string, V>, key: string, value: V): void {
+  map.delete(key)
+  map.set(key, value)
+  if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value as string)
+}
+
 export class ProviderSearch {
   private readonly controller = new AbortController()
   private timer?: NodeJS.Timeout
@@ -60,18 +72,56 @@ export class ProviderSearch {
   private explicit: PeerId[] = []
   private topology?: Promise<string>
   private readonly onChunkPeer = (peer: PeerId): void => { if (!this.controller.signal.aborted) this.offer(peer) }
+  /** Failures of candidates, by peer id, and by transport address for peers a peer exchange named. */
   private readonly backoff = new Map<string, { failures: number, until: number }>()
+  /** Peer id -> the address a peer exchange named it at. */
+  private readonly exchangedAt = new Map<string, string>()
 
-  /** A candidate could not be used (unreachable, no release): offer it again only later. */
+  /**
+   * A candidate could not be used (unreachable, no release): offer it again only later. A peer
+   * a peer exchange named holds back its address too, under any id.
+   */
   failed (peer: PeerId): void {
     const id = peer.toString()
-    const failures = (this.backoff.get(id)?.failures ?? 0) + 1
-    this.backoff.set(id, { failures, until: Date.now() + backoffDelay(failures, FAILED_PEER_BACKOFF) })
+    this.strike(id)
+    const addr = this.exchangedAt.get(id)
+    if (addr != null) this.strike(addr)
+  }
+
+  /**
+   * Peers a peer exchange named (GET_PEERS answers are the answerer's word): at most
+   * `maxPerAnswer` of one answer, and none at an address that could not be reached until its
+   * backoff has passed, so a liar cannot aim every fetch at one victim with fresh ids each round.
+   * Their addresses go to the peer store, the peers to the fetch.
+   */
+  async exchanged (addrs: Uint8Array[]): Promise<void> {
+    for (const bytes of addrs.slice(0, this.init.maxPerAnswer ?? PROVIDER_SEARCH_DEFAULTS.maxPerAnswer)) {
+      try {
+        const { peer, addr } = parsePeerAddress(multiaddr(bytes).toString())
+        if (peer.equals(this.node.peerId)) continue
+        const transport = addr.decapsulateCode(CODE_P2P)
+        if (this.held(transport.toString())) continue
+        remember(this.exchangedAt, peer.toString(), transport.toString())
+        await this.node.peerStore.merge(peer, { multiaddrs: [transport] })
+        this.init.onPeer(peer)
+      } catch (err) {
+        log('a peer sent a malformed address, ignored: %e', err)
+      }
+    }
+  }
+
+  private strike (key: string): void {
+    const failures = (this.backoff.get(key)?.failures ?? 0) + 1
+    remember(this.backoff, key, { failures, until: Date.now() + backoffDelay(failures, FAILED_PEER_BACKOFF) })
+  }
+
+  private held (key: string): boolean {
+    const b = this.backoff.get(key)
+    return b != null && Date.now() < b.until
   }
 
   private offer (peer: PeerId): boolean {
-    const b = this.backoff.get(peer.toString())
-    if (b != null && Date.now() < b.until) return false
+    if (this.held(peer.toString())) return false
     this.init.onPeer(peer)
     return true
   }

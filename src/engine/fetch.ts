@@ -10,8 +10,7 @@ import { FIND_TIMEOUT, FLUSH_INTERVAL, STALL_TIMEOUT } from './constants.js'
 import { planTarget } from './fetch-target.js'
 import { ReleaseLookup } from './release-lookup.js'
 import { rememberHashes, serveRelease, type ServeComponents } from './serve.js'
-import { multiaddr } from '@multiformats/multiaddr'
-import { ProviderSearch, parsePeerAddress } from '../discovery/providers.js'
+import { ProviderSearch } from '../discovery/providers.js'
 import { dialChunkStream } from '../net/limited.js'
 import { BadSignatureError, UntrustedPublisherError } from '../manifest/errors.js'
 import { fileCid, totalSize } from '../manifest/manifest.js'
@@ -19,9 +18,6 @@ import { openRelease, type Release } from '../manifest/signed.js'
 import { Download } from '../store/download.js'
 import { PROTOCOL } from '../swarm/codec.js'
 import { ChunkFetcher } from '../swarm/fetcher.js'
-import { FETCHER_DEFAULTS } from '../swarm/constants.js'
-import { backoffDelay } from '../swarm/policy/backoff.js'
-import { FAILED_PEER_BACKOFF } from '../discovery/constants.js'
 import type { FetchProgressEvents, ProgressOptions, TransferStats } from './events.js'
 import type { ServedReleases } from './served-releases.js'
 import type { P2PNode } from '../net/node.js'
@@ -92,8 +88,6 @@ export interface FetchSummary {
   publisher: string
 }
 
-const CODE_P2P = 421
-
 export async function fetchRelease (components: FetchComponents, cid: CID, options: FetchOptions = {}): Promise<FetchSummary> {
   const emit = (e: FetchProgressEvents): void => options.onProgress?.(e)
   const trust = (options.trust ?? []).map(t => {
@@ -145,7 +139,6 @@ export async function fetchRelease (components: FetchComponents, cid: CID, optio
     // Announced once we hold a chunk: in a flash crowd, DHT answers full of fetchers that have
     // nothing would crowd out the peers that can serve. (We serve from the first chunk.)
     let announced = startBytes > 0
-    const exchanged = new ExchangedAddresses()
     if (announced) components.announcer.add(cid)
     const fetcher = new ChunkFetcher({
       dial: async (peer, signal) => await dialChunkStream(components.node, peer, PROTOCOL, signal),
@@ -157,7 +150,7 @@ export async function fetchRelease (components: FetchComponents, cid: CID, optio
       rateLimiter: components.downloadLimiter,
       banList: components.banList,
       addressOf: peer => components.node.getConnections(peer)[0]?.remoteAddr.toString(),
-      onPeers: addrs => { void offerPeers(components, addrs, exchanged, peer => fetcher.addPeer(peer)) },
+      onPeers: addrs => { void search.exchanged(addrs) },
       onChunk: (chunk, peer, bytes) => {
         components.chunkAdded(key, chunk)
         components.receivedFrom(peer, bytes)
@@ -174,10 +167,7 @@ export async function fetchRelease (components: FetchComponents, cid: CID, optio
       },
       onPeerDropped: e => {
         if (e.banned) stats.chunksFailed++
-        if (!e.connected) {
-          search.failed(peerIdFromString(e.peerId))
-          exchanged.failed(e.peerId)
-        }
+        if (!e.connected) search.failed(peerIdFromString(e.peerId))
         emit({ type: 'fetch:peer:dropped', detail: { cid: key, peerId: e.peerId, reason: e.reason, connected: e.connected } })
       }
     })
@@ -236,52 +226,3 @@ async function locateRelease (
   return await lookup.run()
 }
 
-/**
- * Addresses learned by peer exchange, which are the answerer's word. One that could not be
- * reached is not offered again, under any peer id, until its backoff (5 s doubling to 5 min) has
- * passed: a liar cannot aim every fetch at one victim's address with fresh ids each round.
- */
-class ExchangedAddresses {
-  private static readonly MAX = 1024
-  private readonly addressOf = new Map<string, string>()
-  private readonly backoff = new Map<string, { failures: number, until: number }>()
-
-  /** Whether `addr` may be offered now; remembers it as `peer`'s. */
-  allows (peer: string, addr: string): boolean {
-    const b = this.backoff.get(addr)
-    if (b != null && Date.now() < b.until) return false
-    remember(this.addressOf, peer, addr, ExchangedAddresses.MAX)
-    return true
-  }
-
-  /** The peer could not be reached: its exchanged address backs off. */
-  failed (peer: string): void {
-    const addr = this.addressOf.get(peer)
-    if (addr == null) return
-    const failures = (this.backoff.get(addr)?.failures ?? 0) + 1
-    remember(this.backoff, addr, { failures, until: Date.now() + backoffDelay(failures, FAILED_PEER_BACKOFF) }, ExchangedAddresses.MAX)
-  }
-}
-
-/** Sets a key, dropping the oldest entry past `max` (a liar's fresh ids must not grow it without end). */
-function remember<V> (map: Map<string, V>, key: string, value: V, max: number): void {
-  map.delete(key)
-  map.set(key, value)
-  if (map.size > max) map.delete(map.keys().next().value as string)
-}
-
-/** Peers from a peer exchange: their addresses go to the peer store, the peers to the fetcher. */
-async function offerPeers (components: Pick<FetchComponents, 'node'>, addrs: Uint8Array[], exchanged: ExchangedAddresses, add: (peer: PeerId) => void): Promise<void> {
-  for (const bytes of addrs.slice(0, FETCHER_DEFAULTS.pexOffers)) {
-    try {
-      const { peer, addr } = parsePeerAddress(multiaddr(bytes).toString())
-      if (peer.equals(components.node.peerId)) continue
-      const transport = addr.decapsulateCode(CODE_P2P)
-      if (!exchanged.allows(peer.toString(), transport.toString())) continue
-      await components.node.peerStore.merge(peer, { multiaddrs: [transport] })
-      add(peer)
-    } catch (err) {
-      log('a peer sent a malformed address, ignored: %e', err)
-    }
-  }
-}

@@ -25,13 +25,7 @@ export const FETCHER_DEFAULTS = {
    * first answers are given before the others have arrived.
    */
   pexInterval: 10_000,
-  pexPeers: 3,
-  /**
-   * Peers taken from one peer-exchange answer (the first named: the answerer's most recent).
-   * Its addresses are the answerer's word; a liar naming 32 fresh ids at one victim's address
-   * every round would have every fetch dial that address 32 times.
-   */
-  pexOffers: 8
+  pexPeers: 3
 }
 
 /**

@@ -94,6 +94,7 @@ if (mode === 'hog') {
   const cid = args.cid == null ? undefined : CID.parse(args.cid)
   const release = releaseBytes != null && cid != null ? await openRelease(cid, releaseBytes) : undefined
   const index = release == null ? undefined : new ChunkIndex(release.manifest)
+  const overrunBits = mode === 'overrun' && index != null ? overrunHave(index) : undefined
   await node.handle(PROTOCOL, (stream: any) => { void serve(stream) }, { maxInboundStreams: 256 })
   await node.start()
   print({ event: 'ready', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(a => a.toString()) })
@@ -122,7 +123,7 @@ if (mode === 'hog') {
           stream.send(codec.encodePeers(mode === 'pex-late' && pexAsked > 1 && args['pex-addr'] != null ? [multiaddr(args['pex-addr']).bytes] : []))
         } else if (req.type === MessageType.GetHave) {
           if ((mode === 'pex-late' || mode === 'pex-spam') && index != null) stream.send(codec.encodeHave(new Bitfield(index.total).bytes))
-          else stream.send(codec.encodeHave(mode === 'overrun' && index != null ? overrunHave(index) : 'all'))
+          else stream.send(codec.encodeHave(overrunBits ?? 'all'))
         } else if (req.type === MessageType.GetChunk && index != null) {
           const length = index.length(req.file, req.chunk)
           if (mode === 'withhold') continue
