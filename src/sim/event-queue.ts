@@ -1,8 +1,13 @@
 /**
- * The discrete-event engine: a binary min-heap of timed callbacks and the simulated clock.
- * Events at the same time run in the order they were scheduled (a sequence number breaks
- * ties), so a run is deterministic. The queue is the policy units' Clock: they read simulated
- * milliseconds through `now()`.
+ * The discrete-event engine: a min-heap of timed callbacks and the simulated clock. Events at
+ * the same time run in the order they were scheduled (a sequence number breaks ties), so a run
+ * is deterministic. The queue is the policy units' Clock: they read simulated milliseconds
+ * through `now()`.
+ *
+ * The heap is 4-ary (half the levels of a binary one) and keeps each entry's time and sequence
+ * number in typed arrays beside the events: sifting compares numbers that sit side by side in
+ * memory instead of reading an event object per comparison. A 10,000-peer run holds hundreds of
+ * thousands of events, so each object read was a cache miss.
  */
 import type { Clock } from '../swarm/policy/clock.js'
 
@@ -10,11 +15,15 @@ export interface SimEvent {
   readonly time: number
   readonly seq: number
   readonly fn: () => void
+  /** Cancelled, or already run: it will not run (again). */
   cancelled: boolean
 }
 
 export class EventQueue implements Clock {
-  private readonly heap: SimEvent[] = []
+  private events: SimEvent[] = []
+  private times = new Float64Array(1024)
+  private seqs = new Float64Array(1024)
+  private length = 0
   private time = 0
   private seq = 0
   /** Cancelled events still in the heap (rescheduled transfers leave many). */
@@ -27,7 +36,7 @@ export class EventQueue implements Clock {
   }
 
   get size (): number {
-    return this.heap.length
+    return this.length
   }
 
   /** Runs `fn` at simulated time `time` (never before now). */
@@ -35,18 +44,6 @@ export class EventQueue implements Clock {
     const event: SimEvent = { time: Math.max(time, this.time), seq: this.seq++, fn, cancelled: false }
     this.push(event)
     return event
-  }
-
-  private push (event: SimEvent): void {
-    const heap = this.heap
-    let i = heap.push(event) - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (!before(event, heap[parent])) break
-      heap[i] = heap[parent]
-      i = parent
-    }
-    heap[i] = event
   }
 
   after (delay: number, fn: () => void): SimEvent {
@@ -60,14 +57,7 @@ export class EventQueue implements Clock {
   cancel (event: SimEvent | undefined): void {
     if (event == null || event.cancelled) return
     event.cancelled = true
-    if (++this.dead > 4096 && this.dead * 2 > this.heap.length) this.compact()
-  }
-
-  private compact (): void {
-    const live = this.heap.filter(e => !e.cancelled)
-    this.heap.length = 0
-    this.dead = 0
-    for (const e of live) this.push(e)
+    if (++this.dead > 4096 && this.dead * 2 > this.length) this.compact()
   }
 
   /**
@@ -78,15 +68,18 @@ export class EventQueue implements Clock {
     const until = opts.until ?? Infinity
     const maxEvents = opts.maxEvents ?? Infinity
     let ran = 0
-    while (this.heap.length > 0 && ran < maxEvents) {
-      const top = this.heap[0]
-      if (top.time > until) break
+    while (this.length > 0 && ran < maxEvents) {
+      if (this.times[0] > until) break
+      const top = this.events[0]
       this.pop()
       if (top.cancelled) {
         this.dead--
         continue
       }
       this.time = top.time
+      // No longer pending: cancelling it now (a transfer's own completion does) is a no-op and
+      // must not count as a dead entry, or the heap would be compacted for nothing.
+      top.cancelled = true
       top.fn()
       ran++
       if (opts.stop?.() === true) break
@@ -95,25 +88,73 @@ export class EventQueue implements Clock {
     return ran
   }
 
+  private compact (): void {
+    const live = this.events.slice(0, this.length).filter(e => !e.cancelled)
+    this.length = 0
+    this.dead = 0
+    for (const e of live) this.push(e)
+    this.events.length = this.length
+  }
+
+  private push (event: SimEvent): void {
+    if (this.length === this.times.length) this.grow()
+    const { times, seqs, events } = this
+    const time = event.time
+    const seq = event.seq
+    let i = this.length++
+    while (i > 0) {
+      const parent = (i - 1) >> 2
+      const pt = times[parent]
+      if (time > pt || (time === pt && seq > seqs[parent])) break
+      times[i] = pt
+      seqs[i] = seqs[parent]
+      events[i] = events[parent]
+      i = parent
+    }
+    times[i] = time
+    seqs[i] = seq
+    events[i] = event
+  }
+
+  /** Removes the first entry: the last one sinks from the top to its place. */
   private pop (): void {
-    const heap = this.heap
-    const last = heap.pop() as SimEvent
-    if (heap.length === 0) return
+    const { times, seqs, events } = this
+    const n = --this.length
+    if (n === 0) {
+      events[0] = undefined as unknown as SimEvent
+      return
+    }
+    const time = times[n]
+    const seq = seqs[n]
+    const last = events[n]
+    events[n] = undefined as unknown as SimEvent
     let i = 0
-    const n = heap.length
     while (true) {
-      const l = 2 * i + 1
-      if (l >= n) break
-      const r = l + 1
-      const c = r < n && before(heap[r], heap[l]) ? r : l
-      if (!before(heap[c], last)) break
-      heap[i] = heap[c]
+      const first = 4 * i + 1
+      if (first >= n) break
+      // The earliest of up to four children.
+      let c = first
+      const end = first + 4 < n ? first + 4 : n
+      for (let k = first + 1; k < end; k++) {
+        if (times[k] < times[c] || (times[k] === times[c] && seqs[k] < seqs[c])) c = k
+      }
+      if (time < times[c] || (time === times[c] && seq < seqs[c])) break
+      times[i] = times[c]
+      seqs[i] = seqs[c]
+      events[i] = events[c]
       i = c
     }
-    heap[i] = last
+    times[i] = time
+    seqs[i] = seq
+    events[i] = last
   }
-}
 
-function before (a: SimEvent, b: SimEvent): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq)
+  private grow (): void {
+    const times = new Float64Array(this.times.length * 2)
+    const seqs = new Float64Array(this.seqs.length * 2)
+    times.set(this.times)
+    seqs.set(this.seqs)
+    this.times = times
+    this.seqs = seqs
+  }
 }

@@ -47,6 +47,52 @@ describe('EventQueue', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1])
   })
 
+  it('runs exactly in (time, scheduling) order through ties, cancels, nested scheduling and compaction', () => {
+    // A reference: every event scheduled gets the next sequence number; the run must follow
+    // (time, seq) among those not cancelled when their turn comes.
+    const q = new EventQueue()
+    const rng = new Prng(11)
+    const log: number[] = []
+    const all: Array<{ time: number, seq: number, ev: ReturnType<EventQueue['at']> }> = []
+    let seq = 0
+    const schedule = (time: number, depth: number): void => {
+      const mine = seq++
+      const ev = q.at(time, () => {
+        log.push(mine)
+        // Some events schedule more (at now or later) or cancel a random pending one.
+        if (depth < 2 && rng.next() < 0.3) schedule(q.now() + rng.int(3) * 5, depth + 1)
+        if (rng.next() < 0.2) q.cancel(all[rng.int(all.length)].ev)
+      })
+      all.push({ time: Math.max(time, q.now()), seq: mine, ev })
+    }
+    // Few distinct times: most events tie with others.
+    for (let i = 0; i < 12_000; i++) schedule(rng.int(40) * 5, 0)
+    // Enough cancelled at once for the heap to compact.
+    for (let i = 0; i < 9000; i++) q.cancel(all[rng.int(all.length)].ev)
+    q.run()
+    const ran = new Set(log)
+    const expected = all.filter(e => ran.has(e.seq)).sort((a, b) => a.time - b.time || a.seq - b.seq).map(e => e.seq)
+    expect(log).toEqual(expected)
+    // Nothing that was cancelled before its turn ran, and everything else did.
+    expect(all.filter(e => !ran.has(e.seq)).every(e => e.ev.cancelled)).toBe(true)
+    expect(q.size).toBe(0)
+  })
+
+  it('counts only pending events as dead: cancelling one that ran (a transfer ending itself) compacts nothing', () => {
+    const q = new EventQueue()
+    const pending = Array.from({ length: 10_000 }, (_, i) => q.at(1000 + i, () => {}))
+    const ran = Array.from({ length: 6000 }, (_, i) => q.at(i / 10, () => {}))
+    expect(q.run({ until: 999 })).toBe(6000)
+    for (const e of pending.slice(0, 4000)) q.cancel(e)
+    // 4,000 dead of 10,000 entries: not most of the heap, nothing compacted yet.
+    expect(q.size).toBe(10_000)
+    // Cancelling events that already ran changes nothing: counted as dead, they would make
+    // the 4,000 look like most of the heap and compact it.
+    for (const e of ran) q.cancel(e)
+    expect(q.size).toBe(10_000)
+    expect(q.run()).toBe(6000)
+  })
+
   it('is a Clock: never schedules into the past', () => {
     const q = new EventQueue()
     q.at(10, () => q.at(3, () => expect(q.now()).toBe(10)))
