@@ -35,6 +35,8 @@ export class Transfer {
   done = false
   /** Scratch for water-filling. */
   want = 0
+  /** Its completion callback, made once (a transfer is rescheduled whenever a rate changes at either end). */
+  fire?: () => void
 
   constructor (
     readonly from: number,
@@ -162,7 +164,7 @@ export class Network {
     t.rate = rate
     this.queue.cancel(t.event)
     const at = t.last + (rate > 0 ? t.remaining / rate : Infinity) + t.rtt
-    t.event = Number.isFinite(at) ? this.queue.at(at, () => this.complete(t)) : undefined
+    t.event = Number.isFinite(at) ? this.queue.at(at, t.fire ??= () => this.complete(t)) : undefined
   }
 
   private settle (t: Transfer): void {
@@ -178,6 +180,8 @@ export class Network {
  * The water level of `capacity` over transfers that each want at most `want(t)`: the share of
  * those that want more. Infinity when every transfer gets all it wants (this end is no limit).
  */
+let scratch = new Float64Array(64)
+
 export function level (list: Transfer[], capacity: number, want: (t: Transfer) => number): number {
   const n = list.length
   if (n === 0) return Infinity
@@ -187,7 +191,10 @@ export function level (list: Transfer[], capacity: number, want: (t: Transfer) =
     if (t.want < min) min = t.want
   }
   if (min >= capacity / n) return capacity / n
-  const wants = list.map(t => t.want).sort((a, b) => a - b)
+  // Sorted in a reused typed array: this runs at both ends of every transfer start and end.
+  if (scratch.length < n) scratch = new Float64Array(2 * n)
+  for (let i = 0; i < n; i++) scratch[i] = list[i].want
+  const wants = scratch.subarray(0, n).sort()
   let left = capacity
   for (let i = 0; i < n; i++) {
     const share = left / (n - i)

@@ -6,7 +6,7 @@
 import { Choker } from '../swarm/policy/choker.js'
 import type { UploadLimit } from '../swarm/policy/upload-limit.js'
 import { PeerBook } from '../swarm/policy/peer-book.js'
-import { PiecePicker } from '../swarm/policy/piece-picker.js'
+import { PiecePicker, type PeerView } from '../swarm/policy/piece-picker.js'
 import { Bitfield } from '../store/bitfield.js'
 import type { SuperSeeder } from '../swarm/policy/super-seeder.js'
 import type { Clock } from '../swarm/policy/clock.js'
@@ -19,7 +19,7 @@ export const HOSTILE_ROLES: Role[] = ['trickle', 'liar', 'corrupt']
 /** What one node is fetching now (absent when it is not fetching). */
 export class FetchState {
   readonly picker: PiecePicker
-  readonly book: PeerBook
+  readonly book: PeerBook<number>
   free: number
   /** Round-robin position in the neighbour list (the order streams queue for buffers). */
   cursor: number
@@ -50,7 +50,7 @@ export class FetchState {
 
   constructor (have: Bitfield, clock: Clock, start: number, cursor: number, init: { maxInFlight: number, streamsPerPeer: number, endgameRemaining: number, stragglerAfter: number, neighbours: number }) {
     this.picker = new PiecePicker(have, { start, clock, endgameRemaining: init.endgameRemaining, stragglerAfter: init.stragglerAfter })
-    this.book = new PeerBook({ clock, maxSlots: init.streamsPerPeer })
+    this.book = new PeerBook<number>({ clock, maxSlots: init.streamsPerPeer })
     this.free = init.maxInFlight
     this.cursor = cursor
     this.prio = new Float64Array(init.neighbours).fill(Infinity)
@@ -104,8 +104,11 @@ export interface SlotWait {
   readonly req: Request
 }
 
+const NONE: ReadonlySet<number> = new Set()
+
 export class SimNode {
-  readonly id: string
+  /** Its key in the policy units (PeerBook, Choker, SuperSeeder): its index, no string to hash. */
+  readonly id: number
   present = false
   arrival = -1
   /** When it first arrived (completion is counted from here), and when it finished. */
@@ -126,7 +129,7 @@ export class SimNode {
   /** Per neighbour (same order): pieces it claims that this node lacks. */
   interest = new Int32Array(0)
   fetch?: FetchState
-  choker?: Choker
+  choker?: Choker<number>
   /** How many uploads it runs at once (policy/upload-limit.ts), learnt from its finished uploads. */
   uploadLimit?: UploadLimit
   /** At piece granularity: uploads in flight per piece (one copy of a piece at a time). */
@@ -138,7 +141,7 @@ export class SimNode {
   slotFreed = false
   leaveAt = -1
   /** The origin's initial seeding (policy/super-seeder.ts), when on. */
-  seeder?: SuperSeeder
+  seeder?: SuperSeeder<number>
   /** Fetchers this node choked, and where it sits in each one's neighbour list. */
   readonly waiters = new Map<number, number>()
   tickScheduled = false
@@ -146,10 +149,26 @@ export class SimNode {
   readonly bannedSeen = new Set<number>()
   /** Neighbours it recorded an offence against. */
   readonly struckSeen = new Set<number>()
+  private readonly plainView: PeerView
+  private readonly serialView: PeerView
 
   constructor (readonly index: number, readonly role: Role, readonly link: Link, pieces: number) {
-    this.id = `p${index}`
+    this.id = index
     this.have = role === 'origin' ? Bitfield.full(pieces) : new Bitfield(pieces)
+    const bits = role === 'honest' ? this.have.bytes : undefined
+    this.plainView = { has: p => this.claims(p), inFlight: NONE, bits }
+    this.serialView = { has: p => this.claims(p) && !this.sending.has(p), inFlight: NONE, bits }
+  }
+
+  /**
+   * What a fetcher's picker sees of this node, with that fetcher's requests to it in flight;
+   * `serial`: less the pieces it is sending now (SwarmSim.serial). One object per node, reused
+   * (the picker reads it only during `next`): tryPeer runs millions of times.
+   */
+  view (inFlight: ReadonlySet<number>, serial: boolean): PeerView {
+    const view = serial ? this.serialView : this.plainView
+    view.inFlight = inFlight
+    return view
   }
 
   get hostile (): boolean {

@@ -30,10 +30,10 @@ interface PeerStats {
   sent: number
 }
 
-export class Choker {
-  private readonly peers = new Map<string, PeerStats>()
-  private unchoked = new Set<string>()
-  private optimisticPeers = new Set<string>()
+export class Choker<K = string> {
+  private readonly peers = new Map<K, PeerStats>()
+  private unchoked = new Set<K>()
+  private optimisticPeers = new Set<K>()
   private nextRound = 0
   private nextOptimistic = 0
   private readonly init: Required<Omit<ChokerInit, 'clock' | 'random'>>
@@ -47,7 +47,7 @@ export class Choker {
   }
 
   /** A peer asks for a chunk: may it have one now? */
-  request (peer: string): boolean {
+  request (peer: K): boolean {
     const now = this.clock.now()
     const stats = this.stats(peer)
     stats.lastRequest = now
@@ -62,16 +62,16 @@ export class Choker {
   }
 
   /** Bytes we received from the peer (verified chunks): what earns it a regular slot. */
-  received (peer: string, bytes: number): void {
+  received (peer: K, bytes: number): void {
     this.stats(peer).received += bytes
   }
 
-  sent (peer: string, bytes: number): void {
+  sent (peer: K, bytes: number): void {
     this.stats(peer).sent += bytes
   }
 
   /** Peers served now (for status and tests). */
-  get serving (): string[] {
+  get serving (): K[] {
     return [...this.unchoked, ...this.optimisticPeers]
   }
 
@@ -96,7 +96,7 @@ export class Choker {
       if (now >= this.nextOptimistic || keep.length < this.init.optimistic) {
         this.nextOptimistic = now + this.init.optimisticInterval
         const rest = ranked.slice(this.init.slots).map(r => r.id)
-        const picked: string[] = []
+        const picked: K[] = []
         while (picked.length < this.init.optimistic && rest.length > 0) picked.push(rest.splice(Math.floor(this.random() * rest.length), 1)[0])
         this.optimisticPeers = new Set(picked)
       } else {
@@ -109,7 +109,7 @@ export class Choker {
     }
   }
 
-  private stats (peer: string): PeerStats {
+  private stats (peer: K): PeerStats {
     let s = this.peers.get(peer)
     if (s == null) {
       s = { lastRequest: this.clock.now(), received: 0, sent: 0 }

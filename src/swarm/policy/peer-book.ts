@@ -22,7 +22,7 @@ import { systemClock, type Clock } from './clock.js'
 
 export type Offence = 'corrupt' | 'timeout' | 'stall' | 'no-delivery' | 'protocol' | 'closed'
 
-export interface PeerBookInit {
+export interface PeerBookInit<K = string> {
   clock?: Clock
   maxSlots?: number
   banAfter?: number
@@ -34,9 +34,9 @@ export interface PeerBookInit {
   /** A peer outrun before it delivered anything gets no slot for this long (ms). */
   snubFor?: number
   /** Consulted before a peer is used (the engine's ban list across fetches). */
-  bannedElsewhere?: (peer: string) => string | undefined
+  bannedElsewhere?: (peer: K) => string | undefined
   /** Told when a peer is banned for this fetch. */
-  onBan?: (peer: string, reason: string) => void
+  onBan?: (peer: K, reason: string) => void
 }
 
 interface PeerRecord {
@@ -59,20 +59,20 @@ const ADMITTED = Object.freeze({ ok: true as const })
 
 const STRIKE_OFFENCES = new Set<Offence>(['timeout', 'stall', 'no-delivery', 'protocol'])
 
-export class PeerBook {
-  private readonly peers = new Map<string, PeerRecord>()
+export class PeerBook<K = string> {
+  private readonly peers = new Map<K, PeerRecord>()
   /** The fastest unbanned rate, kept up to date (slots() asks for it on every request). */
   private fastest = 0
   private readonly clock: Clock
-  private readonly init: Required<Omit<PeerBookInit, 'clock' | 'bannedElsewhere' | 'onBan'>> & PeerBookInit
+  private readonly init: Required<Omit<PeerBookInit<K>, 'clock' | 'bannedElsewhere' | 'onBan'>> & PeerBookInit<K>
 
-  constructor (init: PeerBookInit = {}) {
+  constructor (init: PeerBookInit<K> = {}) {
     this.clock = init.clock ?? systemClock
     this.init = { maxSlots: 4, banAfter: 3, forgiveEvery: 8, firstRetry: 1000, maxRetry: 15_000, slowFactor: 8, snubFor: 30_000, ...init }
   }
 
   /** Whether a session may be started with this peer now; if not, why and until when. */
-  admit (peer: string): { ok: true } | { ok: false, reason: string, retryAt?: number } {
+  admit (peer: K): { ok: true } | { ok: false, reason: string, retryAt?: number } {
     const r = this.peers.get(peer)
     if (r?.banned != null) return { ok: false, reason: r.banned }
     const elsewhere = this.init.bannedElsewhere?.(peer)
@@ -81,12 +81,12 @@ export class PeerBook {
     return ADMITTED
   }
 
-  isBanned (peer: string): boolean {
+  isBanned (peer: K): boolean {
     return this.peers.get(peer)?.banned != null
   }
 
   /** A chunk of `bytes` verified from this peer, `ms` after it was asked for. */
-  delivered (peer: string, bytes: number, ms: number): void {
+  delivered (peer: K, bytes: number, ms: number): void {
     const r = this.record(peer)
     r.delivered++
     r.failures = 0
@@ -107,13 +107,13 @@ export class PeerBook {
    * another (a trickler whose chunk an endgame copy took). It keeps its slot count and gets no
    * strike; only its place for free buffers drops (`priority`).
    */
-  outrun (peer: string): void {
+  outrun (peer: K): void {
     const r = this.record(peer)
     if (r.delivered === 0) r.snubbedUntil = this.clock.now() + this.init.snubFor
   }
 
   /** Records an offence; returns whether the peer is now banned for this fetch. */
-  offence (peer: string, offence: Offence, reason: string): boolean {
+  offence (peer: K, offence: Offence, reason: string): boolean {
     const r = this.record(peer)
     r.lastReason = reason
     if (r.banned != null) return true
@@ -130,7 +130,7 @@ export class PeerBook {
    * A session with the peer ended with `reason` (undefined: cleanly). Returns when it may be
    * tried again (Infinity when banned).
    */
-  sessionEnded (peer: string, deliveredInSession: number, reason?: string): number {
+  sessionEnded (peer: K, deliveredInSession: number, reason?: string): number {
     const r = this.record(peer)
     if (r.banned != null) return Infinity
     if (reason == null) return this.clock.now()
@@ -141,7 +141,7 @@ export class PeerBook {
   }
 
   /** Requests the peer may have in flight now. */
-  slots (peer: string): number {
+  slots (peer: K): number {
     const r = this.peers.get(peer)
     if (r == null || r.banned != null) return r?.banned != null ? 0 : 1
     if (r.delivered === 0 && this.clock.now() < r.snubbedUntil) return 0
@@ -156,7 +156,7 @@ export class PeerBook {
    * then by its rate; a peer with strikes, or outrun before it delivered anything, by its rate
    * only (0), a banned one never.
    */
-  priority (peer: string): number {
+  priority (peer: K): number {
     const r = this.peers.get(peer)
     if (r == null) return Infinity
     if (r.banned != null) return -1
@@ -165,16 +165,16 @@ export class PeerBook {
   }
 
   /** Bytes per ms of this peer's recent requests (0 when unknown). */
-  rate (peer: string): number {
+  rate (peer: K): number {
     return this.peers.get(peer)?.rate ?? 0
   }
 
-  strikes (peer: string): number {
+  strikes (peer: K): number {
     return this.peers.get(peer)?.strikes ?? 0
   }
 
   /** Peers with a recorded reason, for error messages. */
-  reasons (): Array<[string, string]> {
+  reasons (): Array<[K, string]> {
     return [...this.peers].filter(([, r]) => r.lastReason != null || r.banned != null).map(([id, r]) => [id, r.banned ?? r.lastReason ?? ''])
   }
 
@@ -184,7 +184,7 @@ export class PeerBook {
     return best
   }
 
-  private ban (peer: string, r: PeerRecord, reason: string): true {
+  private ban (peer: K, r: PeerRecord, reason: string): true {
     r.banned = reason
     r.retryAt = Infinity
     if (r.rate >= this.fastest) this.fastest = this.fastestRate()
@@ -192,7 +192,7 @@ export class PeerBook {
     return true
   }
 
-  private record (peer: string): PeerRecord {
+  private record (peer: K): PeerRecord {
     let r = this.peers.get(peer)
     if (r == null) {
       r = { strikes: 0, failures: 0, delivered: 0, sinceForgiven: 0, rate: 0, snubbedUntil: 0, retryAt: 0 }

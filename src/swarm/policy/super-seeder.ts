@@ -28,12 +28,12 @@ export interface SuperSeederInit {
   activeFor?: number
 }
 
-export class SuperSeeder {
+export class SuperSeeder<K = string> {
   private readonly uploads: Uint32Array
   /** Copies held by connected peers that got them from us. */
   private readonly live: Uint32Array
   /** Chunks uploaded to each connected peer (so its copies can be forgotten when it goes). */
-  private readonly sentTo = new Map<string, number[]>()
+  private readonly sentTo = new Map<K, number[]>()
   private offered: number
   private bits?: Uint8Array
   private nextRepeat = 0
@@ -42,11 +42,11 @@ export class SuperSeeder {
   private readonly unitChunks: number
   private readonly activeFor: number
   /** First copies each peer got from us. */
-  private readonly freshTo = new Map<string, number>()
+  private readonly freshTo = new Map<K, number>()
   /** When each peer last asked (a request, a HAVE); how many did lately, recounted each second. */
-  private readonly lastAsk = new Map<string, number>()
+  private readonly lastAsk = new Map<K, number>()
   /** Connected peers that asked for our HAVE (see `spreads`). */
-  private readonly haveAskers = new Set<string>()
+  private readonly haveAskers = new Set<K>()
   private activeCount = 0
   private countedAt = -Infinity
   /** Repeat uploads so far (for figures and tests). */
@@ -63,13 +63,13 @@ export class SuperSeeder {
   }
 
   /** The peer asked for a chunk or for our HAVE: it is fetching. */
-  asked (peer: string): void {
+  asked (peer: K): void {
     if (!this.lastAsk.has(peer)) this.activeCount++
     this.lastAsk.set(peer, this.clock.now())
   }
 
   /** The peer asked for our HAVE, as every p2pweights fetcher does before it asks for chunks. */
-  haveAsked (peer: string): void {
+  haveAsked (peer: K): void {
     this.haveAskers.add(peer)
     this.asked(peer)
   }
@@ -79,7 +79,7 @@ export class SuperSeeder {
    * A peer that just grabs chunks (a connection that only hogs) is served what is on offer but
    * holds nothing back; counted, its copies were kept from everyone else until the next repeat.
    */
-  spreads (peer: string): boolean {
+  spreads (peer: K): boolean {
     return this.haveAskers.has(peer)
   }
 
@@ -115,18 +115,18 @@ export class SuperSeeder {
   }
 
   /** Whether a request for `chunk` is served now (to `peer`: within its share of first copies). */
-  offers (chunk: number, peer?: string): boolean {
+  offers (chunk: number, peer?: K): boolean {
     if (this.repeatOpen) return true
     return this.live[chunk] === 0 && (peer == null || this.mayTakeFresh(peer))
   }
 
   /** Whether anything is on offer to `peer` now (its HAVE from us is not empty). */
-  offersAny (peer: string): boolean {
+  offersAny (peer: K): boolean {
     return this.repeatOpen || (this.offered > 0 && this.mayTakeFresh(peer))
   }
 
   /** Whether `peer` may get one more first copy now. */
-  mayTakeFresh (peer: string): boolean {
+  mayTakeFresh (peer: K): boolean {
     return (this.freshTo.get(peer) ?? 0) < this.quota()
   }
 
@@ -139,7 +139,7 @@ export class SuperSeeder {
    * A chunk's upload to `peer` starts (call only when `offers(chunk)`). Returns true when this
    * was a repeat (the allowance is used up until `repeatAt`).
    */
-  uploaded (chunk: number, peer: string): boolean {
+  uploaded (chunk: number, peer: K): boolean {
     if (chunk < 0 || chunk >= this.total) return false
     const repeat = this.live[chunk] > 0
     this.asked(peer)
@@ -157,7 +157,7 @@ export class SuperSeeder {
   }
 
   /** The peer disconnected: its copies no longer count. Returns the chunks offered again. */
-  peerGone (peer: string): number[] {
+  peerGone (peer: K): number[] {
     const list = this.sentTo.get(peer)
     this.haveAskers.delete(peer)
     this.freshTo.delete(peer)
@@ -175,7 +175,7 @@ export class SuperSeeder {
   }
 
   /** The chunks offered now (to `peer`), as a HAVE bitfield (most significant bit first). */
-  bitfield (peer?: string): Uint8Array {
+  bitfield (peer?: K): Uint8Array {
     if (peer != null && !this.repeatOpen && !this.mayTakeFresh(peer)) return new Uint8Array(Math.ceil(this.total / 8))
     if (this.repeatOpen) {
       const all = new Uint8Array(Math.ceil(this.total / 8)).fill(0xff)

@@ -56,4 +56,27 @@ describe('Choker', () => {
     clock.advance(3000)
     expect(choker.request('b')).toBe(true)
   })
+
+  it('decides the same whatever the peer key (string ids in the node, numbers in the simulator)', () => {
+    // The simulator keys the same policy by node number; only the key type may differ.
+    const run = <K>(key: (i: number) => K): boolean[] => {
+      const clock = new ManualClock(0)
+      const choker = new Choker<K>({ clock, random: seeded(3) })
+      const rng = seeded(9)
+      const answers: boolean[] = []
+      for (let step = 0; step < 400; step++) {
+        const peer = key(Math.floor(rng() * 30))
+        if (rng() < 0.3) choker.received(peer, Math.floor(rng() * 4_000_000))
+        if (rng() < 0.2) choker.sent(peer, Math.floor(rng() * 4_000_000))
+        answers.push(choker.request(peer))
+        clock.advance(Math.floor(rng() * 500))
+      }
+      return answers
+    }
+    const byString = run(i => `peer-${i}`)
+    expect(run(i => i)).toEqual(byString)
+    // Not a run that says yes (or no) to everything: the slots were contested.
+    expect(byString.filter(Boolean).length).toBeGreaterThan(40)
+    expect(byString.filter(x => !x).length).toBeGreaterThan(40)
+  })
 })
