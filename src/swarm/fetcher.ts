@@ -94,7 +94,7 @@ export interface FetchResult {
   fromPeers: Record<string, number>
 }
 
-type Defaults = 'streamsPerPeer' | 'maxInFlight' | 'stallTimeout' | 'minRate' | 'giveUpAfter' | 'retryAfter' | 'pexInterval' | 'pexPeers'
+type Defaults = 'streamsPerPeer' | 'maxInFlight' | 'stallTimeout' | 'minRate' | 'giveUpAfter' | 'retryAfter' | 'pexInterval' | 'pexPeers' | 'maxPeers'
 
 export class ChunkFetcher {
   private readonly init: Required<Pick<FetcherInit, Defaults>> & FetcherInit
@@ -158,7 +158,7 @@ export class ChunkFetcher {
   /** Offers a provider. Ignored if already in use, banned, or backing off (it is retried then). */
   addPeer (peer: PeerId): void {
     const id = peer.toString()
-    if (this.sessions.has(id) || this.controller.signal.aborted || this.sessions.size >= (this.init.maxPeers ?? 32)) return
+    if (this.sessions.has(id) || this.controller.signal.aborted || this.sessions.size >= this.init.maxPeers) return
     const admit = this.book.admit(id)
     if (!admit.ok) {
       if (admit.retryAt != null && !this.retryTimers.has(id)) this.retryLater(peer, admit.retryAt)
