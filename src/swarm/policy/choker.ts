@@ -30,6 +30,7 @@ interface PeerStats {
   sent: number
 }
 
+/** `K`: how peers are keyed (peer id strings in the node, node numbers in the simulator). */
 export class Choker<K = string> {
   private readonly peers = new Map<K, PeerStats>()
   private unchoked = new Set<K>()

@@ -59,6 +59,7 @@ const ADMITTED = Object.freeze({ ok: true as const })
 
 const STRIKE_OFFENCES = new Set<Offence>(['timeout', 'stall', 'no-delivery', 'protocol'])
 
+/** `K`: how peers are keyed (peer id strings in the node, node numbers in the simulator). */
 export class PeerBook<K = string> {
   private readonly peers = new Map<K, PeerRecord>()
   /** The fastest unbanned rate, kept up to date (slots() asks for it on every request). */

@@ -28,6 +28,7 @@ export interface SuperSeederInit {
   activeFor?: number
 }
 
+/** `K`: how peers are keyed (peer id strings in the node, node numbers in the simulator). */
 export class SuperSeeder<K = string> {
   private readonly uploads: Uint32Array
   /** Copies held by connected peers that got them from us. */
