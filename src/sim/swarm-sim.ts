@@ -373,26 +373,29 @@ export class SwarmSim {
     if (!admit.ok) return admit.retryAt ?? Infinity
     const flight = f.flight(peer.index)
     if (flight.size >= f.book.slots(peer.id)) return Infinity
-    if (peer.role === 'honest' && !(peer.choker as Choker<number>).request(node.id)) {
-      // Choked: "busy". The real session picks a chunk, asks, and puts it back on "busy" (a
-      // round trip, taken as immediate here); the picker is not asked, as the outcome is the
-      // same. The session asks again after a backoff that grows to 4 s; those asks are batched
-      // per uploader (tick), each every 4 s, the steady state. The origin in initial seeding
-      // chokes nobody (it has nothing to reciprocate; its SuperSeeder spreads the first copies).
-      this.counters.busy++
-      this.counters.requests++
-      this.waitFor(node, f, peer, b)
-      return Infinity
-    }
     const seeder = peer.seeder
     if (seeder != null) {
       seeder.asked(node.id) // a look at the origin's HAVE
       if (!seeder.offersAny(node.id)) return Infinity // it grows on a repeat or a peer gone: wakeOriginFetchers
     }
+    // The session picks first: with nothing to take from this peer it sends no request (and
+    // waits for news), so the peer's choker never hears of it.
     const piece = f.picker.next(seeder != null
       ? { has: p => seeder.offers(p, node.id), inFlight: flight }
       : peer.view(flight, this.serial(peer)))
     if (piece === undefined) return Infinity
+    if (peer.role === 'honest' && !(peer.choker as Choker<number>).request(node.id)) {
+      // Choked: "busy" (a round trip, taken as immediate here). The session puts the chunk back
+      // (the fetcher's untrack: retried first) and asks again after a backoff that grows to
+      // 4 s; those asks are batched per uploader (tick), each every 4 s, the steady state. The
+      // origin in initial seeding chokes nobody (it has nothing to reciprocate; its
+      // SuperSeeder spreads the first copies).
+      f.picker.finish(piece, false)
+      this.counters.busy++
+      this.counters.requests++
+      this.waitFor(node, f, peer, b)
+      return Infinity
+    }
     return this.request(node, f, peer, b, piece)
   }
 
@@ -726,7 +729,8 @@ export class SwarmSim {
    */
   private tick (peer: SimNode): void {
     peer.tickScheduled = false
-    for (const [index, b] of peer.waiters) {
+    // A copy: a fetcher asked again below may be choked again, and join the list anew.
+    for (const [index, b] of [...peer.waiters]) {
       const node = this.nodes[index]
       const f = node.fetch
       if (!peer.present || f == null || !node.present || !this.wants(node, b)) {
@@ -741,13 +745,13 @@ export class SwarmSim {
         this.considerCut(node, f, b)
         continue
       }
-      if ((peer.choker as Choker<number>).request(node.id)) {
-        peer.waiters.delete(index)
-        f.unchoke(b)
-        this.pumpAt(node, b)
-      }
+      // Its backoff is over and a buffer is free: it picks a chunk this peer has and asks
+      // (tryPeer; "busy" puts it back in this list), or, with nothing to pick, asks nothing.
+      peer.waiters.delete(index)
+      f.unchoke(b)
+      this.pumpAt(node, b)
     }
-    if (peer.waiters.size > 0 && peer.present) {
+    if (!peer.tickScheduled && peer.waiters.size > 0 && peer.present) {
       peer.tickScheduled = true
       this.queue.after(CHOKE_BACKOFF.max, () => this.tick(peer))
     }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { parseArrivals, parseSimArgs } from '../../../src/sim/args.js'
 import { DEFAULT_CONFIG, SimConfigError, piecePlan, type SimConfig } from '../../../src/sim/config.js'
 import { LinksFileError, parseLinkClasses } from '../../../src/sim/links.js'
@@ -68,6 +68,37 @@ describe('a small simulated swarm', () => {
     const r = sim.run()
     expect(r.completed).toBe(r.honest)
     expect(r.wasted.churn).toBeGreaterThan(0)
+  })
+
+  it('asks a peer only for a chunk it picked: a fetcher with nothing to take from a peer never reaches its choker', () => {
+    // As swarm/session.ts: take a buffer, pick from the peer's HAVE, and only then request; with
+    // nothing to pick, no request (so the peer's choker does not count it as interested).
+    const sim = new SwarmSim(small({ peers: 60, gib: 0.5, seed: 5 }))
+    let asks = 0
+    let unpicked = 0
+    const real = Choker.prototype.request
+    const spy = vi.spyOn(Choker.prototype, 'request').mockImplementation(function (this: Choker<number>, peer: number) {
+      asks++
+      const fetcher = sim.nodes[peer]
+      const uploader = sim.nodes.find(n => n.choker === this) as (typeof sim.nodes)[number]
+      const f = fetcher.fetch
+      // The chunk picked for this request: marked in flight by the picker, not yet requested.
+      let picked = false
+      for (let p = 0; f != null && p < sim.plan.pieces && !picked; p++) {
+        picked = uploader.claims(p) && !fetcher.have.has(p) && f.picker.copies(p) > (f.requests.get(p)?.length ?? 0)
+      }
+      if (!picked) unpicked++
+      return real.call(this, peer)
+    })
+    try {
+      const r = sim.run()
+      expect(r.completed).toBe(r.honest)
+    } finally {
+      spy.mockRestore()
+    }
+    expect(asks).toBeGreaterThan(500)
+    expect(sim.counters.busy).toBeGreaterThan(50)
+    expect(unpicked).toBe(0)
   })
 
   it('hands fetchers the shipped picker and peer book', () => {
