@@ -176,12 +176,13 @@ export class Network {
   }
 }
 
+/** level()'s sorting space, reused. */
+let scratch = new Float64Array(64)
+
 /**
  * The water level of `capacity` over transfers that each want at most `want(t)`: the share of
  * those that want more. Infinity when every transfer gets all it wants (this end is no limit).
  */
-let scratch = new Float64Array(64)
-
 export function level (list: Transfer[], capacity: number, want: (t: Transfer) => number): number {
   const n = list.length
   if (n === 0) return Infinity
