@@ -180,6 +180,10 @@ export class PiecePicker {
     // Near the end any chunk in flight; before, only stragglers.
     const now = this.clock.now()
     let bestSince = this.remaining <= this.endgameRemaining && !stragglersOnly ? Infinity : now - this.stragglerAfter
+    // Entries are added as chunks are first asked for and `since` never changes, so the first
+    // in the map is the oldest: when it is not a straggler, none is (most calls, at once). On
+    // Date.now() a clock stepped back can only delay a straggler's copy by that step.
+    if (bestSince !== Infinity && (this.inFlight.values().next().value as { since: number }).since >= bestSince) return undefined
     for (const [chunk, { count, since, last }] of this.inFlight) {
       // One more copy than maxDuplicates when every copy in flight straggles.
       const room = count < this.maxDuplicates || (count === this.maxDuplicates && now - last >= this.stragglerAfter)
