@@ -98,36 +98,28 @@ export class EventQueue implements Clock {
 
   private push (event: SimEvent): void {
     if (this.length === this.times.length) this.grow()
-    const { times, seqs, events } = this
+    const { times, seqs } = this
     const time = event.time
     const seq = event.seq
     let i = this.length++
     while (i > 0) {
       const parent = (i - 1) >> 2
-      const pt = times[parent]
-      if (time > pt || (time === pt && seq > seqs[parent])) break
-      times[i] = pt
-      seqs[i] = seqs[parent]
-      events[i] = events[parent]
+      if (time > times[parent] || (time === times[parent] && seq > seqs[parent])) break
+      this.move(parent, i)
       i = parent
     }
-    times[i] = time
-    seqs[i] = seq
-    events[i] = event
+    this.place(i, time, seq, event)
   }
 
   /** Removes the first entry: the last one sinks from the top to its place. */
   private pop (): void {
     const { times, seqs, events } = this
     const n = --this.length
-    if (n === 0) {
-      events[0] = undefined as unknown as SimEvent
-      return
-    }
     const time = times[n]
     const seq = seqs[n]
     const last = events[n]
     events[n] = undefined as unknown as SimEvent
+    if (n === 0) return
     let i = 0
     while (true) {
       const first = 4 * i + 1
@@ -139,14 +131,22 @@ export class EventQueue implements Clock {
         if (times[k] < times[c] || (times[k] === times[c] && seqs[k] < seqs[c])) c = k
       }
       if (time < times[c] || (time === times[c] && seq < seqs[c])) break
-      times[i] = times[c]
-      seqs[i] = seqs[c]
-      events[i] = events[c]
+      this.move(c, i)
       i = c
     }
-    times[i] = time
-    seqs[i] = seq
-    events[i] = last
+    this.place(i, time, seq, last)
+  }
+
+  private move (from: number, to: number): void {
+    this.times[to] = this.times[from]
+    this.seqs[to] = this.seqs[from]
+    this.events[to] = this.events[from]
+  }
+
+  private place (i: number, time: number, seq: number, event: SimEvent): void {
+    this.times[i] = time
+    this.seqs[i] = seq
+    this.events[i] = event
   }
 
   private grow (): void {
