@@ -12,7 +12,7 @@ export const DEFAULT_FIND_TIMEOUT = 60_000
 export const FETCHER_DEFAULTS = {
   streamsPerPeer: 4,
   maxInFlight: 8,
-  /** Most peers one fetch has sessions with at once (the simulator's neighbours follow it). */
+  /** Most peers one fetch has sessions with at once. */
   maxPeers: 32,
   stallTimeout: DEFAULT_STALL_TIMEOUT,
   /** Bytes per second below which a response counts as too slow (policy/backoff.ts). */
