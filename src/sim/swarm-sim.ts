@@ -60,13 +60,6 @@ export class SwarmSim {
   private readonly rng: Prng
   private readonly chokerRng: Prng
   private honestLeft = 0
-  /**
-   * Mirrors, by node index, of SimNode.present and of the free buffers of its fetch (0 when it
-   * is not fetching), kept where those change: the loops over a node's neighbours read these
-   * bytes side by side instead of a node object (and its fetch) each, a cache miss at 10,000.
-   */
-  private readonly presentAt: Uint8Array
-  private readonly freeAt: Int32Array
   private readonly deadline: number
   private explainer?: Explainer
 
@@ -81,8 +74,6 @@ export class SwarmSim {
     this.chokerRng = this.rng.fork()
     this.deadline = requestDeadline(config.chunkBytes, { stallTimeout: config.stallTimeout, minRate: config.minRate })
     const n = config.peers
-    this.presentAt = new Uint8Array(n + 1)
-    this.freeAt = new Int32Array(n + 1)
     const roles = this.roles(n, roleRng)
     const origin = new SimNode(0, 'origin', { kind: 'origin', up: config.originMbit * 125, down: config.originMbit * 125, latency: 5, relayOnly: false }, this.plan.pieces)
     if (config.initialSeeding) origin.seeder = new SuperSeeder<number>(this.plan.pieces, { clock: this.queue, repeatEvery: config.repeatEvery, unitChunks: this.plan.pieceChunks })
@@ -192,7 +183,6 @@ export class SwarmSim {
   private arrive (node: SimNode, away: number): void {
     const now = this.queue.now()
     node.present = true
-    this.presentAt[node.index] = 1
     node.arrival = now
     if (node.firstArrival < 0) node.firstArrival = now
     // Fetching peers that know it count what it holds (a partial peer's GET_HAVE).
@@ -213,7 +203,6 @@ export class SwarmSim {
     if (!node.present) return
     const done = node.have.complete
     node.present = false
-    this.presentAt[node.index] = 0
     if (node.fetch != null) this.stopFetch(node)
     // Its uploads end: the fetchers lose those pieces in flight and back off from it.
     for (const j of node.neigh) {
@@ -247,7 +236,6 @@ export class SwarmSim {
       ...c, endgameRemaining: Math.max(1, Math.ceil(c.endgameRemaining / k)), stragglerAfter: c.stragglerAfter * k, neighbours: node.neigh.length
     })
     node.fetch = f
-    this.freeAt[node.index] = f.free
     for (let b = 0; b < node.neigh.length; b++) {
       const j = this.nodes[node.neigh[b]]
       node.interest[b] = this.lacking(node, j)
@@ -260,7 +248,6 @@ export class SwarmSim {
     const f = node.fetch as FetchState
     for (const list of [...f.requests.values()]) for (const req of [...list]) this.counters.churn += this.cancel(node, req)
     node.fetch = undefined
-    this.freeAt[node.index] = 0
   }
 
   /** Pieces `j` claims that `node` lacks. */
@@ -290,7 +277,7 @@ export class SwarmSim {
     let wake = Infinity
     for (let k = 0; k < n; k++) {
       const b = start + k < n ? start + k : start + k - n
-      if (!this.wants(node, b) || this.presentAt[node.neigh[b]] === 0) continue
+      if (!this.wants(node, b) || !this.nodes[node.neigh[b]].present) continue
       if (f.choking(b, now)) {
         if (f.chokedUntil[b] < wake) wake = f.chokedUntil[b]
         continue
@@ -412,7 +399,6 @@ export class SwarmSim {
     const c = this.config
     this.counters.requests++
     f.free--
-    this.freeAt[node.index] = f.free
     f.flight(peer.index).add(piece)
     const req: Request = { peer, b, piece, base: node.partBytes.get(piece) ?? 0, uploading: false, ended: false }
     const list = f.requests.get(piece)
@@ -700,8 +686,8 @@ export class SwarmSim {
     this.queue.after(0, () => {
       if (!peer.present || peer.sending.has(piece)) return
       for (let b = 0; b < peer.neigh.length; b++) {
-        const j = peer.neigh[b]
-        if (this.freeAt[j] > 0 && !this.nodes[j].have.has(piece)) this.pumpAt(this.nodes[j], peer.rev[b])
+        const j = this.nodes[peer.neigh[b]]
+        if (j.fetch != null && j.fetch.free > 0 && !j.have.has(piece)) this.pumpAt(j, peer.rev[b])
       }
     })
   }
@@ -763,7 +749,6 @@ export class SwarmSim {
     if (req.ended || f == null) return
     req.ended = true
     f.free++
-    this.freeAt[node.index] = f.free
     f.cutFloor = NaN
     if (f.cut?.req === req) {
       this.queue.cancel(f.cut.event)
@@ -847,7 +832,6 @@ export class SwarmSim {
         }
       }
       node.fetch = undefined
-      this.freeAt[node.index] = 0
       this.honestLeft--
     } else {
       this.pump(node)
