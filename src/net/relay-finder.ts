@@ -166,8 +166,9 @@ class RelayFinder implements Startable {
         if (dials >= this.init.dialsPerRound) break
         const peer = event.peer
         if (this.components.connectionManager.getConnections(peer.id).length > 0) continue
-        // The walk's answers put the addresses they carried in the peer store; a peer with none
-        // there either is passed over, not looked up.
+        // A FINAL_PEER carries the addresses its answer gave (kad-dht does not store them: they
+        // go to the peer store below, for the dial by id). One that carried none is dialled at
+        // addresses already stored, or passed over: never looked up.
         const addrs = peer.multiaddrs.length > 0 ? peer.multiaddrs : await this.storedAddresses(peer.id)
         if (addrs.length === 0 || !await this.components.connectionManager.isDialable(addrs)) continue
         dials++
