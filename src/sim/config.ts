@@ -62,6 +62,11 @@ export interface SimConfig {
    * SwarmSim.serial). Off only to measure what it changes; no effect at chunk granularity.
    */
   serialPieces: boolean
+  /**
+   * Skip the picks that would find nothing again (FetchState.quiet): the same run, faster. Off
+   * only for the test that checks that.
+   */
+  quietPicks?: boolean
   /** Sample where each peer's time goes (explain.ts); off: nothing is sampled. */
   explain?: boolean
   // The shipped policy's parameters.

@@ -43,6 +43,15 @@ export class FetchState {
   /** SwarmSim.cutFloor's cache (NaN: to recount). */
   cutFloor = NaN
 
+  /**
+   * Per neighbour position: the picker had nothing to ask it for (PiecePicker.quietUntil and
+   * version then, and the neighbour's offerVersion). Saves the picks that would find nothing
+   * again: most of a pump's tries in a large swarm.
+   */
+  readonly quietUntil: Float64Array
+  readonly quietPicker: Float64Array
+  readonly quietOffer: Float64Array
+
   /** Scratch for ordering neighbours by priority. */
   order: number[] = []
   /** Per neighbour position: PeerBook.priority, kept in step when the book learns of it. */
@@ -57,6 +66,23 @@ export class FetchState {
     this.chokedUntil = new Float64Array(init.neighbours)
     this.due = new Uint8Array(init.neighbours)
     this.chokes = new Uint8Array(init.neighbours)
+    this.quietUntil = new Float64Array(init.neighbours)
+    this.quietPicker = new Float64Array(init.neighbours)
+    this.quietOffer = new Float64Array(init.neighbours).fill(-1)
+  }
+
+  /** Whether the picker would still find nothing to ask the neighbour at `b` (`peer`) for. */
+  quiet (b: number, offerVersion: number, peer: PeerView): boolean {
+    if (this.quietOffer[b] !== offerVersion || !this.picker.stillQuiet(this.quietPicker[b], this.quietUntil[b], peer)) return false
+    this.quietPicker[b] = this.picker.version // nothing came back that it has: less to look at next time
+    return true
+  }
+
+  /** The picker found nothing to ask the neighbour at `b` for. */
+  nothingFrom (b: number, offerVersion: number): void {
+    this.quietUntil[b] = this.picker.quietUntil()
+    this.quietPicker[b] = this.picker.version
+    this.quietOffer[b] = offerVersion
   }
 
   /** Whether the neighbour at `b` still answers "busy" and the session is not yet due to ask it again. */
@@ -134,6 +160,10 @@ export class SimNode {
   uploadLimit?: UploadLimit
   /** At piece granularity: uploads in flight per piece (one copy of a piece at a time). */
   readonly sending = new Map<number, number>()
+  /** Its verified pieces less those in `sending`, as bits: the serial view's skip mask. */
+  private readonly idle: Uint8Array
+  /** Changes when a piece is added to what it offers (got, or no longer sending): FetchState.quiet. */
+  offerVersion = 0
   /** Uploads in flight per downloader (the server's per-peer cap). */
   readonly uploadsTo = new Map<number, number>()
   /** Requests waiting for an upload slot, in arrival order; and whether a freed slot is to be handed on. */
@@ -155,9 +185,36 @@ export class SimNode {
   constructor (readonly index: number, readonly role: Role, readonly link: Link, pieces: number) {
     this.id = index
     this.have = role === 'origin' ? Bitfield.full(pieces) : new Bitfield(pieces)
-    const bits = role === 'honest' ? this.have.bytes : undefined
-    this.plainView = { has: p => this.claims(p), inFlight: NONE, bits }
-    this.serialView = { has: p => this.claims(p) && !this.sending.has(p), inFlight: NONE, bits }
+    this.idle = new Uint8Array(this.have.bytes)
+    const honest = role === 'honest'
+    this.plainView = { has: p => this.claims(p), inFlight: NONE, bits: honest ? this.have.bytes : undefined }
+    this.serialView = { has: p => this.claims(p) && !this.sending.has(p), inFlight: NONE, bits: honest ? this.idle : undefined }
+  }
+
+  /** A piece verified. */
+  got (piece: number): void {
+    this.have.set(piece)
+    if (!this.sending.has(piece)) this.idle[piece >> 3] |= 0x80 >> (piece & 7)
+    this.offerVersion++
+  }
+
+  /** One more upload of `piece` in flight (SwarmSim.serial). */
+  startSending (piece: number): void {
+    this.sending.set(piece, (this.sending.get(piece) ?? 0) + 1)
+    this.idle[piece >> 3] &= ~(0x80 >> (piece & 7))
+  }
+
+  /** One upload of `piece` over; true when it was the last (the piece is on offer again). */
+  stopSending (piece: number): boolean {
+    const n = (this.sending.get(piece) ?? 1) - 1
+    if (n > 0) {
+      this.sending.set(piece, n)
+      return false
+    }
+    this.sending.delete(piece)
+    if (this.have.has(piece)) this.idle[piece >> 3] |= 0x80 >> (piece & 7)
+    this.offerVersion++
+    return true
   }
 
   /**

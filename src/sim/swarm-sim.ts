@@ -366,11 +366,17 @@ export class SwarmSim {
       if (!seeder.offersAny(node.id)) return Infinity // it grows on a repeat or a peer gone: wakeOriginFetchers
     }
     // The session picks first: with nothing to take from this peer it sends no request (and
-    // waits for news), so the peer's choker never hears of it.
-    const piece = f.picker.next(seeder != null
-      ? { has: p => seeder.offers(p, node.id), inFlight: flight }
-      : peer.view(flight, this.serial(peer)))
-    if (piece === undefined) return Infinity
+    // waits for news), so the peer's choker never hears of it. Not picked again while that
+    // answer holds (the origin's offer changes with time: always picked).
+    const view = seeder != null
+      ? { has: (p: number) => seeder.offers(p, node.id), inFlight: flight, bits: seeder.bitfield(node.id) }
+      : peer.view(flight, this.serial(peer))
+    if (seeder == null && this.config.quietPicks !== false && f.quiet(b, peer.offerVersion, view)) return Infinity
+    const piece = f.picker.next(view)
+    if (piece === undefined) {
+      if (seeder == null) f.nothingFrom(b, peer.offerVersion)
+      return Infinity
+    }
     if (peer.role === 'honest' && !(peer.choker as Choker<number>).request(node.id)) {
       // Choked: "busy" (a round trip, taken as immediate here). The session puts the chunk back
       // (the fetcher's untrack: retried first) and asks again after a backoff that grows to
@@ -529,7 +535,7 @@ export class SwarmSim {
     }
     f.unchoke(b)
     req.uploading = true
-    if (this.serial(peer)) peer.sending.set(piece, (peer.sending.get(piece) ?? 0) + 1)
+    if (this.serial(peer)) peer.startSending(piece)
     peer.uploadsTo.set(node.index, (peer.uploadsTo.get(node.index) ?? 0) + 1)
     // Only the chunks the fetcher lacks move (chunk boundaries: see cutAtChunk).
     const bytes = this.plan.pieceBytes - req.base
@@ -676,12 +682,7 @@ export class SwarmSim {
 
   /** An upload of `piece` by `peer` ended: when it was the only one, the piece is on offer from it again. */
   private sent (peer: SimNode, piece: number): void {
-    const n = (peer.sending.get(piece) ?? 1) - 1
-    if (n > 0) {
-      peer.sending.set(piece, n)
-      return
-    }
-    peer.sending.delete(piece)
+    if (!peer.stopSending(piece)) return
     // Neighbours that lack it and have a free buffer may ask now (after the current step).
     this.queue.after(0, () => {
       if (!peer.present || peer.sending.has(piece)) return
@@ -840,7 +841,7 @@ export class SwarmSim {
 
   /** A verified piece: this node's interest in its neighbours drops, theirs in it rises (HAVE). */
   private gotPiece (node: SimNode, piece: number): void {
-    node.have.set(piece)
+    node.got(piece)
     const neigh = node.neigh
     for (let b = 0; b < neigh.length; b++) {
       const j = this.nodes[neigh[b]]

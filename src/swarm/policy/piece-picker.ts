@@ -26,8 +26,10 @@ export interface PeerView {
   /** Chunks this peer is already fetching: never asked of it twice. */
   inFlight: ReadonlySet<number>
   /**
-   * The peer's bitfield bytes (most significant bit first), when `has` reads them: lets the
-   * scan skip 8 chunks at once where the peer has nothing we lack (same choice, less work).
+   * Bytes of a bitfield (most significant bit first) that holds every chunk `has` says yes to
+   * (the peer's HAVE, or just that): lets the scan skip 8 chunks at once where none is one we
+   * still need and have not asked for (same choice, less work). The closer to `has`, the more
+   * it skips.
    */
   bits?: Uint8Array
 }
@@ -48,11 +50,16 @@ export interface PiecePickerInit {
   stragglerAfter?: number
 }
 
+/** How many chunks finished unverified `stillQuiet` looks back on. */
+const RECENT = 16
+
 export class PiecePicker {
   private cursor = 0
   private readonly retry: number[] = []
   /** Copies in flight per chunk, when the first and the newest were asked. */
   private readonly inFlight = new Map<number, { count: number, since: number, last: number }>()
+  /** The chunks in `inFlight`, as bits (most significant first): the scan masks whole bytes with it. */
+  private readonly flying: Uint8Array
   /** How many partial peers hold each chunk. */
   private readonly availability: Uint16Array
   private readonly start: number
@@ -63,6 +70,10 @@ export class PiecePicker {
   private readonly stragglerAfter: number
   /** Chunks neither verified nor wanted at the start (they never become verified here). */
   private readonly skipped: number
+  /** Requests finished unverified: the only way a chunk becomes askable again (`version`). */
+  private failed = 0
+  /** The last chunks finished unverified: `recent[v % RECENT]` at version v. */
+  private readonly recent = new Int32Array(RECENT)
 
   constructor (private readonly verified: Bitfield, init: PiecePickerInit = {}) {
     this.start = init.start ?? 0
@@ -72,6 +83,7 @@ export class PiecePicker {
     this.endgameRemaining = init.endgameRemaining ?? 8
     this.stragglerAfter = init.stragglerAfter ?? 30_000
     this.availability = new Uint16Array(verified.length)
+    this.flying = new Uint8Array(verified.bytes.length)
     let skipped = 0
     if (init.wanted != null) for (let c = 0; c < verified.length; c++) if (!init.wanted.has(c) && !verified.has(c)) skipped++
     this.skipped = skipped
@@ -84,6 +96,45 @@ export class PiecePicker {
 
   get total (): number {
     return this.verified.length
+  }
+
+  /**
+   * When `next` has answered undefined for a peer, a caller with many idle peers (the
+   * simulator) need not ask again while the answer holds: it keeps `version` and
+   * `quietUntil()` from then, and asks `stillQuiet` (and must itself ask again once the
+   * peer has a new chunk). Changes when a request finishes unverified.
+   */
+  get version (): number {
+    return this.failed
+  }
+
+  /**
+   * Until when (clock ms) an undefined from `next` can hold: a chunk in flight becomes a
+   * straggler, or the wait for a copy beyond `maxDuplicates` runs out (a chunk asked for
+   * later straggles no sooner than `stragglerAfter` from now). Near the end, when any chunk
+   * in flight may be copied, now: nothing is promised.
+   */
+  quietUntil (): number {
+    const now = this.clock.now()
+    if (this.remaining <= this.endgameRemaining) return now
+    let until = now + this.stragglerAfter
+    for (const { count, since, last } of this.inFlight.values()) {
+      if (count < this.maxDuplicates) until = Math.min(until, since + this.stragglerAfter)
+      else if (count === this.maxDuplicates) until = Math.min(until, Math.max(since, last) + this.stragglerAfter)
+    }
+    return until
+  }
+
+  /**
+   * Whether `next`, having answered undefined for `peer` at `version` (`until`: quietUntil()
+   * then), still would, the peer's chunks unchanged. Meanwhile chunks verified or asked for
+   * only take candidates away; one finished unverified brings one back if the peer has it.
+   */
+  stillQuiet (version: number, until: number, peer: PeerView): boolean {
+    if (this.clock.now() >= until || this.remaining <= this.endgameRemaining) return false
+    if (this.failed - version > RECENT) return false
+    for (let v = version; v < this.failed; v++) if (peer.has(this.recent[v % RECENT])) return false
+    return true
   }
 
   /** Copies of this chunk in flight now. */
@@ -112,17 +163,25 @@ export class PiecePicker {
         entry.last = now
       } else {
         this.inFlight.set(chunk, { count: 1, since: now, last: now })
+        this.flying[chunk >> 3] |= 0x80 >> (chunk & 7)
       }
     }
     return chunk
   }
 
-  /** A request finished (verified or not): one copy of the chunk is no longer in flight. */
+  /**
+   * A request finished: one copy of the chunk is no longer in flight. `ok`: the chunk is
+   * verified (the caller sets it in the bitfield before it picks again).
+   */
   finish (chunk: number, ok: boolean): void {
+    if (!ok) this.recent[this.failed++ % RECENT] = chunk
     const entry = this.inFlight.get(chunk)
-    if (entry != null && entry.count > 1) entry.count--
-    else this.inFlight.delete(chunk)
-    if (!ok && !this.done(chunk) && !this.inFlight.has(chunk)) this.retry.push(chunk)
+    if (entry != null && entry.count > 1) {
+      entry.count--
+    } else if (this.inFlight.delete(chunk)) {
+      this.flying[chunk >> 3] &= ~(0x80 >> (chunk & 7))
+    }
+    if (!ok && !this.done(chunk) && !this.flies(chunk)) this.retry.push(chunk)
   }
 
   private bump (chunk: number, sign: 1 | -1): void {
@@ -133,7 +192,7 @@ export class PiecePicker {
   private fromRetry (peer: PeerView): number | undefined {
     for (let i = 0; i < this.retry.length; i++) {
       const chunk = this.retry[i]
-      if (this.done(chunk) || this.inFlight.has(chunk)) {
+      if (this.done(chunk) || this.flies(chunk)) {
         this.retry.splice(i--, 1)
         continue
       }
@@ -154,16 +213,18 @@ export class PiecePicker {
     let bestCount = Infinity
     const bits = peer.bits
     const mine = this.verified.bytes
+    const flying = this.flying
     const total = this.total
     for (let pos = this.advance(); pos < total; pos++) {
       const chunk = this.at(pos)
-      // A whole byte of the peer's chunks that we hold already: the next 8 positions are
-      // these 8 chunks (no wrap-around inside an aligned byte that ends before the last).
-      if (bits !== undefined && (chunk & 7) === 0 && chunk + 8 <= total && (bits[chunk >> 3] & ~mine[chunk >> 3] & 0xff) === 0) {
+      // A whole byte of the peer's chunks that we hold already or have asked for: the next 8
+      // positions are these 8 chunks (no wrap-around inside an aligned byte that ends before
+      // the last).
+      if (bits !== undefined && (chunk & 7) === 0 && chunk + 8 <= total && (bits[chunk >> 3] & ~(mine[chunk >> 3] | flying[chunk >> 3]) & 0xff) === 0) {
         pos += 7
         continue
       }
-      if (this.done(chunk) || this.inFlight.has(chunk) || !peer.has(chunk)) continue
+      if (this.done(chunk) || this.flies(chunk) || !peer.has(chunk)) continue
       const count = this.availability[chunk]
       if (count < bestCount) {
         best = chunk
@@ -199,10 +260,15 @@ export class PiecePicker {
   private advance (): number {
     while (this.cursor < this.total) {
       const chunk = this.at(this.cursor)
-      if (!this.done(chunk) && !this.inFlight.has(chunk)) break
+      if (!this.done(chunk) && !this.flies(chunk)) break
       this.cursor++
     }
     return this.cursor
+  }
+
+  /** At least one copy in flight. */
+  private flies (chunk: number): boolean {
+    return (this.flying[chunk >> 3] & (0x80 >> (chunk & 7))) !== 0
   }
 
   /** Verified, or not wanted by this fetch: never asked for. */

@@ -37,6 +37,8 @@ export class SuperSeeder<K = string> {
   private readonly sentTo = new Map<K, number[]>()
   private offered: number
   private bits?: Uint8Array
+  private readonly none: Uint8Array
+  private readonly all: Uint8Array
   private nextRepeat = 0
   private readonly clock: Clock
   private readonly repeatEvery: number
@@ -57,6 +59,9 @@ export class SuperSeeder<K = string> {
     this.uploads = new Uint32Array(total)
     this.live = new Uint32Array(total)
     this.offered = total
+    this.none = new Uint8Array(Math.ceil(total / 8))
+    this.all = new Uint8Array(Math.ceil(total / 8)).fill(0xff)
+    if (total % 8 !== 0) this.all[this.all.length - 1] = (0xff00 >> (total % 8)) & 0xff
     this.clock = init.clock ?? systemClock
     this.repeatEvery = init.repeatEvery ?? 30_000
     this.unitChunks = init.unitChunks ?? 1
@@ -175,14 +180,13 @@ export class SuperSeeder<K = string> {
     return again
   }
 
-  /** The chunks offered now (to `peer`), as a HAVE bitfield (most significant bit first). */
+  /**
+   * The chunks offered now (to `peer`), as a HAVE bitfield (most significant bit first). Read
+   * only: the same bytes are returned again (the simulator asks on every pick).
+   */
   bitfield (peer?: K): Uint8Array {
-    if (peer != null && !this.repeatOpen && !this.mayTakeFresh(peer)) return new Uint8Array(Math.ceil(this.total / 8))
-    if (this.repeatOpen) {
-      const all = new Uint8Array(Math.ceil(this.total / 8)).fill(0xff)
-      if (this.total % 8 !== 0) all[all.length - 1] = (0xff00 >> (this.total % 8)) & 0xff
-      return all
-    }
+    if (peer != null && !this.repeatOpen && !this.mayTakeFresh(peer)) return this.none
+    if (this.repeatOpen) return this.all
     if (this.bits == null) {
       this.bits = new Uint8Array(Math.ceil(this.total / 8))
       for (let c = 0; c < this.total; c++) if (this.live[c] === 0) this.bits[c >> 3] |= 0x80 >> (c & 7)

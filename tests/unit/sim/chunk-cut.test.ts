@@ -27,7 +27,7 @@ function scenario (pieceChunks: number, chunkCuts = true): SwarmSim {
     chunkCuts
   }
   const sim = new SwarmSim(cfg)
-  for (const seeder of [sim.nodes[2], sim.nodes[3]]) for (let p = 0; p < sim.plan.pieces; p++) seeder.have.set(p)
+  for (const seeder of [sim.nodes[2], sim.nodes[3]]) for (let p = 0; p < sim.plan.pieces; p++) seeder.got(p)
   return sim
 }
 
@@ -115,7 +115,7 @@ function oneHolder (pieceChunks: number, serialPieces = true): SwarmSim {
     serialPieces
   }
   const sim = new SwarmSim(cfg)
-  for (let p = 0; p < sim.plan.pieces; p++) sim.nodes[1].have.set(p)
+  for (let p = 0; p < sim.plan.pieces; p++) sim.nodes[1].got(p)
   return sim
 }
 

@@ -101,6 +101,28 @@ describe('a small simulated swarm', () => {
     expect(unpicked).toBe(0)
   })
 
+  it('skips only the picks that would find nothing: the same run with and without the shortcut, with fewer picks', () => {
+    // Coarse pieces (one copy at a time from a holder), hostile peers and churn: every way a
+    // neighbour's offer or the picker's state changes.
+    const cfg = small({ peers: 60, gib: 1, pieceChunks: 5, hostile: 0.1, churn: 0.3, churnWindowMs: 30_000, churnAwayMs: [5_000, 20_000], seed: 4 })
+    const run = (quietPicks: boolean): { result: ReturnType<SwarmSim['run']>, picks: number, sent: number[] } => {
+      const spy = vi.spyOn(PiecePicker.prototype, 'next')
+      try {
+        const sim = new SwarmSim({ ...cfg, quietPicks })
+        const result = sim.run()
+        return { result, picks: spy.mock.calls.length, sent: Array.from(sim.net.sent) }
+      } finally {
+        spy.mockRestore()
+      }
+    }
+    const slow = run(false)
+    const fast = run(true)
+    expect(slow.result.completed).toBe(slow.result.honest)
+    expect(fast.result).toEqual(slow.result)
+    expect(fast.sent).toEqual(slow.sent)
+    expect(fast.picks).toBeLessThan(0.8 * slow.picks)
+  })
+
   it('hands fetchers the shipped picker and peer book', () => {
     const started = new SwarmSim(small({ peers: 5, gib: 0.05, arrivals: { kind: 'flash', windowMs: 0 } }))
     started.queue.at(0, () => {})

@@ -316,3 +316,87 @@ describe('PiecePicker: the bitfield shortcut', () => {
     }
   })
 })
+
+describe('PiecePicker: a quiet peer (stillQuiet)', () => {
+  it('promises "nothing for this peer" only while next would indeed answer undefined (random runs)', () => {
+    let seed = 11
+    const rnd = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+    let promises = 0
+    let broken = 0
+    for (let round = 0; round < 60; round++) {
+      const total = 8 + Math.floor(rnd() * 60)
+      const clock = new ManualClock()
+      const verified = new Bitfield(total)
+      const s = new PiecePicker(verified, { start: Math.floor(rnd() * total), clock, endgameRemaining: 3, stragglerAfter: 1000 })
+      const peers = Array.from({ length: 5 }, () => {
+        const have = new Bitfield(total)
+        for (let c = 0; c < total; c++) if (rnd() < 0.3) have.set(c)
+        return { have, inFlight: new Set<number>(), quiet: undefined as { version: number, until: number } | undefined }
+      })
+      for (let step = 0; step < 30 * total && verified.count < total; step++) {
+        const r = rnd()
+        if (r < 0.5) {
+          const p = peers[Math.floor(rnd() * peers.length)]
+          const view = { has: (c: number) => p.have.has(c), inFlight: p.inFlight, bits: p.have.bytes }
+          const promised = p.quiet !== undefined && s.stillQuiet(p.quiet.version, p.quiet.until, view)
+          const chunk = s.next(view)
+          if (promised) {
+            promises++
+            if (chunk !== undefined) broken++
+          }
+          if (chunk === undefined) p.quiet = { version: s.version, until: s.quietUntil() }
+          else p.inFlight.add(chunk)
+        } else if (r < 0.8) {
+          // A request ends: verified, or not (back to be asked again).
+          const p = peers[Math.floor(rnd() * peers.length)]
+          const chunk = [...p.inFlight][0]
+          if (chunk === undefined) continue
+          p.inFlight.delete(chunk)
+          const ok = rnd() < 0.6
+          if (ok) verified.set(chunk)
+          s.finish(chunk, ok)
+        } else if (r < 0.9) {
+          // A peer gets a chunk: the caller forgets what it knew of that peer.
+          const p = peers[Math.floor(rnd() * peers.length)]
+          p.have.set(Math.floor(rnd() * total))
+          p.quiet = undefined
+        } else {
+          clock.advance(Math.floor(rnd() * 400))
+        }
+      }
+    }
+    expect(promises).toBeGreaterThan(500)
+    expect(broken).toBe(0)
+  })
+
+  it('wakes a quiet peer for a chunk it has that came back, and when a chunk in flight straggles', () => {
+    const clock = new ManualClock()
+    const s = new PiecePicker(new Bitfield(40), { clock, stragglerAfter: 1000, endgameRemaining: 2 })
+    const a = { has: (c: number) => c < 20, inFlight: new Set<number>() }
+    const b = { has: (c: number) => c === 0, inFlight: new Set<number>() }
+    const c = { has: (c: number) => c === 30, inFlight: new Set<number>() }
+    for (let chunk = 0; chunk < 20; chunk++) a.inFlight.add(s.next(a) as number)
+    expect(s.next(c)).toBe(30)
+    expect(s.next(a)).toBeUndefined()
+    expect(s.next(b)).toBeUndefined() // its one chunk is in flight, and no straggler yet
+    const quietA = { version: s.version, until: s.quietUntil() }
+    const quietB = { ...quietA }
+    expect(quietA.until).toBe(1000) // chunk 0, asked at 0, straggles then
+    expect(s.stillQuiet(quietA.version, quietA.until, a)).toBe(true)
+    s.finish(30, false) // back to be asked again, but not a chunk a has
+    expect(s.stillQuiet(quietA.version, quietA.until, a)).toBe(true)
+    a.inFlight.delete(5)
+    s.finish(5, false) // back, and a has it
+    expect(s.stillQuiet(quietA.version, quietA.until, a)).toBe(false)
+    expect(s.next(a)).toBe(5)
+    expect(s.stillQuiet(quietB.version, quietB.until, b)).toBe(true)
+    clock.advance(999)
+    expect(s.stillQuiet(quietB.version, quietB.until, b)).toBe(true)
+    expect(s.next(b)).toBeUndefined()
+    clock.advance(1)
+    expect(s.stillQuiet(quietB.version, quietB.until, b)).toBe(false)
+    expect(s.next(b)).toBeUndefined() // 0 was asked at 0: a straggler only after 1000
+    clock.advance(1)
+    expect(s.next(b)).toBe(0) // a copy of the straggler
+  })
+})
