@@ -188,7 +188,12 @@ export class SimNode {
     this.idle = new Uint8Array(this.have.bytes)
     const honest = role === 'honest'
     this.plainView = { has: p => this.claims(p), inFlight: NONE, bits: honest ? this.have.bytes : undefined }
-    this.serialView = { has: p => this.claims(p) && !this.sending.has(p), inFlight: NONE, bits: honest ? this.idle : undefined }
+    // Only honest nodes hold pieces for real and send one copy at a time (SwarmSim.serial):
+    // what they claim less what they are sending is exactly `idle`.
+    const idle = this.idle
+    this.serialView = honest
+      ? { has: p => (idle[p >> 3] & (0x80 >> (p & 7))) !== 0, inFlight: NONE, bits: idle }
+      : { has: p => this.claims(p) && !this.sending.has(p), inFlight: NONE }
   }
 
   /** A piece verified. */

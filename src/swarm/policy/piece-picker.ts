@@ -133,7 +133,11 @@ export class PiecePicker {
   stillQuiet (version: number, until: number, peer: PeerView): boolean {
     if (this.clock.now() >= until || this.remaining <= this.endgameRemaining) return false
     if (this.failed - version > RECENT) return false
-    for (let v = version; v < this.failed; v++) if (peer.has(this.recent[v % RECENT])) return false
+    const bits = peer.bits
+    for (let v = version; v < this.failed; v++) {
+      const chunk = this.recent[v % RECENT]
+      if ((bits === undefined || (bits[chunk >> 3] & (0x80 >> (chunk & 7))) !== 0) && peer.has(chunk)) return false
+    }
     return true
   }
 
@@ -215,15 +219,30 @@ export class PiecePicker {
     const mine = this.verified.bytes
     const flying = this.flying
     const total = this.total
-    for (let pos = this.advance(); pos < total; pos++) {
+    let pos = this.advance()
+    while (pos < total) {
       const chunk = this.at(pos)
-      // A whole byte of the peer's chunks that we hold already or have asked for: the next 8
-      // positions are these 8 chunks (no wrap-around inside an aligned byte that ends before
-      // the last).
-      if (bits !== undefined && (chunk & 7) === 0 && chunk + 8 <= total && (bits[chunk >> 3] & ~(mine[chunk >> 3] | flying[chunk >> 3]) & 0xff) === 0) {
-        pos += 7
+      if (bits !== undefined && (chunk & 7) === 0 && chunk + 8 <= total) {
+        // A whole byte: the next 8 positions are these 8 chunks (no wrap-around inside an
+        // aligned byte that ends before the last). Only the chunks the peer may have that we
+        // neither hold nor have asked for are looked at, in order (most significant bit first).
+        let m = bits[chunk >> 3] & ~(mine[chunk >> 3] | flying[chunk >> 3]) & 0xff
+        while (m !== 0) {
+          const bit = Math.clz32(m) - 24
+          m ^= 0x80 >> bit
+          const c = chunk + bit
+          if ((this.wanted != null && !this.wanted.has(c)) || !peer.has(c)) continue
+          const count = this.availability[c]
+          if (count < bestCount) {
+            best = c
+            bestCount = count
+            if (count === 0) return best
+          }
+        }
+        pos += 8
         continue
       }
+      pos++
       if (this.done(chunk) || this.flies(chunk) || !peer.has(chunk)) continue
       const count = this.availability[chunk]
       if (count < bestCount) {
