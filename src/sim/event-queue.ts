@@ -7,7 +7,10 @@
  * The heap is 4-ary (half the levels of a binary one) and keeps each entry's time and sequence
  * number in typed arrays beside the events: sifting compares numbers that sit side by side in
  * memory instead of reading an event object per comparison. A 10,000-peer run holds hundreds of
- * thousands of events, so each object read was a cache miss.
+ * thousands of events, so each object read was a cache miss. Each event knows its place in the
+ * heap, so a cancelled one leaves at once and a transfer whose rate changed moves its own event
+ * (`reschedule`): no object made, no dead entry left, for the millions of rate changes of a run.
+ * (time, seq) is unique, so the order of a run does not depend on how the heap is laid out.
  */
 import type { Clock } from '../swarm/policy/clock.js'
 
@@ -16,18 +19,25 @@ export interface SimEvent {
   readonly seq: number
   readonly fn: () => void
   /** Cancelled, or already run: it will not run (again). */
+  readonly cancelled: boolean
+}
+
+/** The queue's own view of an event: where it sits in the heap (-1: not there). */
+interface Entry {
+  time: number
+  seq: number
+  readonly fn: () => void
   cancelled: boolean
+  pos: number
 }
 
 export class EventQueue implements Clock {
-  private events: SimEvent[] = []
+  private events: Entry[] = []
   private times = new Float64Array(1024)
   private seqs = new Float64Array(1024)
   private length = 0
   private time = 0
   private seq = 0
-  /** Cancelled events still in the heap (rescheduled transfers leave many). */
-  private dead = 0
   /** Events run so far. */
   processed = 0
 
@@ -35,13 +45,14 @@ export class EventQueue implements Clock {
     return this.time
   }
 
+  /** Events pending. */
   get size (): number {
     return this.length
   }
 
   /** Runs `fn` at simulated time `time` (never before now). */
   at (time: number, fn: () => void): SimEvent {
-    const event: SimEvent = { time: Math.max(time, this.time), seq: this.seq++, fn, cancelled: false }
+    const event: Entry = { time: Math.max(time, this.time), seq: this.seq++, fn, cancelled: false, pos: -1 }
     this.push(event)
     return event
   }
@@ -51,13 +62,26 @@ export class EventQueue implements Clock {
   }
 
   /**
-   * A cancelled event stays in the heap and is skipped when its time comes; when they are
-   * most of the heap, it is rebuilt without them (memory stays proportional to live events).
+   * The pending `event` moved to `time`, as if cancelled and its `fn` scheduled anew (it takes
+   * the next sequence number); an event no longer pending is scheduled anew. Returns the event.
    */
+  reschedule (event: SimEvent, time: number): SimEvent {
+    const e = event as Entry
+    if (e.pos < 0) return this.at(time, e.fn)
+    e.time = Math.max(time, this.time)
+    e.seq = this.seq++
+    this.times[e.pos] = e.time
+    this.seqs[e.pos] = e.seq
+    this.fix(e.pos)
+    return e
+  }
+
+  /** Takes a pending event out of the heap; it will not run. Events that ran are left alone. */
   cancel (event: SimEvent | undefined): void {
-    if (event == null || event.cancelled) return
-    event.cancelled = true
-    if (++this.dead > 4096 && this.dead * 2 > this.length) this.compact()
+    const e = event as Entry | undefined
+    if (e == null || e.cancelled) return
+    e.cancelled = true
+    if (e.pos >= 0) this.remove(e.pos)
   }
 
   /**
@@ -71,14 +95,9 @@ export class EventQueue implements Clock {
     while (this.length > 0 && ran < maxEvents) {
       if (this.times[0] > until) break
       const top = this.events[0]
-      this.pop()
-      if (top.cancelled) {
-        this.dead--
-        continue
-      }
+      this.remove(0)
       this.time = top.time
-      // No longer pending: cancelling it now (a transfer's own completion does) is a no-op and
-      // must not count as a dead entry, or the heap would be compacted for nothing.
+      // No longer pending: cancelling it now (a transfer's own completion does) is a no-op.
       top.cancelled = true
       top.fn()
       ran++
@@ -88,64 +107,69 @@ export class EventQueue implements Clock {
     return ran
   }
 
-  private compact (): void {
-    const live = this.events.slice(0, this.length).filter(e => !e.cancelled)
-    this.length = 0
-    this.dead = 0
-    for (const e of live) this.push(e)
-    this.events.length = this.length
+  private push (event: Entry): void {
+    if (this.length === this.times.length) this.grow()
+    const i = this.length++
+    this.place(i, event.time, event.seq, event)
+    this.fix(i)
   }
 
-  private push (event: SimEvent): void {
-    if (this.length === this.times.length) this.grow()
+  /** Takes out the entry at `i`: the last one takes its place and moves up or down. */
+  private remove (i: number): void {
+    const n = --this.length
+    const gone = this.events[i]
+    gone.pos = -1
+    const last = this.events[n]
+    this.events[n] = undefined as unknown as Entry
+    if (i === n) return
+    this.place(i, this.times[n], this.seqs[n], last)
+    this.fix(i)
+  }
+
+  /** Moves the entry at `i` up or down to its place. */
+  private fix (i: number): void {
     const { times, seqs } = this
-    const time = event.time
-    const seq = event.seq
-    let i = this.length++
+    const event = this.events[i]
+    const time = times[i]
+    const seq = seqs[i]
+    const start = i
     while (i > 0) {
       const parent = (i - 1) >> 2
       if (time > times[parent] || (time === times[parent] && seq > seqs[parent])) break
       this.move(parent, i)
       i = parent
     }
-    this.place(i, time, seq, event)
-  }
-
-  /** Removes the first entry: the last one sinks from the top to its place. */
-  private pop (): void {
-    const { times, seqs, events } = this
-    const n = --this.length
-    const time = times[n]
-    const seq = seqs[n]
-    const last = events[n]
-    events[n] = undefined as unknown as SimEvent
-    if (n === 0) return
-    let i = 0
-    while (true) {
-      const first = 4 * i + 1
-      if (first >= n) break
-      // The earliest of up to four children.
-      let c = first
-      const end = first + 4 < n ? first + 4 : n
-      for (let k = first + 1; k < end; k++) {
-        if (times[k] < times[c] || (times[k] === times[c] && seqs[k] < seqs[c])) c = k
+    if (i === start) {
+      const n = this.length
+      while (true) {
+        const first = 4 * i + 1
+        if (first >= n) break
+        // The earliest of up to four children.
+        let c = first
+        const end = first + 4 < n ? first + 4 : n
+        for (let k = first + 1; k < end; k++) {
+          if (times[k] < times[c] || (times[k] === times[c] && seqs[k] < seqs[c])) c = k
+        }
+        if (time < times[c] || (time === times[c] && seq < seqs[c])) break
+        this.move(c, i)
+        i = c
       }
-      if (time < times[c] || (time === times[c] && seq < seqs[c])) break
-      this.move(c, i)
-      i = c
     }
-    this.place(i, time, seq, last)
+    this.place(i, time, seq, event)
   }
 
   private move (from: number, to: number): void {
     this.times[to] = this.times[from]
     this.seqs[to] = this.seqs[from]
-    this.events[to] = this.events[from]
+    const e = this.events[from]
+    e.pos = to
+    this.events[to] = e
   }
 
-  private place (i: number, time: number, seq: number, event: SimEvent): void {
+  private place (i: number, time: number, seq: number, event: Entry): void {
     this.times[i] = time
     this.seqs[i] = seq
+    event.pos = i
     this.events[i] = event
   }
 

@@ -35,8 +35,6 @@ export class Transfer {
   done = false
   /** Scratch for water-filling. */
   want = 0
-  /** Its completion callback, made once (a transfer is rescheduled whenever a rate changes at either end). */
-  fire?: () => void
 
   constructor (
     readonly from: number,
@@ -146,14 +144,18 @@ export class Network {
    */
   private rerate (from: number, to: number): void {
     this.downLevel[to] = this.levelDown(to)
-    this.upLevel[from] = level(this.ups[from], this.links[from].up, t => Math.min(t.cap, this.downLevel[t.to]))
+    const ups = this.ups[from]
+    for (const t of ups) t.want = Math.min(t.cap, this.downLevel[t.to])
+    this.upLevel[from] = level(ups, this.links[from].up)
     this.downLevel[to] = this.levelDown(to)
     for (const t of this.ups[from]) this.reschedule(t, Math.min(t.cap, this.upLevel[from], this.downLevel[t.to]))
     for (const t of this.downs[to]) if (t.from !== from) this.reschedule(t, Math.min(t.cap, this.upLevel[t.from], this.downLevel[to]))
   }
 
   private levelDown (node: number): number {
-    return level(this.downs[node], this.links[node].down, t => Math.min(t.cap, this.upLevel[t.from]))
+    const downs = this.downs[node]
+    for (const t of downs) t.want = Math.min(t.cap, this.upLevel[t.from])
+    return level(downs, this.links[node].down)
   }
 
   private reschedule (t: Transfer, rate: number): void {
@@ -162,9 +164,15 @@ export class Network {
     if (t.remaining === 0 && t.event != null) return
     if (rate === t.rate && t.event != null) return
     t.rate = rate
-    this.queue.cancel(t.event)
     const at = t.last + (rate > 0 ? t.remaining / rate : Infinity) + t.rtt
-    t.event = Number.isFinite(at) ? this.queue.at(at, t.fire ??= () => this.complete(t)) : undefined
+    if (!Number.isFinite(at)) {
+      this.queue.cancel(t.event)
+      t.event = undefined
+    } else if (t.event != null) {
+      t.event = this.queue.reschedule(t.event, at)
+    } else {
+      t.event = this.queue.at(at, () => this.complete(t))
+    }
   }
 
   private settle (t: Transfer): void {
@@ -180,22 +188,34 @@ export class Network {
 let scratch = new Float64Array(64)
 
 /**
- * The water level of `capacity` over transfers that each want at most `want(t)`: the share of
+ * The water level of `capacity` over transfers that each want at most `t.want`: the share of
  * those that want more. Infinity when every transfer gets all it wants (this end is no limit).
  */
-export function level (list: Transfer[], capacity: number, want: (t: Transfer) => number): number {
+export function level (list: Transfer[], capacity: number): number {
   const n = list.length
   if (n === 0) return Infinity
   let min = Infinity
-  for (const t of list) {
-    t.want = want(t)
-    if (t.want < min) min = t.want
-  }
+  for (const t of list) if (t.want < min) min = t.want
   if (min >= capacity / n) return capacity / n
   // Sorted in a reused typed array: this runs at both ends of every transfer start and end.
+  // By insertion up to a few dozen (an honest end's count; no copy made, as a typed array's
+  // sort makes), else by the typed array's sort (a hostile peer serves any number).
   if (scratch.length < n) scratch = new Float64Array(2 * n)
-  for (let i = 0; i < n; i++) scratch[i] = list[i].want
-  const wants = scratch.subarray(0, n).sort()
+  let wants = scratch
+  if (n <= 64) {
+    for (let i = 0; i < n; i++) {
+      const w = list[i].want
+      let j = i
+      while (j > 0 && wants[j - 1] > w) {
+        wants[j] = wants[j - 1]
+        j--
+      }
+      wants[j] = w
+    }
+  } else {
+    for (let i = 0; i < n; i++) wants[i] = list[i].want
+    wants = wants.subarray(0, n).sort()
+  }
   let left = capacity
   for (let i = 0; i < n; i++) {
     const share = left / (n - i)

@@ -52,8 +52,8 @@ export class FetchState {
   readonly quietPicker: Float64Array
   readonly quietOffer: Float64Array
 
-  /** Scratch for ordering neighbours by priority. */
-  order: number[] = []
+  /** Scratch for ordering neighbours by priority (pump). */
+  readonly order: Int32Array
   /** Per neighbour position: PeerBook.priority, kept in step when the book learns of it. */
   readonly prio: Float64Array
 
@@ -63,6 +63,7 @@ export class FetchState {
     this.free = init.maxInFlight
     this.cursor = cursor
     this.prio = new Float64Array(init.neighbours).fill(Infinity)
+    this.order = new Int32Array(init.neighbours)
     this.chokedUntil = new Float64Array(init.neighbours)
     this.due = new Uint8Array(init.neighbours)
     this.chokes = new Uint8Array(init.neighbours)

@@ -268,7 +268,7 @@ export class SwarmSim {
     if (f == null || !node.present || f.free <= 0) return
     const n = node.neigh.length
     const { order, prio } = f
-    order.length = 0
+    let count = 0
     const start = f.cursor
     f.cursor = f.cursor + 1 >= n ? 0 : f.cursor + 1
     // Neighbours that choke us (most, in a large swarm) are left out at once: tryPeer would
@@ -282,13 +282,13 @@ export class SwarmSim {
         if (f.chokedUntil[b] < wake) wake = f.chokedUntil[b]
         continue
       }
-      order.push(b)
+      order[count++] = b
     }
     // The fastest first, equal priorities in turn order: a selection for the first few, as
     // only a buffer or two are free at a time; when many asks are answered "busy" and buffers
     // stay free, the rest is sorted once (stable: the same order as repeated selection).
     let from = 0
-    let left = order.length
+    let left = count
     let picks = 0
     let sorted = false
     while (f.free > 0 && left > 0) {
@@ -858,8 +858,19 @@ export class SwarmSim {
   }
 }
 
-/** Sorts order[from, from + n) by priority, highest first, ties kept in place (a stable sort). */
-function sortByPriority (order: number[], from: number, n: number, prio: Float64Array): void {
-  const seg = order.slice(from, from + n).sort((x, y) => prio[y] > prio[x] ? 1 : prio[y] < prio[x] ? -1 : 0)
-  for (let i = 0; i < n; i++) order[from + i] = seg[i]
+/**
+ * Sorts order[from, from + n) by priority, highest first, ties kept in place (a stable sort: by
+ * insertion, in place; a few dozen neighbours).
+ */
+function sortByPriority (order: Int32Array, from: number, n: number, prio: Float64Array): void {
+  for (let i = from + 1; i < from + n; i++) {
+    const b = order[i]
+    const p = prio[b]
+    let j = i
+    while (j > from && prio[order[j - 1]] < p) {
+      order[j] = order[j - 1]
+      j--
+    }
+    order[j] = b
+  }
 }
