@@ -188,12 +188,12 @@ export class SimNode {
     this.have = role === 'origin' ? Bitfield.full(pieces) : new Bitfield(pieces)
     this.idle = new Uint8Array(this.have.bytes)
     const honest = role === 'honest'
-    this.plainView = { has: p => this.claims(p), inFlight: NONE, bits: honest ? this.have.bytes : undefined }
+    this.plainView = { has: p => this.claims(p), inFlight: NONE, bits: honest ? this.have.bytes : undefined, exact: honest }
     // Only honest nodes hold pieces for real and send one copy at a time (SwarmSim.serial):
     // what they claim less what they are sending is exactly `idle`.
     const idle = this.idle
     this.serialView = honest
-      ? { has: p => (idle[p >> 3] & (0x80 >> (p & 7))) !== 0, inFlight: NONE, bits: idle }
+      ? { has: p => (idle[p >> 3] & (0x80 >> (p & 7))) !== 0, inFlight: NONE, bits: idle, exact: true }
       : { has: p => this.claims(p) && !this.sending.has(p), inFlight: NONE }
   }
 

@@ -369,7 +369,7 @@ export class SwarmSim {
     // waits for news), so the peer's choker never hears of it. Not picked again while that
     // answer holds (the origin's offer changes with time: always picked).
     const view = seeder != null
-      ? { has: (p: number) => seeder.offers(p, node.id), inFlight: flight, bits: seeder.bitfield(node.id) }
+      ? { has: (p: number) => seeder.offers(p, node.id), inFlight: flight, bits: seeder.bitfield(node.id), exact: true }
       : peer.view(flight, this.serial(peer))
     if (seeder == null && this.config.quietPicks !== false && f.quiet(b, peer.offerVersion, view)) return Infinity
     const piece = f.picker.next(view)
@@ -565,10 +565,13 @@ export class SwarmSim {
     if (f.choking(b, this.queue.now())) return false
     if (!f.book.admit(peer.id).ok) return false
     if ((f.inFlightTo.get(peer.index)?.size ?? 0) >= f.book.slots(peer.id)) return false
-    // It claims a piece we lack that nobody is asked for.
+    // It claims a piece we lack that nobody is asked for (at once when it claims more than
+    // there are pieces asked for).
+    const interest = node.interest[b]
+    if (interest > f.requests.size) return true
     let asked = 0
     for (const p of f.requests.keys()) if (peer.claims(p)) asked++
-    return node.interest[b] > asked
+    return interest > asked
   }
 
   /** The neighbour at `b` would take a buffer and none is free: perhaps at a slower holder's chunk boundary. */

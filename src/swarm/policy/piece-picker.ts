@@ -32,6 +32,8 @@ export interface PeerView {
    * it skips.
    */
   bits?: Uint8Array
+  /** `bits` holds exactly the chunks `has` says yes to: the scan need not ask `has` again. */
+  exact?: boolean
 }
 
 /** Anything with `has` over chunk numbers (a Bitfield). */
@@ -216,6 +218,7 @@ export class PiecePicker {
     let best: number | undefined
     let bestCount = Infinity
     const bits = peer.bits
+    const exact = peer.exact === true
     const mine = this.verified.bytes
     const flying = this.flying
     const total = this.total
@@ -231,7 +234,7 @@ export class PiecePicker {
           const bit = Math.clz32(m) - 24
           m ^= 0x80 >> bit
           const c = chunk + bit
-          if ((this.wanted != null && !this.wanted.has(c)) || !peer.has(c)) continue
+          if ((this.wanted != null && !this.wanted.has(c)) || (!exact && !peer.has(c))) continue
           const count = this.availability[c]
           if (count < bestCount) {
             best = c

@@ -293,16 +293,14 @@ describe('PiecePicker: the bitfield shortcut', () => {
     for (let round = 0; round < 40; round++) {
       const total = 1 + Math.floor(rnd() * 70)
       const start = Math.floor(rnd() * total)
-      const verifiedA = new Bitfield(total)
-      const verifiedB = new Bitfield(total)
-      for (let c = 0; c < total; c++) if (rnd() < 0.4) { verifiedA.set(c); verifiedB.set(c) }
-      const a = new PiecePicker(verifiedA, { start })
-      const b = new PiecePicker(verifiedB, { start })
+      const verified = [new Bitfield(total), new Bitfield(total), new Bitfield(total)]
+      for (let c = 0; c < total; c++) if (rnd() < 0.4) for (const v of verified) v.set(c)
+      // Without bits, with bits, with bits that are exactly `has`.
+      const [a, b, e] = verified.map(v => new PiecePicker(v, { start }))
       const peers = Array.from({ length: 4 }, () => {
         const have = new Bitfield(total)
         for (let c = 0; c < total; c++) if (rnd() < 0.5) have.set(c)
-        a.addHave(have)
-        b.addHave(have)
+        for (const p of [a, b, e]) p.addHave(have)
         return have
       })
       for (let step = 0; step < 3 * total; step++) {
@@ -310,8 +308,15 @@ describe('PiecePicker: the bitfield shortcut', () => {
         const inFlight = new Set<number>()
         const x = a.next({ has: c => have.has(c), inFlight })
         const y = b.next({ has: c => have.has(c), inFlight, bits: have.bytes })
+        const z = e.next({ has: c => have.has(c), inFlight, bits: have.bytes, exact: true })
         expect(y).toBe(x)
-        if (x !== undefined && rnd() < 0.5) { verifiedA.set(x); verifiedB.set(x); a.finish(x, true); b.finish(x, true) }
+        expect(z).toBe(x)
+        if (x !== undefined && rnd() < 0.5) {
+          for (const v of verified) v.set(x)
+          for (const p of [a, b, e]) p.finish(x, true)
+        } else if (x !== undefined && rnd() < 0.3) {
+          for (const p of [a, b, e]) p.finish(x, false) // back to be asked again
+        }
       }
     }
   })
