@@ -15,17 +15,17 @@
 import type { Clock } from '../swarm/policy/clock.js'
 
 export interface SimEvent {
-  readonly time: number
-  readonly seq: number
   readonly fn: () => void
   /** Cancelled, or already run: it will not run (again). */
   readonly cancelled: boolean
 }
 
-/** The queue's own view of an event: where it sits in the heap (-1: not there). */
+/**
+ * The queue's own view of an event: where it sits in the heap (-1: not there). Its time and
+ * sequence number live only in the heap's typed arrays (a number field of an object is boxed:
+ * rescheduling would make one for every move).
+ */
 interface Entry {
-  time: number
-  seq: number
   readonly fn: () => void
   cancelled: boolean
   pos: number
@@ -52,8 +52,8 @@ export class EventQueue implements Clock {
 
   /** Runs `fn` at simulated time `time` (never before now). */
   at (time: number, fn: () => void): SimEvent {
-    const event: Entry = { time: Math.max(time, this.time), seq: this.seq++, fn, cancelled: false, pos: -1 }
-    this.push(event)
+    const event: Entry = { fn, cancelled: false, pos: -1 }
+    this.push(event, Math.max(time, this.time), this.seq++)
     return event
   }
 
@@ -68,10 +68,8 @@ export class EventQueue implements Clock {
   reschedule (event: SimEvent, time: number): SimEvent {
     const e = event as Entry
     if (e.pos < 0) return this.at(time, e.fn)
-    e.time = Math.max(time, this.time)
-    e.seq = this.seq++
-    this.times[e.pos] = e.time
-    this.seqs[e.pos] = e.seq
+    this.times[e.pos] = Math.max(time, this.time)
+    this.seqs[e.pos] = this.seq++
     this.fix(e.pos)
     return e
   }
@@ -95,8 +93,8 @@ export class EventQueue implements Clock {
     while (this.length > 0 && ran < maxEvents) {
       if (this.times[0] > until) break
       const top = this.events[0]
+      this.time = this.times[0]
       this.remove(0)
-      this.time = top.time
       // No longer pending: cancelling it now (a transfer's own completion does) is a no-op.
       top.cancelled = true
       top.fn()
@@ -107,10 +105,10 @@ export class EventQueue implements Clock {
     return ran
   }
 
-  private push (event: Entry): void {
+  private push (event: Entry, time: number, seq: number): void {
     if (this.length === this.times.length) this.grow()
     const i = this.length++
-    this.place(i, event.time, event.seq, event)
+    this.place(i, time, seq, event)
     this.fix(i)
   }
 

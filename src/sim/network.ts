@@ -28,13 +28,14 @@ export interface RelayModel {
 }
 
 export class Transfer {
-  remaining: number
-  rate = 0
-  last: number
+  /**
+   * remaining, rate, last, want: the numbers that change with every rate change at either end,
+   * in a typed array. As object fields V8 keeps them boxed here (`%DebugPrint`: `@ Any`), so
+   * every new value was a new heap object: millions a run.
+   */
+  private readonly n = new Float64Array(4)
   event?: SimEvent
   done = false
-  /** Scratch for water-filling. */
-  want = 0
 
   constructor (
     readonly from: number,
@@ -46,9 +47,22 @@ export class Transfer {
     readonly started: number,
     readonly onDone: (t: Transfer) => void
   ) {
-    this.remaining = bytes
-    this.last = started
+    this.n[0] = bytes
+    this.n[2] = started
   }
+
+  /** Bytes still to move (settled to `last`). */
+  get remaining (): number { return this.n[0] }
+  set remaining (v: number) { this.n[0] = v }
+  /** Bytes per ms now. */
+  get rate (): number { return this.n[1] }
+  set rate (v: number) { this.n[1] = v }
+  /** When `remaining` was last settled (ms). */
+  get last (): number { return this.n[2] }
+  set last (v: number) { this.n[2] = v }
+  /** Scratch for water-filling. */
+  get want (): number { return this.n[3] }
+  set want (v: number) { this.n[3] = v }
 
   /** Bytes that have arrived so far (settled to the last rate change). */
   get moved (): number {
