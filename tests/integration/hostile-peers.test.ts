@@ -62,7 +62,9 @@ describe('lying seeder (bit-rotted copy, same size and mtime)', () => {
 
   it('drops the lying peer and finishes from the honest one', { timeout: 90_000 }, async () => {
     const { honest, rotted, key } = await honestAndRottedCopies();
-    const a = await h.seed('honest-A', honest, { dataDir: await h.tempDir('data-a'), key, name: 'liar' });
+    // A at 8 MB/s: the fetch takes seconds, so the liar is surely asked for rotted chunks (an
+    // unlimited A on 127.0.0.1 once served everything in 0.6 s, B only a small file).
+    const a = await h.seed('honest-A', honest, { dataDir: await h.tempDir('data-a'), key, name: 'liar', extra: ['--max-upload-rate', '8'] });
     const b = await h.seed('liar-B', rotted, { dataDir: await h.tempDir('data-b'), key, name: 'liar' });
     expect(b.ready.cid).toBe(a.ready.cid);
     await rotInPlace(path.join(rotted, ROTTED)); // after B indexed the good bytes
