@@ -161,8 +161,8 @@ export class SimNode {
   uploadLimit?: UploadLimit
   /** At piece granularity: uploads in flight per piece (one copy of a piece at a time). */
   readonly sending = new Map<number, number>()
-  /** Its verified pieces less those in `sending`, as bits: the serial view's skip mask. */
-  private readonly idle: Uint8Array
+  /** Its verified pieces less those in `sending`: the serial view. */
+  private readonly idle: Bitfield
   /** Changes when a piece is added to what it offers (got, or no longer sending): FetchState.quiet. */
   offerVersion = 0
   /** Uploads in flight per downloader (the server's per-peer cap). */
@@ -186,28 +186,28 @@ export class SimNode {
   constructor (readonly index: number, readonly role: Role, readonly link: Link, pieces: number) {
     this.id = index
     this.have = role === 'origin' ? Bitfield.full(pieces) : new Bitfield(pieces)
-    this.idle = new Uint8Array(this.have.bytes)
+    this.idle = new Bitfield(pieces, this.have.bytes)
     const honest = role === 'honest'
     this.plainView = { has: p => this.claims(p), inFlight: NONE, bits: honest ? this.have.bytes : undefined, exact: honest }
     // Only honest nodes hold pieces for real and send one copy at a time (SwarmSim.serial):
     // what they claim less what they are sending is exactly `idle`.
     const idle = this.idle
     this.serialView = honest
-      ? { has: p => (idle[p >> 3] & (0x80 >> (p & 7))) !== 0, inFlight: NONE, bits: idle, exact: true }
+      ? { has: p => idle.has(p), inFlight: NONE, bits: idle.bytes, exact: true }
       : { has: p => this.claims(p) && !this.sending.has(p), inFlight: NONE }
   }
 
   /** A piece verified. */
   got (piece: number): void {
     this.have.set(piece)
-    if (!this.sending.has(piece)) this.idle[piece >> 3] |= 0x80 >> (piece & 7)
+    if (!this.sending.has(piece)) this.idle.set(piece)
     this.offerVersion++
   }
 
   /** One more upload of `piece` in flight (SwarmSim.serial). */
   startSending (piece: number): void {
     this.sending.set(piece, (this.sending.get(piece) ?? 0) + 1)
-    this.idle[piece >> 3] &= ~(0x80 >> (piece & 7))
+    this.idle.clear(piece)
   }
 
   /** One upload of `piece` over; true when it was the last (the piece is on offer again). */
@@ -218,7 +218,7 @@ export class SimNode {
       return false
     }
     this.sending.delete(piece)
-    if (this.have.has(piece)) this.idle[piece >> 3] |= 0x80 >> (piece & 7)
+    if (this.have.has(piece)) this.idle.set(piece)
     this.offerVersion++
     return true
   }

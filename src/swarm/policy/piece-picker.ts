@@ -19,7 +19,7 @@
  *   peers that both trickle cannot hold the last chunk of a fetch until their deadlines.
  */
 import { systemClock, type Clock } from './clock.js'
-import type { Bitfield } from '../../store/bitfield.js'
+import { Bitfield } from '../../store/bitfield.js'
 
 export interface PeerView {
   has: (chunk: number) => boolean
@@ -60,8 +60,8 @@ export class PiecePicker {
   private readonly retry: number[] = []
   /** Copies in flight per chunk, when the first and the newest were asked. */
   private readonly inFlight = new Map<number, { count: number, since: number, last: number }>()
-  /** The chunks in `inFlight`, as bits (most significant first): the scan masks whole bytes with it. */
-  private readonly flying: Uint8Array
+  /** The chunks in `inFlight`, as a bitfield: the scan masks whole bytes with it. */
+  private readonly flying: Bitfield
   /** How many partial peers hold each chunk. */
   private readonly availability: Uint16Array
   private readonly start: number
@@ -85,7 +85,7 @@ export class PiecePicker {
     this.endgameRemaining = init.endgameRemaining ?? 8
     this.stragglerAfter = init.stragglerAfter ?? 30_000
     this.availability = new Uint16Array(verified.length)
-    this.flying = new Uint8Array(verified.bytes.length)
+    this.flying = new Bitfield(verified.length)
     let skipped = 0
     if (init.wanted != null) for (let c = 0; c < verified.length; c++) if (!init.wanted.has(c) && !verified.has(c)) skipped++
     this.skipped = skipped
@@ -169,7 +169,7 @@ export class PiecePicker {
         entry.last = now
       } else {
         this.inFlight.set(chunk, { count: 1, since: now, last: now })
-        this.flying[chunk >> 3] |= 0x80 >> (chunk & 7)
+        this.flying.set(chunk)
       }
     }
     return chunk
@@ -185,7 +185,7 @@ export class PiecePicker {
     if (entry != null && entry.count > 1) {
       entry.count--
     } else if (this.inFlight.delete(chunk)) {
-      this.flying[chunk >> 3] &= ~(0x80 >> (chunk & 7))
+      this.flying.clear(chunk)
     }
     if (!ok && !this.done(chunk) && !this.flies(chunk)) this.retry.push(chunk)
   }
@@ -220,7 +220,7 @@ export class PiecePicker {
     const bits = peer.bits
     const exact = peer.exact === true
     const mine = this.verified.bytes
-    const flying = this.flying
+    const flying = this.flying.bytes
     const total = this.total
     let pos = this.advance()
     while (pos < total) {
@@ -290,7 +290,7 @@ export class PiecePicker {
 
   /** At least one copy in flight. */
   private flies (chunk: number): boolean {
-    return (this.flying[chunk >> 3] & (0x80 >> (chunk & 7))) !== 0
+    return this.flying.has(chunk)
   }
 
   /** Verified, or not wanted by this fetch: never asked for. */
